@@ -1,0 +1,1 @@
+"""Learning criteria and fitting (installed as ``probsnn.inference``)."""

@@ -1,0 +1,1 @@
+"""NumPyro model definitions of probsnn (installed as ``probsnn.models``)."""

@@ -1,3 +1,37 @@
-"""probsnn: probabilistic spiking neural networks on JAX and NumPyro."""
+"""probsnn: probabilistic spiking neural networks on JAX and NumPyro.
+
+Core objects: :class:`Network` (static spec) and :class:`Params` (pytree), the parallel
+:func:`potentials` and :func:`log_likelihood`, the sequential :func:`step`, and :func:`sample`.
+"""
+
+from probsnn import kernels, topology
+from probsnn.glm import (
+    SamplerState,
+    Traces,
+    bernoulli_log_prob,
+    init_state,
+    log_likelihood,
+    potentials,
+    step,
+    traces,
+)
+from probsnn.network import Network, Params
+from probsnn.simulate import sample
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Network",
+    "Params",
+    "SamplerState",
+    "Traces",
+    "bernoulli_log_prob",
+    "init_state",
+    "kernels",
+    "log_likelihood",
+    "potentials",
+    "sample",
+    "step",
+    "topology",
+    "traces",
+]

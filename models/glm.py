@@ -1,0 +1,146 @@
+"""The GLM spiking network as a NumPyro model.
+
+Observed spikes are scored with the parallel likelihood of :func:`probsnn.glm.potentials`;
+unobserved spikes are drawn bin by bin with ``numpyro.contrib.control_flow.scan`` over
+:func:`probsnn.glm.step_potential` — the same two functions as the fast library paths, so the
+model's log density equals :func:`probsnn.log_likelihood` (Jang et al. 2019, IEEE SPM 36(6)).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from numpyro.contrib.control_flow import scan
+
+from probsnn import _checks
+from probsnn.glm import advance, check_data, contract, init_state, step_potential, step_weights
+from probsnn.glm import traces as filter_traces
+from probsnn.network import Network, Params
+
+
+class GLMPrior(NamedTuple):
+    """Priors for the parameter groups, each a scalar NumPyro distribution applied i.i.d.
+
+    Synaptic weights are drawn only for the connections present in the mask (site ``"w"`` has
+    shape ``(n_synapses, K_syn)``, ordered as ``numpy.nonzero(spec.connectivity)``); the model
+    scatters them into the ``(N, N, K_syn)`` array.
+    """
+
+    w: dist.Distribution
+    v: dist.Distribution
+    c: dist.Distribution
+    bias: dist.Distribution
+
+    @classmethod
+    def normal(cls, scale: float = 1.0, bias_loc: float = -4.0, bias_scale: float = 2.0):
+        """Normal(0, scale²) on w, v, c and Normal(bias_loc, bias_scale²) on the bias."""
+        scale = _checks.positive_float(scale, "scale")
+        bias_scale = _checks.positive_float(bias_scale, "bias_scale")
+        weights = dist.Normal(0.0, scale)
+        return cls(w=weights, v=weights, c=weights, bias=dist.Normal(bias_loc, bias_scale))
+
+
+def network_params(spec: Network, params=None) -> Params:
+    """Parameters for the model: fixed ``Params``, drawn from a :class:`GLMPrior`, or, with
+    ``params=None``, ``numpyro.param`` sites initialised to an uncoupled network at 10 Hz."""
+    if isinstance(params, Params):
+        return spec.check_params(params)
+    shapes = spec.param_shapes
+    pre, post = np.nonzero(spec.connectivity)
+    if isinstance(params, GLMPrior):
+        free_w = numpyro.sample("w", params.w.expand((len(pre), shapes.w[2])).to_event(2))
+        v = numpyro.sample("v", params.v.expand(shapes.v).to_event(2))
+        c = numpyro.sample("c", params.c.expand(shapes.c).to_event(3))
+        bias = numpyro.sample("bias", params.bias.expand(shapes.bias).to_event(1))
+    elif params is None:
+        free_w = numpyro.param("w", jnp.zeros((len(pre), shapes.w[2])))
+        v = numpyro.param("v", jnp.zeros(shapes.v))
+        c = numpyro.param("c", jnp.zeros(shapes.c))
+        rate = 10.0 * spec.dt
+        bias = numpyro.param("bias", jnp.full(shapes.bias, np.log(rate / (1 - rate))))
+    else:
+        raise TypeError(
+            f"params must be probsnn.Params, probsnn.models.GLMPrior or None, "
+            f"got {type(params).__name__}"
+        )
+    w = jnp.zeros(shapes.w, free_w.dtype).at[pre, post].set(free_w)
+    return Params(w=w, v=v, c=c, bias=bias)
+
+
+def glm_network(
+    spec: Network,
+    spikes=None,
+    *,
+    inputs=None,
+    params=None,
+    n_steps: int | None = None,
+    n_trials: int | None = None,
+):
+    """NumPyro model of a GLM spiking network, s_{i,t} ~ Bernoulli(σ(u_{i,t})).
+
+    Args:
+        spec: the network.
+        spikes: observed spikes ``(T, N)`` or ``(n_trials, T, N)``; scored in parallel over time
+            at the site ``"spikes"``. None: spikes are sampled bin by bin (site ``"spikes_t"``,
+            time-major ``(T, n_trials, N)``) and returned, with a deterministic site
+            ``"spikes"`` in the library's ``(n_trials, T, N)`` layout.
+        inputs: exogenous inputs ``(T, M)`` or ``(n_trials, T, M)`` when ``spec.n_inputs`` > 0.
+        params: fixed :class:`~probsnn.Params`, a :class:`GLMPrior`, or None for
+            ``numpyro.param`` sites (see :func:`network_params`).
+        n_steps, n_trials: sizes when ``spikes`` is None (n_trials default 1).
+
+    Returns:
+        The spikes (observed or sampled).
+
+    Raises:
+        ValueError, TypeError: on bad data or sizes.
+    """
+    theta = network_params(spec, params)
+    if spikes is not None:
+        spikes, inputs = check_data(spec, spikes, inputs)
+        x = filter_traces(spec, spikes, inputs)
+        u = contract(spec, theta, x)
+        likelihood = dist.Bernoulli(logits=u).to_event(2)
+        if spikes.ndim == 2:
+            return numpyro.sample("spikes", likelihood, obs=spikes)
+        if spikes.ndim != 3:
+            raise ValueError(f"spikes must be (T, N) or (n_trials, T, N), got {spikes.shape}")
+        with numpyro.plate("trials", spikes.shape[0]):
+            return numpyro.sample("spikes", likelihood, obs=spikes)
+    return _sample_spikes(spec, theta, inputs, n_steps, n_trials)
+
+
+def _sample_spikes(spec, theta, inputs, n_steps, n_trials):
+    if n_steps is None:
+        raise ValueError("n_steps is required when spikes is None")
+    n_steps = _checks.positive_int(n_steps, "n_steps")
+    n_trials = 1 if n_trials is None else _checks.positive_int(n_trials, "n_trials")
+    weights = step_weights(spec, theta)
+    xs = None
+    if spec.n_inputs:
+        dummy = jnp.zeros((n_trials, n_steps, spec.n_neurons))
+        _, inputs = check_data(spec, dummy, inputs)
+        xs = jnp.swapaxes(jnp.asarray(inputs, jnp.float32), 0, 1)  # (T, n_trials, M)
+    elif inputs is not None:
+        raise ValueError("inputs were given but the network has n_inputs=0")
+    state = _batched_state(spec, n_trials)
+
+    def transition(state, input_t):
+        u = jax.vmap(step_potential, in_axes=(None, 0))(weights, state)  # (n_trials, N)
+        with numpyro.plate("trials", n_trials):
+            spikes_t = numpyro.sample("spikes_t", dist.Bernoulli(logits=u).to_event(1))
+        return jax.vmap(advance)(state, spikes_t, input_t), spikes_t
+
+    _, spikes = scan(transition, state, xs, length=n_steps)
+    return numpyro.deterministic("spikes", jnp.swapaxes(spikes, 0, 1))
+
+
+def _batched_state(spec, n_trials):
+    return jax.tree.map(
+        lambda leaf: jnp.broadcast_to(leaf, (n_trials, *leaf.shape)), init_state(spec)
+    )

@@ -1,0 +1,94 @@
+"""Argument validation shared by the public functions.
+
+Every check raises ``ValueError`` or ``TypeError`` naming the argument, what was expected and what
+came. Value checks run only on concrete arrays: inside ``jax.jit`` the values are tracers, and
+the public entry points validate before they trace.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+
+def is_concrete(x) -> bool:
+    """True when ``x`` holds values we can inspect (not a JAX tracer)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def positive_float(value, name: str) -> float:
+    """Return ``value`` as a float, raising unless it is finite and > 0."""
+    if isinstance(value, bool) or not np.isscalar(value) and np.ndim(value) != 0:
+        raise TypeError(f"{name} must be a positive number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be finite and > 0, got {value}")
+    return value
+
+
+def positive_int(value, name: str, minimum: int = 1) -> int:
+    """Return ``value`` as an int, raising unless it is an integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def basis_matrix(basis, name: str) -> np.ndarray:
+    """Validate a (K, L) basis: 2-D, finite, float."""
+    array = np.asarray(basis, dtype=np.float64) if not hasattr(basis, "dtype") else np.asarray(basis)
+    if not np.issubdtype(array.dtype, np.floating) and not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"{name} must be a real (K, L) array, got dtype {array.dtype}")
+    if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] < 1:
+        raise ValueError(f"{name} must be a (K, L) array with K, L >= 1, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite, found NaN or inf")
+    return array.astype(np.float64)
+
+
+def spike_array(spikes, name: str, n_neurons: int | None = None, min_ndim: int = 2):
+    """Validate a spike array ``(..., T, N)``: bool/integer/float holding only 0 and 1.
+
+    Returns the array unchanged (a jax or numpy array). Value checks run when concrete.
+    """
+    if not hasattr(spikes, "dtype") or not hasattr(spikes, "shape"):
+        spikes = np.asarray(spikes)
+    dtype = np.dtype(spikes.dtype)
+    if not (dtype == np.bool_ or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+        raise TypeError(f"{name} must hold 0/1 spikes as bool, integer or float; got dtype {dtype}")
+    if spikes.ndim < min_ndim:
+        raise ValueError(
+            f"{name} must have shape (..., time, neurons) with at least {min_ndim} dimensions, "
+            f"got shape {tuple(spikes.shape)}"
+        )
+    if n_neurons is not None and spikes.shape[-1] != n_neurons:
+        raise ValueError(
+            f"{name} must have {n_neurons} neurons on its last axis, got shape {tuple(spikes.shape)}"
+        )
+    if is_concrete(spikes) and dtype != np.bool_:
+        values = np.asarray(spikes)
+        if np.issubdtype(dtype, np.floating) and not np.all(np.isfinite(values)):
+            raise ValueError(f"{name} must be binary (0 or 1), found NaN or inf")
+        if not np.all((values == 0) | (values == 1)):
+            bad = values[(values != 0) & (values != 1)].flat[0]
+            raise ValueError(f"{name} must be binary (0 or 1), found the value {bad}")
+    return spikes
+
+
+def real_array(x, name: str, shape_tail: tuple[int, ...] | None = None, min_ndim: int = 1):
+    """Validate a finite real array, optionally checking its trailing dimensions."""
+    if not hasattr(x, "dtype") or not hasattr(x, "shape"):
+        x = np.asarray(x)
+    dtype = np.dtype(x.dtype)
+    if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer) or dtype == np.bool_):
+        raise TypeError(f"{name} must be a real array, got dtype {dtype}")
+    if x.ndim < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {x.shape}")
+    if shape_tail is not None and tuple(x.shape[x.ndim - len(shape_tail) :]) != tuple(shape_tail):
+        raise ValueError(
+            f"{name} must end with dimensions {tuple(shape_tail)}, got shape {tuple(x.shape)}"
+        )
+    if is_concrete(x) and not np.all(np.isfinite(np.asarray(x))):
+        raise ValueError(f"{name} must be finite, found NaN or inf")
+    return x

@@ -1,0 +1,287 @@
+"""The two hot functions of the GLM network: parallel potentials and one sampling step.
+
+Everything else composes these (Jang, Simeone, Gardner & Grüning 2019, IEEE SPM 36(6):64):
+
+* :func:`potentials` — u for all bins at once from observed spikes: the traces are causal
+  convolutions (:func:`probsnn.kernels.filter_spikes`), then one contraction with the weights.
+* :func:`step` — one bin of sampling from a small ring buffer of the last L bins.
+
+Spikes are Bernoulli(σ(u)) and conditionally independent given the past, so
+
+    log p(s) = Σ_t Σ_i [ s_{i,t} u_{i,t} − softplus(u_{i,t}) ] = Σ_t Σ_i log σ((2 s_{i,t} − 1) u_{i,t}),
+
+the second form being exact for potentials of any size.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from probsnn import _checks
+from probsnn.kernels import filter_spikes
+from probsnn.network import Network, Params
+
+
+class Traces(NamedTuple):
+    """Basis-filtered past activity, all bins at once.
+
+    Attributes:
+        syn: ``(..., T, N, K_syn)`` synaptic traces of every neuron's spikes.
+        fb: ``(..., T, N, K_fb)`` feedback traces, or None when the network shares the synapse
+            basis (then ``syn`` serves both).
+        inputs: ``(..., T, M, K_in)`` stimulus traces, or None without inputs.
+    """
+
+    syn: jax.Array
+    fb: jax.Array | None
+    inputs: jax.Array | None
+
+
+class SamplerState(NamedTuple):
+    """Ring buffers of the recent past for one trial.
+
+    Attributes:
+        spikes: ``(L, N)`` float, bin t − δ stored at row (t − δ) mod L, L = ``spec.n_lags``.
+        inputs: ``(L_in, M)`` float, the same for the exogenous inputs (``(0, 0)`` without).
+        t: int32 scalar, the index of the next bin.
+    """
+
+    spikes: jax.Array
+    inputs: jax.Array
+    t: jax.Array
+
+
+def bernoulli_log_prob(spikes, potentials):
+    """log p(s | u) = log σ((2s − 1) u) elementwise: finite and exact for |u| up to 1e30 and beyond.
+
+    Args:
+        spikes: 0/1 array (any real dtype), broadcastable with ``potentials``.
+        potentials: u, the logits.
+    """
+    signs = 2.0 * jnp.asarray(spikes, potentials.dtype) - 1.0
+    return jax.nn.log_sigmoid(signs * potentials)
+
+
+def traces(spec: Network, spikes, inputs=None, method: str = "auto") -> Traces:
+    """Filtered traces of ``spikes`` ``(..., T, N)`` and ``inputs`` ``(..., T, M)``."""
+    syn = filter_spikes(spikes, spec.synapse_basis, method)
+    fb = None if spec.shares_basis else filter_spikes(spikes, spec.feedback_basis, method)
+    x_in = None
+    if spec.n_inputs:
+        x_in = filter_spikes(inputs, spec.input_basis, method).astype(syn.dtype)
+    return Traces(syn=syn, fb=fb, inputs=x_in)
+
+
+def contract(spec: Network, params: Params, x: Traces):
+    """Potentials u ``(..., T, N)`` from traces: the weighted sums of the module equation."""
+    dtype = x.syn.dtype
+    w = _synaptic_matrix(spec, params, dtype)  # (N, K_syn, N)
+    u = jnp.einsum("...tjk,jki->...ti", x.syn, w) + params.bias.astype(dtype)
+    if x.fb is not None:
+        u = u + jnp.einsum("...tik,ik->...ti", x.fb, params.v.astype(dtype))
+    if x.inputs is not None:
+        u = u + jnp.einsum("...tmk,mik->...ti", x.inputs, params.c.astype(dtype))
+    return u
+
+
+def potentials(spec: Network, params: Params, spikes, inputs=None, method: str = "auto"):
+    """Membrane potentials u_{i,t} of every neuron in every bin, computed in parallel over time.
+
+    Args:
+        spec: the network. params: its :class:`Params`.
+        spikes: ``(..., T, N)`` observed spikes (bool/uint8/float 0-1).
+        inputs: ``(..., T, M)`` exogenous inputs when ``spec.n_inputs`` > 0, batch dims matching
+            (or absent, shared across trials).
+        method: filtering method, see :func:`probsnn.kernels.filter_spikes`.
+
+    Returns:
+        ``(..., T, N)`` float32 potentials (float64 for float64 spikes).
+
+    Raises:
+        ValueError, TypeError: on non-binary spikes, wrong shapes or dtypes, or parameters of
+            the wrong shape.
+    """
+    spikes, inputs = check_data(spec, spikes, inputs)
+    spec.check_params(params)
+    return _potentials(spec, params, spikes, inputs, method)
+
+
+def log_likelihood(spec: Network, params: Params, spikes, inputs=None, method: str = "auto"):
+    """Total log-likelihood log p(s) = Σ_{trials,t,i} log σ((2 s_{i,t} − 1) u_{i,t}), a scalar.
+
+    Args and raises as :func:`potentials`. Differentiable in ``params``.
+    """
+    spikes, inputs = check_data(spec, spikes, inputs)
+    spec.check_params(params)
+    return _log_likelihood(spec, params, spikes, inputs, method)
+
+
+@partial(jax.jit, static_argnums=(0, 4))
+def _potentials(spec, params, spikes, inputs, method):
+    return contract(spec, params, traces(spec, spikes, inputs, method))
+
+
+@partial(jax.jit, static_argnums=(0, 4))
+def _log_likelihood(spec, params, spikes, inputs, method):
+    u = _potentials(spec, params, spikes, inputs, method)
+    return jnp.sum(bernoulli_log_prob(spikes, u))
+
+
+def check_data(spec: Network, spikes, inputs):
+    """Validate spikes ``(..., T, N)`` and inputs ``(..., T, M)`` against ``spec``."""
+    spikes = _checks.spike_array(spikes, "spikes", spec.n_neurons)
+    if spec.n_inputs == 0:
+        if inputs is not None:
+            raise ValueError("inputs were given but the network has n_inputs=0")
+        return spikes, None
+    if inputs is None:
+        raise ValueError(f"inputs of shape (..., T, {spec.n_inputs}) are required by this network")
+    inputs = _checks.real_array(inputs, "inputs", min_ndim=2)
+    if inputs.shape[-1] != spec.n_inputs or inputs.shape[-2] != spikes.shape[-2]:
+        raise ValueError(
+            f"inputs must have shape (..., {spikes.shape[-2]}, {spec.n_inputs}) to match spikes "
+            f"{tuple(spikes.shape)}, got {tuple(inputs.shape)}"
+        )
+    if inputs.ndim > spikes.ndim or tuple(inputs.shape[:-2]) not in (
+        (),
+        tuple(spikes.shape[:-2]),
+    ):
+        raise ValueError(
+            f"inputs batch dimensions {tuple(inputs.shape[:-2])} must be () or match the spikes' "
+            f"{tuple(spikes.shape[:-2])}"
+        )
+    if inputs.ndim < spikes.ndim:
+        inputs = jnp.broadcast_to(inputs, (*spikes.shape[:-2], *inputs.shape[-2:]))
+    return spikes, inputs
+
+
+# --------------------------------------------------------------------------------------------
+# Sequential form
+# --------------------------------------------------------------------------------------------
+class StepWeights(NamedTuple):
+    """Parameters rearranged once for the per-bin matrix products of :func:`step`."""
+
+    syn_basis: jax.Array  # (K_syn, L) zero-padded to the history length
+    fb_basis: jax.Array | None  # (K_fb, L) or None when shared with the synapses
+    input_basis: jax.Array | None  # (K_in, L_in)
+    w: jax.Array  # (N, K_syn, N), feedback folded in when the basis is shared
+    v: jax.Array  # (N, K_fb)
+    c: jax.Array | None  # (M, K_in, N)
+    bias: jax.Array  # (N,)
+
+
+def step_weights(spec: Network, params: Params, dtype=jnp.float32) -> StepWeights:
+    """Rearrange ``params`` for :func:`step_potential` (do it once, outside the time loop)."""
+    n_lags = spec.n_lags
+
+    def padded(basis):
+        return jnp.asarray(np.pad(basis, ((0, 0), (0, n_lags - basis.shape[1]))), dtype)
+
+    return StepWeights(
+        syn_basis=padded(spec.synapse_basis),
+        fb_basis=None if spec.shares_basis else padded(spec.feedback_basis),
+        input_basis=None if spec.input_basis is None else jnp.asarray(spec.input_basis, dtype),
+        w=_synaptic_matrix(spec, params, dtype),
+        v=params.v.astype(dtype),
+        c=None if spec.n_inputs == 0 else jnp.swapaxes(params.c.astype(dtype), 1, 2),
+        bias=params.bias.astype(dtype),
+    )
+
+
+def init_state(spec: Network, dtype=jnp.float32) -> SamplerState:
+    """An empty past (no spikes, zero inputs) for one trial."""
+    return SamplerState(
+        spikes=jnp.zeros((spec.n_lags, spec.n_neurons), dtype),
+        inputs=jnp.zeros((spec.n_input_lags, spec.n_inputs), dtype),
+        t=jnp.zeros((), jnp.int32),
+    )
+
+
+def step_potential(weights: StepWeights, state: SamplerState):
+    """u_t ``(N,)`` of one trial from its ring buffers (same equation as :func:`contract`)."""
+    x_syn = _ring_traces(state.spikes, weights.syn_basis, state.t)  # (N, K_syn)
+    u = jnp.einsum("jk,jki->i", x_syn, weights.w) + weights.bias
+    if weights.fb_basis is not None:
+        x_fb = _ring_traces(state.spikes, weights.fb_basis, state.t)
+        u = u + jnp.sum(x_fb * weights.v, axis=-1)
+    if weights.c is not None:
+        x_in = _ring_traces(state.inputs, weights.input_basis, state.t)  # (M, K_in)
+        u = u + jnp.einsum("mk,mki->i", x_in, weights.c)
+    return u
+
+
+def advance(state: SamplerState, spikes_t, input_t=None) -> SamplerState:
+    """Push bin t's spikes ``(N,)`` and inputs ``(M,)`` into the ring buffers."""
+    row = state.t % state.spikes.shape[0]
+    spike_buffer = state.spikes.at[row].set(spikes_t.astype(state.spikes.dtype))
+    input_buffer = state.inputs
+    if input_t is not None and state.inputs.shape[0] > 0:
+        input_buffer = state.inputs.at[state.t % state.inputs.shape[0]].set(
+            input_t.astype(state.inputs.dtype)
+        )
+    return SamplerState(spikes=spike_buffer, inputs=input_buffer, t=state.t + 1)
+
+
+def ring_traces(spec: Network, state: SamplerState) -> Traces:
+    """Traces of the bin ``state.t`` from the ring buffers of one trial.
+
+    Returns a :class:`Traces` with syn ``(N, K_syn)``, fb ``(N, K_fb)`` or None, inputs
+    ``(M, K_in)`` or None — one bin of what :func:`traces` computes for all bins.
+    """
+    dtype = state.spikes.dtype
+    n_lags = spec.n_lags
+
+    def padded(basis):
+        return jnp.asarray(np.pad(basis, ((0, 0), (0, n_lags - basis.shape[1]))), dtype)
+
+    syn = _ring_traces(state.spikes, padded(spec.synapse_basis), state.t)
+    fb = None
+    if not spec.shares_basis:
+        fb = _ring_traces(state.spikes, padded(spec.feedback_basis), state.t)
+    x_in = None
+    if spec.n_inputs:
+        x_in = _ring_traces(state.inputs, jnp.asarray(spec.input_basis, dtype), state.t)
+    return Traces(syn=syn, fb=fb, inputs=x_in)
+
+
+def step(spec: Network, params: Params, state: SamplerState, key, input_t=None):
+    """Sample one bin: u_t from the past, s_t ~ Bernoulli(σ(u_t)), then advance the past.
+
+    Args:
+        spec, params: the network. state: :class:`SamplerState` of one trial.
+        key: PRNG key for this bin. input_t: ``(M,)`` inputs at bin t (None without inputs).
+
+    Returns:
+        ``(new_state, (spikes_t, u_t))`` with spikes_t ``(N,)`` uint8 and u_t ``(N,)``.
+    """
+    weights = step_weights(spec, params, state.spikes.dtype)
+    return _sample_step(weights, state, key, input_t)
+
+
+def _sample_step(weights: StepWeights, state: SamplerState, key, input_t):
+    u = step_potential(weights, state)
+    spikes_t = jax.random.bernoulli(key, jax.nn.sigmoid(u))
+    return advance(state, spikes_t, input_t), (spikes_t.astype(jnp.uint8), u)
+
+
+def _ring_traces(buffer, basis, t):
+    """x_k = Σ_δ φ_{k,δ} b_{t−δ} for a ring buffer ``(L, C)``; returns ``(C, K)``."""
+    n_lags = buffer.shape[0]
+    # Row r holds bin t − δ with δ = ((t − 1 − r) mod L) + 1, i.e. basis column (t − 1 − r) mod L.
+    columns = (t - 1 - jnp.arange(n_lags)) % n_lags
+    return buffer.T @ basis[:, columns].T
+
+
+def _synaptic_matrix(spec: Network, params: Params, dtype):
+    """Masked synaptic weights as ``(N_pre, K_syn, N_post)``, feedback folded into the diagonal
+    when feedback and synapses share a basis."""
+    w = params.w.astype(dtype) * jnp.asarray(spec.connectivity, dtype)[:, :, None]
+    if spec.shares_basis:
+        n = spec.n_neurons
+        w = w.at[jnp.arange(n), jnp.arange(n)].add(params.v.astype(dtype))
+    return jnp.transpose(w, (0, 2, 1))

@@ -1,0 +1,203 @@
+"""Pictures of spike trains, kernels and goodness of fit (matplotlib).
+
+Every function takes arrays (or the NamedTuples of :mod:`probsnn.stats`), draws on ``ax`` when
+given (else on ``plt.gca()``) and returns the matplotlib ``Axes`` it drew on. Time runs along the
+x axis in seconds when ``dt`` is given, else in bins.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from probsnn import _checks
+
+
+def _axes(ax):
+    return plt.gca() if ax is None else ax
+
+
+def _time_label(dt) -> str:
+    return "time (bins)" if dt is None else "time (s)"
+
+
+def raster(spikes, *, dt=None, by="neuron", trial=0, neuron=0, stimulus=None, ax=None):
+    """Raster plot: one tick per spike.
+
+    Args:
+        spikes: binary ``(T, N)`` or ``(trials, T, N)``.
+        dt: bin width in seconds (x axis in seconds), or None (x axis in bins).
+        by: ``"neuron"`` — one row per neuron of trial ``trial``; ``"trial"`` — one row per trial
+            of neuron ``neuron`` (needs the 3-D form).
+        trial, neuron: which trial (``by="neuron"``) or neuron (``by="trial"``) to draw.
+        stimulus: optional ``(T,)`` trace drawn in a strip above the raster, on the same time axis.
+        ax: Axes to draw on.
+
+    Returns:
+        The raster's Axes.
+
+    Raises:
+        ValueError: non-binary spikes, a bad ``by``, an index out of range, or a stimulus whose
+            length is not T.
+    """
+    spikes = np.asarray(_checks.spike_array(spikes, "spikes"))
+    if spikes.ndim == 2:
+        spikes = spikes[None]
+    elif spikes.ndim != 3:
+        raise ValueError(f"spikes must be (T, N) or (trials, T, N), got shape {spikes.shape}")
+    n_trials, n_steps, n_neurons = spikes.shape
+    if by == "neuron":
+        if not 0 <= trial < n_trials:
+            raise ValueError(f"trial must be in [0, {n_trials}), got {trial}")
+        rows = spikes[trial]
+        ylabel = "neuron"
+    elif by == "trial":
+        if not 0 <= neuron < n_neurons:
+            raise ValueError(f"neuron must be in [0, {n_neurons}), got {neuron}")
+        rows = spikes[:, :, neuron].T
+        ylabel = "trial"
+    else:
+        raise ValueError(f"by must be 'neuron' or 'trial', got {by!r}")
+    scale = 1.0 if dt is None else _checks.positive_float(dt, "dt")
+    t_idx, row_idx = np.nonzero(rows)
+    ax = _axes(ax)
+    ax.scatter(t_idx * scale, row_idx, marker="|", s=20, linewidths=0.8, color="k")
+    ax.set_xlim(0, n_steps * scale)
+    ax.set_ylim(-0.5, rows.shape[1] - 0.5)
+    ax.set_xlabel(_time_label(dt))
+    ax.set_ylabel(ylabel)
+    if stimulus is not None:
+        stimulus = np.asarray(_checks.real_array(stimulus, "stimulus"))
+        if stimulus.shape != (n_steps,):
+            raise ValueError(f"stimulus must have shape ({n_steps},), got {stimulus.shape}")
+        strip = ax.inset_axes((0.0, 1.02, 1.0, 0.25), sharex=ax)
+        strip.plot(np.arange(n_steps) * scale, stimulus, color="C0", lw=0.8)
+        strip.tick_params(labelbottom=False)
+        strip.set_ylabel("stimulus")
+    return ax
+
+
+def kernels(kernels, *, dt=None, truth=None, lower=None, upper=None, labels=None, ax=None):
+    """Plot kernels over lags 1..L (lag 1 = the previous bin), optionally with truth and a band.
+
+    Args:
+        kernels: ``(n_kernels, L)`` (a single ``(L,)`` kernel is drawn as one row).
+        dt: bin width in seconds (x axis = lag in seconds), or None (lag in bins).
+        truth: same shape, drawn dashed in the same colour.
+        lower, upper: same shape, drawn as a shaded band (both or neither).
+        labels: ``n_kernels`` legend labels.
+        ax: Axes to draw on.
+
+    Returns:
+        The Axes.
+
+    Raises:
+        ValueError: shapes that differ from ``kernels``, only one of lower/upper, or a label count
+            that is not n_kernels.
+    """
+    values = np.asarray(_checks.real_array(kernels, "kernels"), dtype=float)
+    if values.ndim == 1:
+        values = values[None]
+    if values.ndim != 2:
+        raise ValueError(f"kernels must be (n_kernels, L), got shape {values.shape}")
+    extra = {}
+    for name, array in (("truth", truth), ("lower", lower), ("upper", upper)):
+        if array is not None:
+            array = np.asarray(_checks.real_array(array, name), dtype=float).reshape(-1)
+            if array.size != values.size:
+                raise ValueError(f"{name} must have the shape of kernels {values.shape}")
+            extra[name] = array.reshape(values.shape)
+    if ("lower" in extra) != ("upper" in extra):
+        raise ValueError("lower and upper must be given together")
+    if labels is not None and len(labels) != values.shape[0]:
+        raise ValueError(f"labels must have {values.shape[0]} entries, got {len(labels)}")
+    scale = 1.0 if dt is None else _checks.positive_float(dt, "dt")
+    lags = np.arange(1, values.shape[1] + 1) * scale
+    ax = _axes(ax)
+    for k, row in enumerate(values):
+        colour = f"C{k % 10}"
+        ax.plot(lags, row, color=colour, label=None if labels is None else labels[k])
+        if "truth" in extra:
+            ax.plot(lags, extra["truth"][k], color=colour, ls="--")
+        if "lower" in extra:
+            ax.fill_between(lags, extra["lower"][k], extra["upper"][k], color=colour, alpha=0.25)
+    ax.axhline(0.0, color="0.6", lw=0.5)
+    ax.set_xlabel("lag (bins)" if dt is None else "lag (s)")
+    ax.set_ylabel("weight")
+    if labels is not None:
+        ax.legend()
+    return ax
+
+
+def psth(result, *, neurons=None, ax=None):
+    """Draw a :class:`probsnn.stats.PSTH`: the rate of each chosen neuron with its band.
+
+    Args:
+        result: the PSTH from :func:`probsnn.stats.psth`.
+        neurons: indices of the neurons to draw (default all).
+        ax: Axes to draw on.
+
+    Returns:
+        The Axes.
+    """
+    time = np.asarray(result.time)
+    rate, lower, upper = (np.asarray(a) for a in (result.rate, result.lower, result.upper))
+    chosen = range(rate.shape[1]) if neurons is None else neurons
+    ax = _axes(ax)
+    for k, i in enumerate(chosen):
+        colour = f"C{k % 10}"
+        ax.plot(time, rate[:, i], color=colour, lw=1.0, label=f"neuron {i}")
+        ax.fill_between(time, lower[:, i], upper[:, i], color=colour, alpha=0.25, lw=0)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("rate (spikes/s)")
+    return ax
+
+
+def isi(result, *, neuron=0, density=True, ax=None):
+    """Bar plot of a :class:`probsnn.stats.ISIHistogram` for one neuron.
+
+    Args:
+        result: from :func:`probsnn.stats.isi_histogram`.
+        neuron: which neuron.
+        density: divide by the number of intervals (including those longer than the range).
+        ax: Axes to draw on.
+
+    Returns:
+        The Axes.
+    """
+    intervals = np.asarray(result.intervals)
+    counts = np.asarray(result.counts)[:, neuron].astype(float)
+    if density:
+        counts = counts / max(counts.sum() + float(result.longer[neuron]), 1.0)
+    ax = _axes(ax)
+    width = intervals[1] - intervals[0] if intervals.size > 1 else 1.0
+    ax.bar(intervals, counts, width=width, color="0.4")
+    ax.set_xlabel("inter-spike interval")
+    ax.set_ylabel("fraction of intervals" if density else "intervals")
+    return ax
+
+
+def time_rescaling(result, *, ax=None, label=None):
+    """Kolmogorov–Smirnov plot of a :class:`probsnn.stats.TimeRescaling` (Brown et al. 2002).
+
+    Sorted rescaled values u_(k) against the model quantiles (k − ½)/n, with the diagonal and its
+    95 % band ±1.36/sqrt(n): a correct model stays inside the band.
+
+    Returns:
+        The Axes.
+    """
+    ax = _axes(ax)
+    expected = np.asarray(result.expected)
+    ax.plot(expected, np.asarray(result.uniform), lw=1.2, label=label)
+    ax.plot([0, 1], [0, 1], color="k", lw=0.8)
+    for sign in (-1, 1):
+        ax.plot([0, 1], [sign * result.band, 1 + sign * result.band], color="k", ls="--", lw=0.8)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("model quantile")
+    ax.set_ylabel("empirical quantile")
+    ax.set_title(f"KS = {result.ks:.3f} (95 % band {result.band:.3f})")
+    if label is not None:
+        ax.legend()
+    return ax

@@ -1,0 +1,88 @@
+"""Fast sampling of spike trains from a GLM network, outside NumPyro.
+
+``lax.scan`` over bins of :func:`probsnn.glm.step`, vmapped over trials. The state is a ring
+buffer of the last L bins, so memory is O(trials × N × L) plus the output.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+
+from probsnn import _checks
+from probsnn.glm import _sample_step, init_state, step_weights
+from probsnn.network import Network, Params
+
+
+def sample(
+    spec: Network,
+    params: Params,
+    key,
+    n_steps: int,
+    n_trials: int | None = None,
+    inputs=None,
+    return_potentials: bool = False,
+):
+    """Sample spike trains s_{i,t} ~ Bernoulli(σ(u_{i,t})) bin by bin, starting from silence.
+
+    Args:
+        spec: the network. params: its :class:`~probsnn.Params`.
+        key: a PRNG key; each trial and each bin gets its own split.
+        n_steps: T, number of bins.
+        n_trials: number of independent trials; None returns unbatched arrays.
+        inputs: ``(T, M)`` (shared by all trials) or ``(n_trials, T, M)`` exogenous inputs,
+            required when ``spec.n_inputs`` > 0.
+        return_potentials: also return the potentials u used in every bin.
+
+    Returns:
+        spikes ``(n_trials, T, N)`` uint8 (``(T, N)`` without trials), and with
+        ``return_potentials`` also u of the same shape in float32.
+
+    Raises:
+        ValueError, TypeError: on bad sizes, parameter shapes or inputs.
+    """
+    spec.check_params(params)
+    n_steps = _checks.positive_int(n_steps, "n_steps")
+    batched = n_trials is not None
+    n_trials = _checks.positive_int(n_trials, "n_trials") if batched else 1
+    inputs = _sampler_inputs(spec, inputs, n_steps, n_trials, batched)
+    spikes, u = _sample(spec, params, key, n_steps, n_trials, inputs)
+    if not batched:
+        spikes, u = spikes[0], u[0]
+    return (spikes, u) if return_potentials else spikes
+
+
+@partial(jax.jit, static_argnums=(0, 3, 4))
+def _sample(spec, params, key, n_steps, n_trials, inputs):
+    weights = step_weights(spec, params)
+
+    def one_trial(trial_key, trial_inputs):
+        def body(state, xs):
+            step_key, input_t = xs
+            return _sample_step(weights, state, step_key, input_t)
+
+        keys = jax.random.split(trial_key, n_steps)
+        _, (spikes, u) = jax.lax.scan(body, init_state(spec), (keys, trial_inputs))
+        return spikes, u
+
+    return jax.vmap(one_trial)(jax.random.split(key, n_trials), inputs)
+
+
+def _sampler_inputs(spec, inputs, n_steps, n_trials, batched):
+    if spec.n_inputs == 0:
+        if inputs is not None:
+            raise ValueError("inputs were given but the network has n_inputs=0")
+        return None
+    if inputs is None:
+        raise ValueError(f"inputs of shape (T, {spec.n_inputs}) are required by this network")
+    inputs = _checks.real_array(inputs, "inputs", min_ndim=2)
+    shared = (n_steps, spec.n_inputs)
+    per_trial = (n_trials, n_steps, spec.n_inputs)
+    if tuple(inputs.shape) == shared:
+        return jnp.broadcast_to(jnp.asarray(inputs, jnp.float32), per_trial)
+    if batched and tuple(inputs.shape) == per_trial:
+        return jnp.asarray(inputs, jnp.float32)
+    expected = f"{shared} or {per_trial}" if batched else f"{shared}"
+    raise ValueError(f"inputs must have shape {expected}, got {tuple(inputs.shape)}")

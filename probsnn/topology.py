@@ -1,0 +1,60 @@
+"""Connectivity masks: boolean ``(N, N)`` arrays indexed ``[pre, post]``.
+
+``mask[j, i]`` is True when neuron j is a presynaptic parent of neuron i. The diagonal is always
+False: a neuron's own past enters only through its feedback kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from probsnn import _checks
+
+
+def dense(n_neurons: int) -> np.ndarray:
+    """All-to-all (fully recurrent) connectivity without self-connections."""
+    n_neurons = _checks.positive_int(n_neurons, "n_neurons")
+    return ~np.eye(n_neurons, dtype=bool)
+
+
+def feedforward(layer_sizes) -> np.ndarray:
+    """Layered feed-forward: every neuron of layer l projects to every neuron of layer l + 1.
+
+    Neurons are numbered layer by layer, in the order of ``layer_sizes``.
+    """
+    sizes = _layer_sizes(layer_sizes)
+    mask = np.zeros((sum(sizes),) * 2, dtype=bool)
+    starts = np.cumsum([0, *sizes])
+    for layer in range(len(sizes) - 1):
+        pre = slice(starts[layer], starts[layer + 1])
+        post = slice(starts[layer + 1], starts[layer + 2])
+        mask[pre, post] = True
+    return mask
+
+
+def layered_recurrent(layer_sizes) -> np.ndarray:
+    """Feed-forward between consecutive layers plus all-to-all connections within each layer."""
+    sizes = _layer_sizes(layer_sizes)
+    mask = feedforward(sizes)
+    starts = np.cumsum([0, *sizes])
+    for start, stop in zip(starts[:-1], starts[1:], strict=True):
+        mask[start:stop, start:stop] = True
+    np.fill_diagonal(mask, False)
+    return mask
+
+
+def random_sparse(n_neurons: int, density: float, seed: int = 0) -> np.ndarray:
+    """Erdős–Rényi mask: each ordered pair j != i is connected independently with ``density``."""
+    n_neurons = _checks.positive_int(n_neurons, "n_neurons")
+    if not 0.0 <= float(density) <= 1.0:
+        raise ValueError(f"density must lie in [0, 1], got {density}")
+    mask = np.random.default_rng(seed).random((n_neurons, n_neurons)) < density
+    np.fill_diagonal(mask, False)
+    return mask
+
+
+def _layer_sizes(layer_sizes) -> list[int]:
+    sizes = list(layer_sizes)
+    if not sizes:
+        raise ValueError("layer_sizes must name at least one layer, got an empty sequence")
+    return [_checks.positive_int(size, "layer_sizes[i]") for size in sizes]

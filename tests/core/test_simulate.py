@@ -1,0 +1,87 @@
+"""The sampler: calibration, reproducibility, independence, inputs, bad arguments."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import make_network, random_inputs
+
+import probsnn as ps
+
+
+def test_sampling_is_calibrated():
+    """Given the history, spikes are Bernoulli(σ(u)): binned frequencies match predictions."""
+    spec = make_network("dense", 8)
+    params = spec.init_params(jax.random.key(0), rate=80.0, weight_scale=2.0)
+    spikes = ps.sample(spec, params, jax.random.key(1), 4000, n_trials=4)
+    p = np.asarray(jax.nn.sigmoid(ps.potentials(spec, params, spikes))).ravel()
+    s = np.asarray(spikes, np.float64).ravel()
+    # Overall: Σ s − Σ p is a sum of independent centred terms with variance Σ p(1 − p).
+    z = (s.sum() - p.sum()) / np.sqrt(np.sum(p * (1 - p)))
+    assert abs(z) < 4
+    # Per decile of predicted probability.
+    edges = np.quantile(p, np.linspace(0, 1, 11))
+    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, 9)
+    for b in range(10):
+        sel = which == b
+        z = (s[sel].sum() - p[sel].sum()) / np.sqrt(np.sum(p[sel] * (1 - p[sel])))
+        assert abs(z) < 4.5, (b, z)
+
+
+def test_same_key_same_spikes_different_keys_differ_and_dtype():
+    spec = make_network("feedforward")
+    params = spec.init_params(jax.random.key(0), rate=100.0)
+    a = ps.sample(spec, params, jax.random.key(7), 500, n_trials=2)
+    b = ps.sample(spec, params, jax.random.key(7), 500, n_trials=2)
+    c = ps.sample(spec, params, jax.random.key(8), 500, n_trials=2)
+    assert a.dtype == jnp.uint8 and a.shape == (2, 500, 5)
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert np.any(np.asarray(a) != np.asarray(c))
+    single = ps.sample(spec, params, jax.random.key(7), 500)
+    assert single.shape == (500, 5)
+
+
+def test_trials_are_independent():
+    """An uncoupled network at p = 0.2: trial-to-trial correlation of the same bin is ~0."""
+    spec = make_network("dense", 4)
+    params = spec.init_params(jax.random.key(0), weight_scale=0.0, refractory=0.0, rate=200.0)
+    spikes = np.asarray(ps.sample(spec, params, jax.random.key(3), 5000, n_trials=2), float)
+    r = np.corrcoef(spikes[0].ravel(), spikes[1].ravel())[0, 1]
+    assert abs(r) < 4 / np.sqrt(spikes[0].size)
+    # and each trial fires at σ(bias) = 0.2 within 4 binomial standard errors
+    for trial in spikes:
+        assert abs(trial.mean() - 0.2) < 4 * np.sqrt(0.2 * 0.8 / trial.size)
+
+
+def test_inputs_shared_or_per_trial_and_potentials_returned():
+    spec = make_network("inputs")
+    params = spec.init_params(jax.random.key(0), rate=50.0)
+    shared = random_inputs(spec, jax.random.key(1), 300)
+    spikes, u = ps.sample(
+        spec, params, jax.random.key(2), 300, n_trials=3, inputs=shared, return_potentials=True
+    )
+    per_trial = jnp.broadcast_to(shared, (3, 300, 2))
+    spikes2 = ps.sample(spec, params, jax.random.key(2), 300, n_trials=3, inputs=per_trial)
+    np.testing.assert_array_equal(np.asarray(spikes), np.asarray(spikes2))
+    np.testing.assert_allclose(
+        np.asarray(ps.potentials(spec, params, spikes, shared)), np.asarray(u), atol=2e-5
+    )
+
+
+def test_state_memory_does_not_grow_with_time():
+    spec = make_network("dense")
+    state = ps.init_state(spec)
+    assert state.spikes.shape == (spec.n_lags, spec.n_neurons)
+
+
+def test_sampler_bad_arguments():
+    spec = make_network("inputs")
+    params = spec.init_params(jax.random.key(0))
+    with pytest.raises(ValueError, match="inputs of shape"):
+        ps.sample(spec, params, jax.random.key(0), 10)
+    with pytest.raises(ValueError, match="inputs must have shape"):
+        ps.sample(spec, params, jax.random.key(0), 10, n_trials=2, inputs=jnp.zeros((3, 10, 2)))
+    with pytest.raises(ValueError, match="n_steps"):
+        ps.sample(spec, params, jax.random.key(0), 0, inputs=jnp.zeros((0, 2)))
+    with pytest.raises(TypeError, match="n_trials"):
+        ps.sample(spec, params, jax.random.key(0), 10, n_trials=2.5, inputs=jnp.zeros((10, 2)))

@@ -88,8 +88,10 @@ def params_to_coef(spec: Network, params: Params):
     blocks = [jnp.transpose(w, (0, 2, 1)).reshape(-1, n)]
     if not spec.shares_basis:
         k_fb = params.v.shape[1]
-        fb = jnp.zeros((n, k_fb, n), params.v.dtype).at[jnp.arange(n), :, jnp.arange(n)].set(
-            params.v
+        fb = (
+            jnp.zeros((n, k_fb, n), params.v.dtype)
+            .at[jnp.arange(n), :, jnp.arange(n)]
+            .set(params.v)
         )
         blocks.append(fb.reshape(-1, n))
     if spec.n_inputs:

@@ -32,6 +32,18 @@ differentiation at the free fixed point (:func:`implicit_gradient`) or by backpr
 time along the relaxation (:func:`bptt_gradient`); :func:`recurrent_backprop_errors` gives the error
 signals of recurrent backprop that ``(1/β) ds^β/dt`` tracks (Scellier & Bengio 2019, Neural Comput.
 31:312).
+
+Training: :func:`ep_trainer` (EP, optionally with persistent free states) and
+:func:`backprop_trainer` (BPTT through the same free relaxation, the baseline) return a
+:class:`Trainer` with ``init`` / ``step`` (State and Info NamedTuples, explicit PRNG keys);
+:func:`fit_energy` runs epochs of shuffled mini-batches with a tqdm bar and per-epoch metrics.
+
+Example::
+
+    spec = EnergyNetwork((64, 128, 10), cost="cross_entropy")
+    params = init_params(spec, jax.random.key(0), gain=0.5)
+    trainer = ep_trainer(spec, optax.adam(2e-3), EPConfig(estimator="symmetric", beta=0.5))
+    result = fit_energy(trainer, params, (images, labels), key=jax.random.key(1), epochs=10)
 """
 
 from __future__ import annotations
@@ -45,8 +57,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from probsnn.models import energy as em
 from tqdm import tqdm
+
+from probsnn.models import energy as em
 
 ESTIMATORS = ("one_sided", "symmetric", "random_sign", "holomorphic")
 
@@ -571,8 +584,9 @@ def gradient_check(
 ) -> GradientCheck:
     """Compare EP estimators with the exact gradient (``"implicit"`` or ``"bptt"``) over ``betas``.
 
-    The nudged phases use ``relaxation`` too. Raises ValueError if the free phase does not
-    converge (the exact gradient would be meaningless) or on a bad estimator, β or reference.
+    The nudged phases use ``relaxation`` too. Raises ValueError if the free phase or a nudged
+    phase does not converge (the comparison would be meaningless), or on a bad estimator, β or
+    reference.
     """
     if reference not in ("implicit", "bptt"):
         raise ValueError(f"reference must be 'implicit' or 'bptt', got {reference!r}")
@@ -592,7 +606,7 @@ def gradient_check(
     for name in estimators:
         cosine[name], error[name] = [], []
         for beta in betas:
-            estimate, _, _ = ep_estimate(
+            estimate, _, phase_info = ep_estimate(
                 spec,
                 params,
                 inputs,
@@ -605,6 +619,11 @@ def gradient_check(
                 nudged=relaxation,
                 states=free_states,
             )
+            if not bool(jnp.all(phase_info.nudged.converged)):
+                raise ValueError(
+                    f"a nudged phase of {name!r} at beta={float(beta)} did not converge "
+                    f"(residuals {phase_info.nudged.residual}); raise relaxation.max_steps"
+                )
             cosine[name].append(cosine_similarity(estimate, exact))
             error[name].append(relative_error(estimate, exact))
         cosine[name], error[name] = np.array(cosine[name]), np.array(error[name])

@@ -113,6 +113,13 @@ def fit_ml(
             raise ValueError(f"{name} must be finite and >= 0, got {value}")
     design = build_design(spec, spikes, inputs)
     rows, n_cols = design.x.shape
+    counts = np.asarray(jnp.sum(design.targets, axis=0))
+    degenerate = np.flatnonzero((counts == 0) | (counts == rows))
+    if degenerate.size and l2 == 0 and l1 == 0:
+        raise ValueError(
+            f"spikes of neurons {degenerate.tolist()} are all 0 or all 1, so their maximum-"
+            "likelihood bias is infinite; add an l2 or l1 penalty or drop them"
+        )
     coef = _initial_coef(spec, design, init)
     if progress is None:
         progress = rows * n_cols * spec.n_neurons > 5e9
@@ -182,7 +189,7 @@ def newton_step(
     direction, cg_iters = _pcg(hess_vec, -grad, preconditioner, max_cg, forcing)
     slope = jnp.sum(grad * direction, axis=0)  # (N,) < 0
     step_size, objective = _backtrack(design, coef, direction, slope, state.objective, l2)
-    new_coef = coef + step_size[None, :] * direction
+    new_coef = jnp.where(step_size[None, :] > 0, coef + step_size[None, :] * direction, coef)
     decrement = -0.5 * slope
     info = NewtonInfo(objective, decrement, step_size, cg_iters)
     return NewtonState(new_coef, objective, decrement), info
@@ -235,7 +242,10 @@ def gram_preconditioner(design: Design, coef, l2):
     blocks = scale[:, None, None] * (x.T @ x)[None] * m[:, :, None] * m[:, None, :]
     ridge = l2 * design.penalised[None, :] * m
     blocks = blocks + jax.vmap(jnp.diag)(ridge + (1 - m))
-    return jnp.linalg.cholesky(blocks)
+    # A relative jitter keeps the factorisation finite for nearly collinear traces.
+    diagonal = jnp.diagonal(blocks, axis1=1, axis2=2)
+    jitter = 100 * jnp.finfo(x.dtype).eps * jnp.mean(diagonal, axis=1)
+    return jnp.linalg.cholesky(blocks + jitter[:, None, None] * jnp.eye(x.shape[1], dtype=x.dtype))
 
 
 def _precondition(chol, r):

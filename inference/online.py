@@ -3,8 +3,10 @@
 For one bin, the gradient of log p(s_t | u_t) = log σ((2s_t − 1) u_t) is local
 (Jang, Simeone, Gardner & Grüning 2019, IEEE SPM 36(6):64, eq. for ∇ log p):
 
-    ∂/∂w_{j,i,k} = x^{syn}_{j,k,t} (s_{i,t} − σ(u_{i,t})),    ∂/∂v_{i,k} = x^{fb}_{i,k,t} (s_{i,t} − σ(u_{i,t})),
-    ∂/∂c_{m,i,k} = x^{in}_{m,k,t} (s_{i,t} − σ(u_{i,t})),     ∂/∂γ_i = s_{i,t} − σ(u_{i,t}),
+    ∂/∂w_{j,i,k} = x^{syn}_{j,k,t} (s_{i,t} − σ(u_{i,t})),
+    ∂/∂v_{i,k}   = x^{fb}_{i,k,t} (s_{i,t} − σ(u_{i,t})),
+    ∂/∂c_{m,i,k} = x^{in}_{m,k,t} (s_{i,t} − σ(u_{i,t})),
+    ∂/∂γ_i       = s_{i,t} − σ(u_{i,t}),
 
 and the online rule follows the eligibility trace e_t = κ e_{t−1} + (1 − κ) ∇ log p(s_t | u_t),
 θ ← θ + η e_t. :func:`ml_rule` is this as an optax gradient transformation whose "updates" input

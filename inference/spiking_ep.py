@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
 from probsnn.inference import ep
 from probsnn.models import energy as em
 

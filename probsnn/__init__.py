@@ -2,9 +2,12 @@
 
 Core objects: :class:`Network` (static spec) and :class:`Params` (pytree), the parallel
 :func:`potentials` and :func:`log_likelihood`, the sequential :func:`step`, and :func:`sample`.
+Submodules: ``kernels``, ``topology``, ``encoding``, ``stats``, ``data`` and ``plot`` (imported on
+demand, ``from probsnn import plot``, as it loads matplotlib.pyplot); ``probsnn.models`` and
+``probsnn.inference`` hold the NumPyro models and the learning criteria.
 """
 
-from probsnn import kernels, topology
+from probsnn import data, encoding, kernels, stats, topology
 from probsnn.glm import (
     SamplerState,
     Traces,
@@ -26,11 +29,14 @@ __all__ = [
     "SamplerState",
     "Traces",
     "bernoulli_log_prob",
+    "data",
+    "encoding",
     "init_state",
     "kernels",
     "log_likelihood",
     "potentials",
     "sample",
+    "stats",
     "step",
     "topology",
     "traces",

@@ -18,7 +18,7 @@ def is_concrete(x) -> bool:
 
 def positive_float(value, name: str) -> float:
     """Return ``value`` as a float, raising unless it is finite and > 0."""
-    if isinstance(value, bool) or not np.isscalar(value) and np.ndim(value) != 0:
+    if isinstance(value, bool) or (not np.isscalar(value) and np.ndim(value) != 0):
         raise TypeError(f"{name} must be a positive number, got {value!r}")
     value = float(value)
     if not np.isfinite(value) or value <= 0:
@@ -37,7 +37,9 @@ def positive_int(value, name: str, minimum: int = 1) -> int:
 
 def basis_matrix(basis, name: str) -> np.ndarray:
     """Validate a (K, L) basis: 2-D, finite, float."""
-    array = np.asarray(basis, dtype=np.float64) if not hasattr(basis, "dtype") else np.asarray(basis)
+    array = (
+        np.asarray(basis, dtype=np.float64) if not hasattr(basis, "dtype") else np.asarray(basis)
+    )
     if not np.issubdtype(array.dtype, np.floating) and not np.issubdtype(array.dtype, np.integer):
         raise TypeError(f"{name} must be a real (K, L) array, got dtype {array.dtype}")
     if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] < 1:
@@ -55,7 +57,9 @@ def spike_array(spikes, name: str, n_neurons: int | None = None, min_ndim: int =
     if not hasattr(spikes, "dtype") or not hasattr(spikes, "shape"):
         spikes = np.asarray(spikes)
     dtype = np.dtype(spikes.dtype)
-    if not (dtype == np.bool_ or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+    if not (
+        dtype == np.bool_ or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+    ):
         raise TypeError(f"{name} must hold 0/1 spikes as bool, integer or float; got dtype {dtype}")
     if spikes.ndim < min_ndim:
         raise ValueError(
@@ -64,7 +68,8 @@ def spike_array(spikes, name: str, n_neurons: int | None = None, min_ndim: int =
         )
     if n_neurons is not None and spikes.shape[-1] != n_neurons:
         raise ValueError(
-            f"{name} must have {n_neurons} neurons on its last axis, got shape {tuple(spikes.shape)}"
+            f"{name} must have {n_neurons} neurons on its last axis, "
+            f"got shape {tuple(spikes.shape)}"
         )
     if is_concrete(spikes) and dtype != np.bool_:
         values = np.asarray(spikes)
@@ -81,7 +86,9 @@ def real_array(x, name: str, shape_tail: tuple[int, ...] | None = None, min_ndim
     if not hasattr(x, "dtype") or not hasattr(x, "shape"):
         x = np.asarray(x)
     dtype = np.dtype(x.dtype)
-    if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer) or dtype == np.bool_):
+    if not (
+        np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer) or dtype == np.bool_
+    ):
         raise TypeError(f"{name} must be a real array, got dtype {dtype}")
     if x.ndim < min_ndim:
         raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {x.shape}")

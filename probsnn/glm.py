@@ -8,7 +8,8 @@ Everything else composes these (Jang, Simeone, Gardner & Grüning 2019, IEEE SPM
 
 Spikes are Bernoulli(σ(u)) and conditionally independent given the past, so
 
-    log p(s) = Σ_t Σ_i [ s_{i,t} u_{i,t} − softplus(u_{i,t}) ] = Σ_t Σ_i log σ((2 s_{i,t} − 1) u_{i,t}),
+    log p(s) = Σ_t Σ_i [ s_{i,t} u_{i,t} − softplus(u_{i,t}) ]
+             = Σ_t Σ_i log σ((2 s_{i,t} − 1) u_{i,t}),
 
 the second form being exact for potentials of any size.
 """

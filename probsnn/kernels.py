@@ -64,9 +64,7 @@ def raised_cosine(
     if not (np.isfinite(first_peak) and np.isfinite(last_peak)) or first_peak < 0:
         raise ValueError(f"first_peak must be finite and >= 0, got {first_peak}")
     if not last_peak > first_peak:
-        raise ValueError(
-            f"last_peak must be greater than first_peak={first_peak}, got {last_peak}"
-        )
+        raise ValueError(f"last_peak must be greater than first_peak={first_peak}, got {last_peak}")
     log_first, log_last = math.log(first_peak + offset), math.log(last_peak + offset)
     if n_basis == 1:
         centres = np.array([log_first])
@@ -223,27 +221,24 @@ def _filter_direct(rows, phi):
 
 def _filter_fft(rows, phi):
     n_steps, n_lags = rows.shape[1], phi.shape[1]
-    size = _fft_size(n_steps + n_lags)
+    size = fft_length(n_steps + n_lags)
     # Put lag δ at index δ so the linear convolution is strictly causal.
     kernel = jnp.pad(phi, ((0, 0), (1, 0)))
     spectrum = jnp.fft.rfft(rows, n=size)[:, None, :] * jnp.fft.rfft(kernel, n=size)[None]
     return jnp.fft.irfft(spectrum, n=size)[:, :, :n_steps]
 
 
-def _fft_size(n: int) -> int:
-    """Smallest 2^a 3^b 5^c >= n (fast FFT lengths)."""
-    best = 1 << (n - 1).bit_length()
-    power5 = 1
-    while power5 < best:
-        power35 = power5
-        while power35 < best:
-            size = power35
-            while size < n:
-                size *= 2
-            best = min(best, size)
-            power35 *= 3
-        power5 *= 5
-    return best
+def fft_length(n: int) -> int:
+    """The smallest 5-smooth number (2^a 3^b 5^c) >= n: a fast FFT length."""
+    size = max(n, 1)
+    while True:
+        rest = size
+        for factor in (2, 3, 5):
+            while rest % factor == 0:
+                rest //= factor
+        if rest == 1:
+            return size
+        size += 1
 
 
 def _time_constants(time_constants) -> np.ndarray:

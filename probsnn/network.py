@@ -83,7 +83,9 @@ class Network:
         if self.n_inputs == 0 and input_basis is not None:
             raise ValueError("input_basis was given but n_inputs is 0; pass n_inputs=M")
         self.input_basis = (
-            None if input_basis is None else _frozen(_checks.basis_matrix(input_basis, "input_basis"))
+            None
+            if input_basis is None
+            else _frozen(_checks.basis_matrix(input_basis, "input_basis"))
         )
         self.dt = _checks.positive_float(dt, "dt")
         n = self.n_neurons

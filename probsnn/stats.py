@@ -20,6 +20,7 @@ import scipy.stats
 
 from probsnn import _checks
 from probsnn.glm import potentials
+from probsnn.kernels import fft_length
 
 
 def _trials(spikes, name: str = "spikes"):
@@ -61,24 +62,11 @@ def gaussian_window(bandwidth, dt):
     return weights / weights.sum()
 
 
-def _fft_size(n: int) -> int:
-    """The smallest 5-smooth number (2^a 3^b 5^c) >= n: a fast FFT length."""
-    size = max(n, 1)
-    while True:
-        rest = size
-        for factor in (2, 3, 5):
-            while rest % factor == 0:
-                rest //= factor
-        if rest == 1:
-            return size
-        size += 1
-
-
 def _smooth(x, window):
     """y_t = Σ_j g_j x_{t+j} along axis 0 of ``(T, N)`` (zero outside), by FFT."""
     n_steps = x.shape[0]
     half = (window.shape[0] - 1) // 2
-    size = _fft_size(n_steps + window.shape[0] - 1)
+    size = fft_length(n_steps + window.shape[0] - 1)
     spectrum = jnp.fft.rfft(x, size, axis=0) * jnp.fft.rfft(window, size)[:, None]
     return jnp.fft.irfft(spectrum, size, axis=0)[half : half + n_steps]
 
@@ -289,7 +277,7 @@ class Correlogram(NamedTuple):
 @partial(jax.jit, static_argnames=("max_lag",))
 def _xcorr_fft(spikes, max_lag):
     n_steps = spikes.shape[1]
-    size = _fft_size(n_steps + max_lag)
+    size = fft_length(n_steps + max_lag)
     spectra = jnp.fft.rfft(spikes, size, axis=1)
     cross = jnp.einsum("rfi,rfj->fij", jnp.conj(spectra), spectra)
     full = jnp.fft.irfft(cross, size, axis=0)

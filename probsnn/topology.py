@@ -6,6 +6,8 @@ False: a neuron's own past enters only through its feedback kernel.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from probsnn import _checks
@@ -37,7 +39,7 @@ def layered_recurrent(layer_sizes) -> np.ndarray:
     sizes = _layer_sizes(layer_sizes)
     mask = feedforward(sizes)
     starts = np.cumsum([0, *sizes])
-    for start, stop in zip(starts[:-1], starts[1:], strict=True):
+    for start, stop in itertools.pairwise(starts):
         mask[start:stop, start:stop] = True
     np.fill_diagonal(mask, False)
     return mask

@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import NETWORK_KINDS, make_network, random_inputs
 
 import probsnn as ps
+from conftest import NETWORK_KINDS, make_network, random_inputs
 from probsnn import kernels
 from probsnn.glm import init_state, step
 
@@ -14,7 +14,7 @@ from probsnn.glm import init_state, step
 def reference_potentials(spec, params, spikes, inputs):
     """Plain numpy double loops over the module equation (independent of filter/contract)."""
     spikes = np.asarray(spikes, np.float64)
-    n_steps, n = spikes.shape
+    n_steps = spikes.shape[0]
     w = np.asarray(spec.coupling_kernels(params), np.float64)  # (pre, post, L)
     v = np.asarray(spec.feedback_kernels(params), np.float64)
     u = np.tile(np.asarray(params.bias, np.float64), (n_steps, 1))
@@ -69,9 +69,7 @@ def test_parallel_log_likelihood_equals_the_sequential_one(kind):
         _, ll = jax.lax.scan(body, init_state(spec), (spikes_trial, inputs_trial))
         return jnp.sum(ll)
 
-    sequential = sum(
-        scan_trial(spikes[r], None if inputs is None else inputs[r]) for r in range(3)
-    )
+    sequential = sum(scan_trial(spikes[r], None if inputs is None else inputs[r]) for r in range(3))
     parallel = ps.log_likelihood(spec, params, spikes, inputs)
     assert float(parallel) == pytest.approx(float(sequential), rel=1e-5)
 
@@ -123,15 +121,15 @@ def test_bad_spikes_and_shapes_raise_naming_the_argument():
     good = jnp.zeros((10, 5), jnp.uint8)
     with pytest.raises(ValueError, match="spikes must be binary"):
         ps.log_likelihood(spec, params, good.astype(float).at[2, 1].set(2.0))
-    with pytest.raises(ValueError, match="spikes must be binary.*NaN"):
+    with pytest.raises(ValueError, match=r"spikes must be binary.*NaN"):
         ps.log_likelihood(spec, params, good.astype(float).at[2, 1].set(np.nan))
     with pytest.raises(ValueError, match="spikes must have 5 neurons"):
         ps.log_likelihood(spec, params, jnp.zeros((10, 4)))
-    with pytest.raises(ValueError, match="spikes must have shape"):
+    with pytest.raises(ValueError, match=r"spikes must have shape"):
         ps.log_likelihood(spec, params, jnp.zeros(10))
     with pytest.raises(TypeError, match="spikes"):
         ps.log_likelihood(spec, params, jnp.zeros((10, 5), jnp.complex64))
-    with pytest.raises(ValueError, match="params.w"):
+    with pytest.raises(ValueError, match=r"params\.w"):
         ps.log_likelihood(spec, params._replace(w=params.w[:2]), good)
     with pytest.raises(TypeError, match="params"):
         ps.log_likelihood(spec, tuple(params), good)

@@ -78,7 +78,7 @@ def test_init_params_shapes_rate_and_mask():
     assert params.c.shape == (3, 6, 2) and params.bias.shape == (6,)
     assert np.all(np.asarray(params.w)[~spec.connectivity] == 0)
     np.testing.assert_allclose(np.asarray(jax.nn.sigmoid(params.bias)), 20.0 * 1e-3, rtol=1e-5)
-    assert spec.coupling_kernels(params).shape == (6, 6, 8 + 0 * 0 + spec.synapse_basis.shape[1] - 8)
+    assert spec.coupling_kernels(params).shape == (6, 6, spec.synapse_basis.shape[1])
     assert spec.input_kernels(params).shape == (3, 6, 2)
     with pytest.raises(ValueError, match="rate"):
         spec.init_params(jax.random.key(0), rate=2000.0)

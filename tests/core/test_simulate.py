@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import make_network, random_inputs
 
 import probsnn as ps
+from conftest import make_network, random_inputs
 
 
 def test_sampling_is_calibrated():

@@ -6,10 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from probsnn.inference import ep
-from probsnn.models import energy as em
 
 from probsnn.data import load_digits
+from probsnn.inference import ep
+from probsnn.models import energy as em
 
 TIGHT = ep.Relaxation(step_size=0.5, max_steps=5000, tol=1e-11)
 
@@ -141,6 +141,10 @@ def test_bad_input_raises_clear_errors():
         ep.free_phase(spec, params, inputs, relaxation=ep.Relaxation(step_size=1.5))
     with pytest.raises(ValueError, match=r"free\.max_steps"):
         ep.ep_estimate(spec, params, inputs, targets, free=ep.Relaxation(max_steps=0))
+    with pytest.raises(ValueError, match="free phase did not converge"):
+        ep.gradient_check(spec, params, inputs, targets, [0.1], relaxation=ep.Relaxation(0.5, 2))
+    with pytest.raises(ValueError, match="reference must be"):
+        ep.gradient_check(spec, params, inputs, targets, [0.1], reference="finite")
     with pytest.raises(ValueError, match="update needs params"):
         ep.ep_rule(spec).update(None, optax.EmptyState())
 
@@ -166,8 +170,9 @@ def test_estimator_errors_shrink_like_beta_and_beta_squared(float64):
 
 def test_hard_sigmoid_estimators_match_the_implicit_gradient(float64):
     """Piecewise-linear states: the estimates are exact up to changes of the set of units pinned
-    at the box bounds, which vanish as β → 0."""
-    spec, params, inputs, targets = _problem("hard_sigmoid")
+    at the box bounds, which vanish as β → 0. Softmax readout: its weights' estimate is
+    ∂C/∂W_out at the nudged states."""
+    spec, params, inputs, targets = _problem("hard_sigmoid", "cross_entropy")
     betas = [0.1, 0.01, 0.001]
     check = ep.gradient_check(
         spec,

@@ -5,11 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+
+from probsnn.data import load_digits
 from probsnn.inference import ep
 from probsnn.inference import spiking_ep as sep
 from probsnn.models import energy as em
-
-from probsnn.data import load_digits
 
 
 @pytest.fixture(scope="module")

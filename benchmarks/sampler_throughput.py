@@ -1,0 +1,66 @@
+"""Sampling throughput of probsnn.sample and its FLOP rate vs the machine's float32 matmul rate.
+
+Setting (issue 2): N = 1,000 neurons, 16 trials, 10,000 bins, 4 raised-cosine bases (L = 63 lags)
+shared by synapses and feedback, dense coupling. Per trial and bin the sampler does the ring-
+buffer traces (2 N L K flops) and the coupling product (2 N K N flops). The reference rate is a
+square float32 matmul in the same process (jax, same threads).
+
+Run: python benchmarks/sampler_throughput.py [--neurons 1000 --trials 16 --steps 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+
+import probsnn as ps
+from probsnn import kernels
+
+
+def best_time(function, repeats):
+    function()  # compile / warm up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(function())
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--neurons", type=int, default=1000)
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=10_000)
+    args = parser.parse_args()
+
+    size = 2048
+    a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
+    matmul = jax.jit(lambda a: a @ a)
+    matmul_rate = 2 * size**3 / best_time(lambda: matmul(a), 5)
+
+    basis = kernels.raised_cosine(4, first_peak=1, last_peak=15)
+    n_basis, n_lags = basis.shape
+    spec = ps.Network(args.neurons, basis, dt=1e-3)
+    params = spec.init_params(jax.random.key(1), rate=10.0, weight_scale=0.5)
+    seconds = best_time(
+        lambda: ps.sample(spec, params, jax.random.key(2), args.steps, n_trials=args.trials), 2
+    )
+    n = args.neurons
+    flops_per_bin = 2 * n * n_lags * n_basis + 2 * n * n_basis * n
+    total_flops = flops_per_bin * args.trials * args.steps
+    rate = total_flops / seconds
+    print(f"setting: N={n}, trials={args.trials}, steps={args.steps}, K={n_basis}, L={n_lags}")
+    print(f"float32 matmul ({size}x{size}) rate: {matmul_rate / 1e9:.1f} GFLOP/s")
+    print(
+        f"probsnn.sample: {seconds:.2f} s, "
+        f"{n * args.trials * args.steps / seconds / 1e6:.1f} M neuron-steps/s, "
+        f"{rate / 1e9:.1f} GFLOP/s = {100 * rate / matmul_rate:.0f} % of the matmul rate"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from probsnn.network import Network, Params
 
@@ -92,7 +92,7 @@ def fit_ml(
         tol: stop when every neuron's Newton decrement ½ gᵀH⁻¹g (an estimate of f − f*) is below
             ``tol`` nats per bin; the default suits float32 data, whose objective is resolved to
             about 1e-8 nats per bin (pass float64 spikes with x64 enabled for tighter fits)
-            (for λ₁ > 0: the FISTA step's change in objective per bin).
+            (for λ₁ > 0: the KKT residual, the gradient mapping's largest entry, per bin).
         max_iter: Newton iterations (FISTA: 200 × max_iter iterations).
         max_cg: cap on conjugate-gradient iterations per Newton step.
         progress: show a progress bar (default: when R × P × N > 5e9).
@@ -345,8 +345,8 @@ def _fista(design: Design, coef, l2, l1, tol_total, max_iter):
             t_new = jnp.where(restart, 1.0, 0.5 * (1 + jnp.sqrt(1 + 4 * t**2)))
             momentum = jnp.where(restart, 0.0, (t - 1) / t_new)
             y_new = b_new + momentum * (b_new - b)
-            # Gradient-mapping criterion: step ‖(y − b_new)/step‖², zero exactly at the optimum.
-            change = jnp.sum((y - b_new) ** 2, axis=0) / step
+            # KKT residual: the gradient mapping ‖(y − b_new)/step‖∞, zero exactly at the optimum.
+            change = jnp.max(jnp.abs(y - b_new), axis=0) / step
             return b_new, y_new, t_new, obj_new, change, k + 1
 
         ones = jnp.ones(coef.shape[1], coef.dtype)

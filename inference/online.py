@@ -159,8 +159,7 @@ def fit_ml_online(
 
 
 def _stream(spec, rule, params, spikes, inputs):
-    n_trials = spikes.shape[0]
-    states = jax.tree.map(lambda a: jnp.broadcast_to(a, (n_trials, *a.shape)), init_state(spec))
+    states = init_state(spec, (spikes.shape[0],))
     xs = (jnp.swapaxes(spikes, 0, 1), None if inputs is None else jnp.swapaxes(inputs, 0, 1))
 
     @jax.jit
@@ -168,12 +167,12 @@ def _stream(spec, rule, params, spikes, inputs):
         def body(carry, x_t):
             params, opt_state, states = carry
             spikes_t, input_t = x_t
-            signals = MLSignals(jax.vmap(lambda s: ring_traces(spec, s))(states), spikes_t)
+            signals = MLSignals(ring_traces(spec, states), spikes_t)
             u = bin_potentials(spec, params, signals.traces)
             log_lik = jnp.sum(bernoulli_log_prob(spikes_t, u))
             updates, opt_state = rule.update(signals, opt_state, params)
             params = optax.apply_updates(params, updates)
-            states = jax.vmap(advance)(states, spikes_t, input_t)
+            states = advance(states, spikes_t, input_t)
             return (params, opt_state, states), log_lik
 
         (params, _, _), log_lik = jax.lax.scan(body, (params, rule.init(params), states), xs)

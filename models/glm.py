@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -128,19 +127,13 @@ def _sample_spikes(spec, theta, inputs, n_steps, n_trials):
         xs = jnp.swapaxes(jnp.asarray(inputs, jnp.float32), 0, 1)  # (T, n_trials, M)
     elif inputs is not None:
         raise ValueError("inputs were given but the network has n_inputs=0")
-    state = _batched_state(spec, n_trials)
+    state = init_state(spec, (n_trials,))
 
     def transition(state, input_t):
-        u = jax.vmap(step_potential, in_axes=(None, 0))(weights, state)  # (n_trials, N)
+        u = step_potential(weights, state)  # (n_trials, N)
         with numpyro.plate("trials", n_trials):
             spikes_t = numpyro.sample("spikes_t", dist.Bernoulli(logits=u).to_event(1))
-        return jax.vmap(advance)(state, spikes_t, input_t), spikes_t
+        return advance(state, spikes_t, input_t), spikes_t
 
     _, spikes = scan(transition, state, xs, length=n_steps)
     return numpyro.deterministic("spikes", jnp.swapaxes(spikes, 0, 1))
-
-
-def _batched_state(spec, n_trials):
-    return jax.tree.map(
-        lambda leaf: jnp.broadcast_to(leaf, (n_trials, *leaf.shape)), init_state(spec)
-    )

@@ -44,11 +44,11 @@ class Traces(NamedTuple):
 
 
 class SamplerState(NamedTuple):
-    """Ring buffers of the recent past for one trial.
+    """Ring buffers of the recent past, time-major, for any batch of trials ``B`` (may be ()).
 
     Attributes:
-        spikes: ``(L, N)`` float, bin t − δ stored at row (t − δ) mod L, L = ``spec.n_lags``.
-        inputs: ``(L_in, M)`` float, the same for the exogenous inputs (``(0, 0)`` without).
+        spikes: ``(L, *B, N)`` float, bin t − δ stored at row (t − δ) mod L, L = ``spec.n_lags``.
+        inputs: ``(L_in, *B, M)`` float, the same for the exogenous inputs (L_in = 0 without).
         t: int32 scalar, the index of the next bin.
     """
 
@@ -165,59 +165,83 @@ def check_data(spec: Network, spikes, inputs):
 # Sequential form
 # --------------------------------------------------------------------------------------------
 class StepWeights(NamedTuple):
-    """Parameters rearranged once for the per-bin matrix products of :func:`step`."""
+    """Parameters rearranged once for the per-bin matrix products of :func:`step_potential`.
+
+    The synaptic weights are one ``(K_syn·N, N)`` matrix with rows ordered (basis k, pre j), so
+    that each bin's potentials are a single product of the trials' traces with it.
+    """
 
     syn_basis: jax.Array  # (K_syn, L) zero-padded to the history length
     fb_basis: jax.Array | None  # (K_fb, L) or None when shared with the synapses
     input_basis: jax.Array | None  # (K_in, L_in)
-    w: jax.Array  # (N, K_syn, N), feedback folded in when the basis is shared
+    w: jax.Array  # (K_syn * N, N), feedback folded in when the basis is shared
     v: jax.Array  # (N, K_fb)
-    c: jax.Array | None  # (M, K_in, N)
+    c: jax.Array | None  # (K_in * M, N)
     bias: jax.Array  # (N,)
 
 
 def step_weights(spec: Network, params: Params, dtype=jnp.float32) -> StepWeights:
     """Rearrange ``params`` for :func:`step_potential` (do it once, outside the time loop)."""
-    n_lags = spec.n_lags
-
-    def padded(basis):
-        return jnp.asarray(np.pad(basis, ((0, 0), (0, n_lags - basis.shape[1]))), dtype)
-
+    w = _synaptic_matrix(spec, params, dtype)  # (N_pre, K, N_post)
+    c = None
+    if spec.n_inputs:
+        c = jnp.transpose(params.c.astype(dtype), (2, 0, 1)).reshape(-1, spec.n_neurons)
     return StepWeights(
-        syn_basis=padded(spec.synapse_basis),
-        fb_basis=None if spec.shares_basis else padded(spec.feedback_basis),
+        syn_basis=_padded_basis(spec, spec.synapse_basis, dtype),
+        fb_basis=None if spec.shares_basis else _padded_basis(spec, spec.feedback_basis, dtype),
         input_basis=None if spec.input_basis is None else jnp.asarray(spec.input_basis, dtype),
-        w=_synaptic_matrix(spec, params, dtype),
+        w=jnp.transpose(w, (1, 0, 2)).reshape(-1, spec.n_neurons),
         v=params.v.astype(dtype),
-        c=None if spec.n_inputs == 0 else jnp.swapaxes(params.c.astype(dtype), 1, 2),
+        c=c,
         bias=params.bias.astype(dtype),
     )
 
 
-def init_state(spec: Network, dtype=jnp.float32) -> SamplerState:
-    """An empty past (no spikes, zero inputs) for one trial."""
+def init_state(spec: Network, batch_shape: tuple[int, ...] = (), dtype=jnp.float32):
+    """An empty past (no spikes, zero inputs) for a batch of trials of shape ``batch_shape``."""
     return SamplerState(
-        spikes=jnp.zeros((spec.n_lags, spec.n_neurons), dtype),
-        inputs=jnp.zeros((spec.n_input_lags, spec.n_inputs), dtype),
+        spikes=jnp.zeros((spec.n_lags, *batch_shape, spec.n_neurons), dtype),
+        inputs=jnp.zeros((spec.n_input_lags, *batch_shape, spec.n_inputs), dtype),
         t=jnp.zeros((), jnp.int32),
     )
 
 
 def step_potential(weights: StepWeights, state: SamplerState):
-    """u_t ``(N,)`` of one trial from its ring buffers (same equation as :func:`contract`)."""
-    x_syn = _ring_traces(state.spikes, weights.syn_basis, state.t)  # (N, K_syn)
-    u = jnp.einsum("jk,jki->i", x_syn, weights.w) + weights.bias
+    """u_t ``(*B, N)`` from the ring buffers (the same equation as :func:`contract`)."""
+    x_syn = _ring_traces(state.spikes, weights.syn_basis, state.t)  # (*B, K_syn, N)
+    u = _flat_product(x_syn, weights.w) + weights.bias
     if weights.fb_basis is not None:
-        x_fb = _ring_traces(state.spikes, weights.fb_basis, state.t)
-        u = u + jnp.sum(x_fb * weights.v, axis=-1)
+        x_fb = _ring_traces(state.spikes, weights.fb_basis, state.t)  # (*B, K_fb, N)
+        u = u + jnp.einsum("...kn,nk->...n", x_fb, weights.v)
     if weights.c is not None:
-        x_in = _ring_traces(state.inputs, weights.input_basis, state.t)  # (M, K_in)
-        u = u + jnp.einsum("mk,mki->i", x_in, weights.c)
+        x_in = _ring_traces(state.inputs, weights.input_basis, state.t)  # (*B, K_in, M)
+        u = u + _flat_product(x_in, weights.c)
     return u
 
 
+def ring_traces(spec: Network, state: SamplerState) -> Traces:
+    """Traces of the bin ``state.t`` from the ring buffers.
+
+    Returns a :class:`Traces` with syn ``(*B, N, K_syn)``, fb ``(*B, N, K_fb)`` or None, inputs
+    ``(*B, M, K_in)`` or None — one bin of what :func:`traces` computes for all bins.
+    """
+    dtype = state.spikes.dtype
+
+    def bin_traces(buffer, basis):
+        return jnp.swapaxes(_ring_traces(buffer, basis, state.t), -1, -2)
+
+    syn = bin_traces(state.spikes, _padded_basis(spec, spec.synapse_basis, dtype))
+    fb = None
+    if not spec.shares_basis:
+        fb = bin_traces(state.spikes, _padded_basis(spec, spec.feedback_basis, dtype))
+    x_in = None
+    if spec.n_inputs:
+        x_in = bin_traces(state.inputs, jnp.asarray(spec.input_basis, dtype))
+    return Traces(syn=syn, fb=fb, inputs=x_in)
+
+
 def advance(state: SamplerState, spikes_t, input_t=None) -> SamplerState:
-    """Push bin t's spikes ``(N,)`` and inputs ``(M,)`` into the ring buffers."""
+    """Push bin t's spikes ``(*B, N)`` and inputs ``(*B, M)`` into the ring buffers."""
     row = state.t % state.spikes.shape[0]
     spike_buffer = state.spikes.at[row].set(spikes_t.astype(state.spikes.dtype))
     input_buffer = state.inputs
@@ -228,37 +252,15 @@ def advance(state: SamplerState, spikes_t, input_t=None) -> SamplerState:
     return SamplerState(spikes=spike_buffer, inputs=input_buffer, t=state.t + 1)
 
 
-def ring_traces(spec: Network, state: SamplerState) -> Traces:
-    """Traces of the bin ``state.t`` from the ring buffers of one trial.
-
-    Returns a :class:`Traces` with syn ``(N, K_syn)``, fb ``(N, K_fb)`` or None, inputs
-    ``(M, K_in)`` or None — one bin of what :func:`traces` computes for all bins.
-    """
-    dtype = state.spikes.dtype
-    n_lags = spec.n_lags
-
-    def padded(basis):
-        return jnp.asarray(np.pad(basis, ((0, 0), (0, n_lags - basis.shape[1]))), dtype)
-
-    syn = _ring_traces(state.spikes, padded(spec.synapse_basis), state.t)
-    fb = None
-    if not spec.shares_basis:
-        fb = _ring_traces(state.spikes, padded(spec.feedback_basis), state.t)
-    x_in = None
-    if spec.n_inputs:
-        x_in = _ring_traces(state.inputs, jnp.asarray(spec.input_basis, dtype), state.t)
-    return Traces(syn=syn, fb=fb, inputs=x_in)
-
-
 def step(spec: Network, params: Params, state: SamplerState, key, input_t=None):
     """Sample one bin: u_t from the past, s_t ~ Bernoulli(σ(u_t)), then advance the past.
 
     Args:
-        spec, params: the network. state: :class:`SamplerState` of one trial.
-        key: PRNG key for this bin. input_t: ``(M,)`` inputs at bin t (None without inputs).
+        spec, params: the network. state: :class:`SamplerState` of a batch ``B`` of trials.
+        key: PRNG key for this bin. input_t: ``(*B, M)`` inputs at bin t (None without inputs).
 
     Returns:
-        ``(new_state, (spikes_t, u_t))`` with spikes_t ``(N,)`` uint8 and u_t ``(N,)``.
+        ``(new_state, (spikes_t, u_t))`` with spikes_t ``(*B, N)`` uint8 and u_t ``(*B, N)``.
     """
     weights = step_weights(spec, params, state.spikes.dtype)
     return _sample_step(weights, state, key, input_t)
@@ -271,11 +273,22 @@ def _sample_step(weights: StepWeights, state: SamplerState, key, input_t):
 
 
 def _ring_traces(buffer, basis, t):
-    """x_k = Σ_δ φ_{k,δ} b_{t−δ} for a ring buffer ``(L, C)``; returns ``(C, K)``."""
+    """x_k = Σ_δ φ_{k,δ} b_{t−δ} for a ring buffer ``(L, *B, C)``; returns ``(*B, K, C)``."""
     n_lags = buffer.shape[0]
     # Row r holds bin t − δ with δ = ((t − 1 − r) mod L) + 1, i.e. basis column (t − 1 − r) mod L.
     columns = (t - 1 - jnp.arange(n_lags)) % n_lags
-    return buffer.T @ basis[:, columns].T
+    traces = jnp.tensordot(basis[:, columns], buffer, axes=(1, 0))  # (K, *B, C)
+    return jnp.moveaxis(traces, 0, -2)
+
+
+def _flat_product(x, matrix):
+    """``(*B, K, C)`` traces times a ``(K·C, N)`` matrix with rows ordered (k, c)."""
+    return x.reshape(*x.shape[:-2], -1) @ matrix
+
+
+def _padded_basis(spec: Network, basis, dtype):
+    """``basis`` zero-padded to the sampler's history length ``spec.n_lags``."""
+    return jnp.asarray(np.pad(basis, ((0, 0), (0, spec.n_lags - basis.shape[1]))), dtype)
 
 
 def _synaptic_matrix(spec: Network, params: Params, dtype):

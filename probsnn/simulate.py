@@ -1,7 +1,8 @@
 """Fast sampling of spike trains from a GLM network, outside NumPyro.
 
-``lax.scan`` over bins of :func:`probsnn.glm.step`, vmapped over trials. The state is a ring
-buffer of the last L bins, so memory is O(trials × N × L) plus the output.
+``lax.scan`` over bins of :func:`probsnn.glm.step` with all trials in one batch, so each bin's
+coupling is one (trials, K·N) × (K·N, N) matrix product. The state is a ring buffer of the last
+L bins, so memory is O(trials × N × L) plus the output.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def sample(
 
     Args:
         spec: the network. params: its :class:`~probsnn.Params`.
-        key: a PRNG key; each trial and each bin gets its own split.
+        key: a PRNG key, split once per bin; the bin's Bernoulli draws are independent across
+            trials and neurons.
         n_steps: T, number of bins.
         n_trials: number of independent trials; None returns unbatched arrays.
         inputs: ``(T, M)`` (shared by all trials) or ``(n_trials, T, M)`` exogenous inputs,
@@ -58,16 +60,15 @@ def sample(
 def _sample(spec, params, key, n_steps, n_trials, inputs):
     weights = step_weights(spec, params)
 
-    def one_trial(trial_key, trial_inputs):
-        def body(state, xs):
-            step_key, input_t = xs
-            return _sample_step(weights, state, step_key, input_t)
+    def body(state, xs):
+        step_key, input_t = xs
+        return _sample_step(weights, state, step_key, input_t)
 
-        keys = jax.random.split(trial_key, n_steps)
-        _, (spikes, u) = jax.lax.scan(body, init_state(spec), (keys, trial_inputs))
-        return spikes, u
-
-    return jax.vmap(one_trial)(jax.random.split(key, n_trials), inputs)
+    keys = jax.random.split(key, n_steps)
+    time_major_inputs = None if inputs is None else jnp.swapaxes(inputs, 0, 1)
+    state = init_state(spec, (n_trials,))
+    _, (spikes, u) = jax.lax.scan(body, state, (keys, time_major_inputs))
+    return jnp.swapaxes(spikes, 0, 1), jnp.swapaxes(u, 0, 1)
 
 
 def _sampler_inputs(spec, inputs, n_steps, n_trials, batched):

@@ -85,3 +85,16 @@ def test_sampler_bad_arguments():
         ps.sample(spec, params, jax.random.key(0), 0, inputs=jnp.zeros((0, 2)))
     with pytest.raises(TypeError, match="n_trials"):
         ps.sample(spec, params, jax.random.key(0), 10, n_trials=2.5, inputs=jnp.zeros((10, 2)))
+
+
+def test_sampler_compiles_once_per_spec_and_size():
+    from probsnn.simulate import _sample
+
+    spec = make_network("sparse_separate_feedback")
+    first = spec.init_params(jax.random.key(0))
+    second = spec.init_params(jax.random.key(1), rate=30.0)
+    ps.sample(spec, first, jax.random.key(2), 64, n_trials=2)
+    compiled = _sample._cache_size()
+    ps.sample(spec, second, jax.random.key(3), 64, n_trials=2)
+    ps.sample(make_network("sparse_separate_feedback"), first, jax.random.key(4), 64, n_trials=2)
+    assert _sample._cache_size() == compiled

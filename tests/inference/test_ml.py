@@ -188,3 +188,17 @@ def test_online_fit_streams_and_increases_the_likelihood():
     assert after > before
     # it closes most of the gap to the batch optimum
     assert (best - after) < 0.2 * (best - before)
+
+
+def test_newton_step_compiles_once_per_design_shape():
+    from probsnn.inference.ml import newton_step
+
+    spec = make_network("dense")
+    params = spec.init_params(jax.random.key(0), rate=80.0)
+    for seed in (1, 2):
+        spikes = ps.sample(spec, params, jax.random.key(seed), 500)
+        fit = fit_ml(spec, spikes)
+        assert fit.info.n_iterations > 1
+        if seed == 1:
+            compiled = newton_step._cache_size()
+    assert newton_step._cache_size() == compiled

@@ -6,22 +6,11 @@ both timings and their ratio. Run: python benchmarks/filtering.py
 
 from __future__ import annotations
 
-import time
-
 import jax
 import jax.numpy as jnp
+from _timing import best_time
 
 from probsnn import kernels
-
-
-def best_time(function, repeats=5):
-    jax.block_until_ready(function())
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(function())
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main():
@@ -35,8 +24,8 @@ def main():
         basis = jax.random.uniform(jax.random.key(n_lags), (6, n_lags))
         direct = jax.jit(lambda s, b=basis: kernels.filter_spikes(s, b, "direct"))
         fft = jax.jit(lambda s, b=basis: kernels.filter_spikes(s, b, "fft"))
-        t_direct = best_time(lambda direct=direct: direct(spikes))
-        t_fft = best_time(lambda fft=fft: fft(spikes))
+        _, t_direct = best_time(lambda direct=direct: direct(spikes), 5, warmup=True)
+        _, t_fft = best_time(lambda fft=fft: fft(spikes), 5, warmup=True)
         print(f"{n_lags:5d} {t_direct:10.4f} {t_fft:10.4f} {t_direct / t_fft:11.2f}")
 
 

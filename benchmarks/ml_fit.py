@@ -11,12 +11,12 @@ Run: python benchmarks/ml_fit.py [--neurons 50] [--bins 20000]
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import best_time
 
 import probsnn as ps
 from probsnn import kernels
@@ -27,15 +27,6 @@ from probsnn.inference.design import build_design, params_to_coef
 def log_likelihood(x, y, coef):
     u = x @ coef
     return float(np.sum(-np.logaddexp(0, -(2 * y - 1) * u)))
-
-
-def timed(function, repeats=1):
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = function()
-        best = min(best, time.perf_counter() - start)
-    return out, best
 
 
 def main():
@@ -60,7 +51,7 @@ def main():
     results = {}
 
     fit_ml(spec, spikes)  # compile
-    fit, seconds = timed(lambda: fit_ml(spec, spikes), repeats=2)
+    fit, seconds = best_time(lambda: fit_ml(spec, spikes), repeats=2)
     coef = np.asarray(params_to_coef(spec, fit.params), np.float64)
     results["probsnn fit_ml (Newton-CG)"] = (seconds, log_likelihood(x, y, coef))
     print(f"  probsnn: {fit.info.n_iterations} Newton iterations, converged={fit.info.converged}")
@@ -81,7 +72,7 @@ def main():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             glm.fit(features, targets)  # compile
-            _, seconds = timed(lambda glm=glm: glm.fit(features, targets))
+            _, seconds = best_time(lambda glm=glm: glm.fit(features, targets), repeats=1)
         nemos_coef = np.vstack(
             [np.asarray(glm.coef_) * mask[:-1], np.asarray(glm.intercept_)[None]]
         )
@@ -108,7 +99,7 @@ def main():
             return coef
 
         coef_probsnn = coef
-        sk_coef, seconds = timed(sklearn_fit)
+        sk_coef, seconds = best_time(sklearn_fit, repeats=1)
         results["scikit-learn LogisticRegression (lbfgs, per neuron, float64)"] = (
             seconds,
             log_likelihood(x, y, sk_coef),

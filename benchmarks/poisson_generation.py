@@ -13,21 +13,12 @@ Run: python benchmarks/poisson_generation.py [--neurons 1000] [--bins 100000] [-
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 import numpy as np
+from _timing import best_time
 
 from probsnn import encoding
-
-
-def best_time(function, repeats):
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = function()
-        best = min(best, time.perf_counter() - start)
-    return out, best
 
 
 def main():

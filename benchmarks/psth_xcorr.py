@@ -18,21 +18,12 @@ Run: python benchmarks/psth_xcorr.py [--trials 100] [--bins 10000] [--neurons 10
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 import numpy as np
+from _timing import best_time
 
 from probsnn import stats
-
-
-def best_time(function, repeats):
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = function()
-        best = min(best, time.perf_counter() - start)
-    return out, best
 
 
 def numpy_psth(spikes, dt, window, z=1.959964):

@@ -13,23 +13,13 @@ Run: python benchmarks/sampler_throughput.py [--neurons 1000 --trials 16 --steps
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 import jax.numpy as jnp
+from _timing import best_time
 
 import probsnn as ps
 from probsnn import kernels
-
-
-def best_time(function, repeats):
-    function()  # compile / warm up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(function())
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main():
@@ -42,7 +32,7 @@ def main():
     size = 2048
     a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
     matmul = jax.jit(lambda a: a @ a)
-    matmul_rate = 2 * size**3 / best_time(lambda: matmul(a), 5)
+    matmul_rate = 2 * size**3 / best_time(lambda: matmul(a), 5, warmup=True)[1]
 
     basis = kernels.raised_cosine(4, first_peak=1, last_peak=15)
     n_basis, n_lags = basis.shape
@@ -59,12 +49,20 @@ def main():
 
     x0 = jnp.ones((args.trials, n_basis * n), jnp.float32)
     skinny_rate = (
-        2 * args.trials * n_basis * n * n * args.steps / best_time(lambda: repeated_product(x0), 2)
+        2
+        * args.trials
+        * n_basis
+        * n
+        * n
+        * args.steps
+        / best_time(lambda: repeated_product(x0), 2, warmup=True)[1]
     )
     spec = ps.Network(args.neurons, basis, dt=1e-3)
     params = spec.init_params(jax.random.key(1), rate=10.0, weight_scale=0.5)
-    seconds = best_time(
-        lambda: ps.sample(spec, params, jax.random.key(2), args.steps, n_trials=args.trials), 2
+    _, seconds = best_time(
+        lambda: ps.sample(spec, params, jax.random.key(2), args.steps, n_trials=args.trials),
+        2,
+        warmup=True,
     )
     flops_per_bin = 2 * n * n_lags * n_basis + 2 * n * n_basis * n
     total_flops = flops_per_bin * args.trials * args.steps

@@ -1,0 +1,22 @@
+"""Timing shared by the benchmark scripts (run them as ``python benchmarks/NAME.py``)."""
+
+from __future__ import annotations
+
+import time
+
+import jax
+
+
+def best_time(function, repeats: int = 3, warmup: bool = False):
+    """Best wall time of ``repeats`` calls of ``function()`` (JAX results waited for).
+
+    With ``warmup`` one untimed call runs first (compilation). Returns ``(output, seconds)``.
+    """
+    if warmup:
+        jax.block_until_ready(function())
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = jax.block_until_ready(function())
+        best = min(best, time.perf_counter() - start)
+    return out, best

@@ -53,7 +53,8 @@ class FitInfo(NamedTuple):
         n_iterations: Newton (or FISTA) iterations run.
         converged: whether the stopping criterion was met.
         criterion: the last value of the stopping criterion (per bin; see :func:`fit_ml`).
-        history: per-iteration total objective, a numpy array.
+        history: total objective at the start and after each Newton iteration (with l1 > 0, then
+            the final FISTA objective), a numpy array.
     """
 
     log_likelihood: float

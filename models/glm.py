@@ -20,6 +20,7 @@ from probsnn import _checks
 from probsnn.glm import advance, check_data, contract, init_state, step_potential, step_weights
 from probsnn.glm import traces as filter_traces
 from probsnn.network import Network, Params
+from probsnn.simulate import sampler_inputs
 
 
 class GLMPrior(NamedTuple):
@@ -120,13 +121,8 @@ def _sample_spikes(spec, theta, inputs, n_steps, n_trials):
     n_steps = _checks.positive_int(n_steps, "n_steps")
     n_trials = 1 if n_trials is None else _checks.positive_int(n_trials, "n_trials")
     weights = step_weights(spec, theta)
-    xs = None
-    if spec.n_inputs:
-        dummy = jnp.zeros((n_trials, n_steps, spec.n_neurons))
-        _, inputs = check_data(spec, dummy, inputs)
-        xs = jnp.swapaxes(jnp.asarray(inputs, jnp.float32), 0, 1)  # (T, n_trials, M)
-    elif inputs is not None:
-        raise ValueError("inputs were given but the network has n_inputs=0")
+    inputs = sampler_inputs(spec, inputs, n_steps, n_trials)
+    xs = None if inputs is None else jnp.swapaxes(inputs, 0, 1)  # (T, n_trials, M)
     state = init_state(spec, (n_trials,))
 
     def transition(state, input_t):

@@ -49,7 +49,7 @@ def sample(
     n_steps = _checks.positive_int(n_steps, "n_steps")
     batched = n_trials is not None
     n_trials = _checks.positive_int(n_trials, "n_trials") if batched else 1
-    inputs = _sampler_inputs(spec, inputs, n_steps, n_trials, batched)
+    inputs = sampler_inputs(spec, inputs, n_steps, n_trials, batched)
     spikes, u = _sample(spec, params, key, n_steps, n_trials, inputs)
     if not batched:
         spikes, u = spikes[0], u[0]
@@ -71,7 +71,10 @@ def _sample(spec, params, key, n_steps, n_trials, inputs):
     return jnp.swapaxes(spikes, 0, 1), jnp.swapaxes(u, 0, 1)
 
 
-def _sampler_inputs(spec, inputs, n_steps, n_trials, batched):
+def sampler_inputs(spec: Network, inputs, n_steps: int, n_trials: int, batched: bool = True):
+    """Validate sampler inputs, ``(T, M)`` shared or ``(n_trials, T, M)``; returns float32
+    ``(n_trials, T, M)``, or None for a network without inputs. Raises ValueError naming
+    ``inputs`` on a wrong shape, missing or unexpected inputs."""
     if spec.n_inputs == 0:
         if inputs is not None:
             raise ValueError("inputs were given but the network has n_inputs=0")

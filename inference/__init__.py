@@ -2,10 +2,11 @@
 
 Maximum likelihood of GLM networks (:func:`fit_ml`, the online rule :func:`ml_rule` /
 :func:`fit_ml_online`) and equilibrium propagation on energy networks (:mod:`.ep`,
-:mod:`.spiking_ep`).
+:mod:`.spiking_ep`), STDP rules and the sum-of-products rule engine (:mod:`.stdp`,
+:mod:`.rule_engine`) and the STDP-equivalence analyses (:mod:`.stdp_equivalence`).
 """
 
-from . import ep, spiking_ep
+from . import ep, rule_engine, spiking_ep, stdp, stdp_equivalence
 from .ep import (
     EPConfig,
     EPSignals,
@@ -27,12 +28,23 @@ from .ep import (
 )
 from .ml import FitInfo, MLFit, fit_ml
 from .online import EligibilityState, MLSignals, OnlineFit, fit_ml_online, ml_rule
+from .rule_engine import sum_of_products
 from .spiking_ep import (
     SpikingEPConfig,
     SpikingRelaxation,
     spiking_ep_estimate,
     spiking_ep_trainer,
     spiking_relax,
+)
+from .stdp import (
+    STDPSignals,
+    measure_window,
+    pair_stdp,
+    pair_window,
+    reward_stdp,
+    run_stdp,
+    song_experiment,
+    triplet_stdp,
 )
 
 __all__ = [
@@ -45,6 +57,7 @@ __all__ = [
     "OnlineFit",
     "RelaxInfo",
     "Relaxation",
+    "STDPSignals",
     "SpikingEPConfig",
     "SpikingRelaxation",
     "backprop_trainer",
@@ -60,12 +73,23 @@ __all__ = [
     "free_phase",
     "gradient_check",
     "implicit_gradient",
+    "measure_window",
     "ml_rule",
     "nudged_phase",
+    "pair_stdp",
+    "pair_window",
     "recurrent_backprop_errors",
     "relax",
+    "reward_stdp",
+    "rule_engine",
+    "run_stdp",
+    "song_experiment",
     "spiking_ep",
     "spiking_ep_estimate",
     "spiking_ep_trainer",
     "spiking_relax",
+    "stdp",
+    "stdp_equivalence",
+    "sum_of_products",
+    "triplet_stdp",
 ]

@@ -1,0 +1,383 @@
+"""A sum-of-products learning-rule engine (the form of Loihi's rules; Davies et al. 2018, IEEE
+Micro 38(1):82).
+
+A rule is written as
+
+    Δw = Σ_i S_i Π_j (V_ij + C_ij),
+
+a sum of terms, each a scale S_i times a product of factors (V + C), where V names a variable and C
+is a constant. An optional synaptic *tag* (an eligibility trace, Loihi's "dt" equation) follows
+the same form, tag_t = tag_{t−1} e^{−Δ/τ_tag} + Σ_i S_i Π_j (V_ij + C_ij), and evaluates before Δw,
+so Δw may read the updated ``"tag"``. The rule is traced once into an XLA computation.
+
+Variables (bin t):
+
+- ``"pre"``, ``"post"``: the bin's pre/postsynaptic spikes (Loihi's x0, y0);
+- traces declared with :class:`TraceSpec` under any name: decay e^{−Δ/τ} and an impulse per spike of
+  their side (+1, or a reset to 1 for nearest-spike pairing), read *before* the bin's own spikes
+  are added, as in :mod:`.stdp`;
+- ``"w"``: the current weight; ``"tag"``: the tag; ``"reward"``: ``signals["reward"]`` (a scalar or
+  one value per postsynaptic neuron);
+- any other name: an array given in the signals mapping under that name, broadcastable to w.
+
+Pre-side variables are shaped ``(N_pre, 1, …)`` and post-side ones ``(1, N_post, …)`` to broadcast
+against w ``(N_pre, N_post, …)``. The built-in rules of :mod:`.stdp` and the ML rule of the GLM
+(MATH.md §2) are given here as engine rules (:func:`pair_stdp`, :func:`triplet_stdp`,
+:func:`reward_stdp`, :func:`ml_rule`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from probsnn import _checks
+
+from . import stdp as _stdp
+from .online import bin_potentials
+
+RESERVED = ("pre", "post", "w", "tag", "reward")
+
+
+class Factor(NamedTuple):
+    """One factor (V + C): the variable's name and a constant C."""
+
+    name: str
+    const: float = 0.0
+
+
+class Term(NamedTuple):
+    """One term S Π_j (V_j + C_j): a scale and a tuple of :class:`Factor` (or (name, C) pairs or
+    bare names)."""
+
+    scale: float
+    factors: tuple
+
+
+class TraceSpec(NamedTuple):
+    """A trace variable: its side (``"pre"`` or ``"post"``), decay time constant in ms, and impulse
+    per spike (``"add"``: +1, all-to-all; ``"reset"``: set to 1, nearest-spike)."""
+
+    side: str
+    tau_ms: float
+    impulse: str = "add"
+
+
+class EngineState(NamedTuple):
+    """The engine's traces (a dict name → ``(N_side,)``) and tag (shaped like w, or None)."""
+
+    traces: dict
+    tag: jax.Array | None
+
+
+def _normalize_terms(terms, what):
+    if isinstance(terms, Term):
+        terms = (terms,)
+    out = []
+    for term in terms:
+        if not isinstance(term, Term):
+            raise TypeError(f"{what} must be a sequence of Term, got {term!r}")
+        scale = float(term.scale)
+        if not np.isfinite(scale):
+            raise ValueError(f"{what}: term scales must be finite, got {term.scale}")
+        factors = []
+        for f in term.factors:
+            f = Factor(f) if isinstance(f, str) else Factor(*f)
+            if not isinstance(f.name, str):
+                raise TypeError(f"{what}: factor names must be strings, got {f.name!r}")
+            if not np.isfinite(float(f.const)):
+                raise ValueError(f"{what}: factor constants must be finite, got {f.const}")
+            factors.append(Factor(f.name, float(f.const)))
+        out.append(Term(scale, tuple(factors)))
+    return tuple(out)
+
+
+def sum_of_products(
+    dw: Sequence[Term],
+    *,
+    traces: Mapping[str, TraceSpec] | None = None,
+    dt_ms: float = 1.0,
+    tag: Sequence[Term] = (),
+    tag_tau_ms: float | None = None,
+    w_max: float | None = None,
+) -> optax.GradientTransformation:
+    """Compile a sum-of-products rule (module equation) into an ``(init, update)`` rule.
+
+    Args:
+        dw: the terms of Δw.
+        traces: trace variables by name (names must not be reserved: pre, post, w, tag, reward).
+        dt_ms: the bin width in ms.
+        tag: the terms of the tag increment; empty for no tag.
+        tag_tau_ms: decay time constant of the tag in ms (required with ``tag``).
+        w_max: when given, weights are kept in [0, w_max].
+
+    Returns:
+        ``optax.GradientTransformation``: ``init(w) -> EngineState``;
+        ``update(signals, state, w) -> (Δw, state)`` where ``signals`` is a mapping (or an
+        :class:`~probsnn.inference.stdp.STDPSignals`) holding ``"pre"``, ``"post"`` and any other
+        variables the terms read.
+
+    Raises:
+        ValueError/TypeError: for malformed terms, a reserved trace name, a bad trace side or
+            impulse, non-positive time constants, dt_ms or w_max, a tag without ``tag_tau_ms``, or
+            a term reading ``"tag"`` when no tag is defined. ``update`` raises ValueError naming a
+            variable missing from the signals, or for spikes that are not 1-D and binary.
+    """
+    dw = _normalize_terms(dw, "dw")
+    tag = _normalize_terms(tag, "tag")
+    traces = dict(traces or {})
+    decays = {}
+    for name, spec in traces.items():
+        if name in RESERVED:
+            raise ValueError(f"trace name {name!r} is reserved ({RESERVED})")
+        spec = TraceSpec(*spec)
+        if spec.side not in ("pre", "post"):
+            raise ValueError(f"traces[{name!r}].side must be 'pre' or 'post', got {spec.side!r}")
+        if spec.impulse not in ("add", "reset"):
+            raise ValueError(
+                f"traces[{name!r}].impulse must be 'add' or 'reset', got {spec.impulse!r}"
+            )
+        decays[name] = _stdp.decay_factor(spec.tau_ms, dt_ms, f"traces[{name!r}].tau_ms")
+        traces[name] = spec
+    tag_decay = None
+    if tag:
+        if tag_tau_ms is None:
+            raise ValueError("tag_tau_ms is required when tag terms are given")
+        tag_decay = _stdp.decay_factor(tag_tau_ms, dt_ms, "tag_tau_ms")
+    if not tag and any(f.name == "tag" for t in dw for f in t.factors):
+        raise ValueError("a dw term reads 'tag' but no tag terms are given")
+    w_max = None if w_max is None else _checks.positive_float(w_max, "w_max")
+
+    def init(w):
+        w = jnp.asarray(w)
+        size = {"pre": w.shape[0], "post": w.shape[1]}
+        state_traces = {n: jnp.zeros(size[s.side], w.dtype) for n, s in traces.items()}
+        return EngineState(state_traces, jnp.zeros_like(w) if tag else None)
+
+    def update(signals, state, w=None):
+        if w is None:
+            raise ValueError("sum_of_products.update needs params (the current weights w)")
+        if isinstance(signals, _stdp.STDPSignals):
+            signals = {k: v for k, v in signals._asdict().items() if v is not None}
+        extra = (1,) * (w.ndim - 2)
+
+        def side(values, which):
+            values = jnp.asarray(values, w.dtype)
+            return values.reshape((-1, 1, *extra) if which == "pre" else (1, -1, *extra))
+
+        pre, post = _signal(signals, "pre"), _signal(signals, "post")
+        for name, spikes in (("pre", pre), ("post", post)):
+            if np.ndim(spikes) != 1:
+                raise ValueError(f"signals[{name!r}] must be 1-D spikes, got {np.shape(spikes)}")
+            if _checks.is_concrete(spikes):
+                _checks.spike_array(jnp.asarray(spikes)[None], f"signals[{name!r}]")
+        pre, post = jnp.asarray(pre, w.dtype), jnp.asarray(post, w.dtype)
+        decayed = {n: state.traces[n] * decays[n] for n in traces}
+        env = {"pre": side(pre, "pre"), "post": side(post, "post"), "w": w}
+        env.update({n: side(v, traces[n].side) for n, v in decayed.items()})
+
+        def lookup(name):
+            if name not in env:
+                value = jnp.asarray(_signal(signals, name), w.dtype)
+                env[name] = side(value, "post") if name == "reward" and value.ndim == 1 else value
+            return env[name]
+
+        def evaluate(terms):
+            total = jnp.zeros_like(w)
+            for term in terms:
+                product = jnp.asarray(term.scale, w.dtype)
+                for f in term.factors:
+                    product = product * (lookup(f.name) + f.const)
+                total = total + product
+            return total
+
+        new_tag = None
+        if tag:
+            new_tag = state.tag * tag_decay + evaluate(tag)
+            env["tag"] = new_tag
+        delta = evaluate(dw)
+        if w_max is not None:
+            delta = jnp.clip(w + delta, 0.0, w_max) - w
+        new_traces = {}
+        for n, v in decayed.items():
+            spikes = pre if traces[n].side == "pre" else post
+            new_traces[n] = (
+                v + spikes if traces[n].impulse == "add" else jnp.where(spikes > 0, 1.0, v)
+            )
+        return delta, EngineState(new_traces, new_tag)
+
+    return optax.GradientTransformation(init, update)
+
+
+def _signal(signals, name):
+    if name not in signals:
+        raise ValueError(f"the rule reads the variable {name!r}, missing from the signals")
+    return signals[name]
+
+
+def _pair_terms(a_plus, a_minus, weight_dependence, w_max):
+    if weight_dependence == "multiplicative":
+        # A₊ x (w_max − w) y0 − A₋ x0 y w  =  −A₊ x y0 (w − w_max) − A₋ x0 y w
+        return (
+            Term(-a_plus, ("x1", "post", ("w", -w_max))),
+            Term(-a_minus, ("pre", "y1", "w")),
+        )
+    return (Term(a_plus, ("x1", "post")), Term(-a_minus, ("pre", "y1")))
+
+
+def pair_stdp(
+    a_plus: float = 0.01,
+    a_minus: float = 0.0105,
+    tau_plus_ms: float = 16.8,
+    tau_minus_ms: float = 33.7,
+    dt_ms: float = 1.0,
+    *,
+    pairing: str = "all",
+    weight_dependence: str = "additive",
+    w_max: float | None = None,
+) -> optax.GradientTransformation:
+    """:func:`probsnn.inference.stdp.pair_stdp` written in the engine:
+    Δw = A₊ x₁ y₀ − A₋ x₀ y₁ (additive) or −A₊ x₁ y₀ (w − w_max) − A₋ x₀ y₁ w (multiplicative)."""
+    _stdp.pair_stdp(
+        a_plus,
+        a_minus,
+        tau_plus_ms,
+        tau_minus_ms,
+        dt_ms,
+        pairing=pairing,
+        weight_dependence=weight_dependence,
+        w_max=w_max,
+    )  # validates the arguments with the hand-written rule's messages
+    impulse = "add" if pairing == "all" else "reset"
+    return sum_of_products(
+        _pair_terms(a_plus, a_minus, weight_dependence, w_max),
+        traces={
+            "x1": TraceSpec("pre", tau_plus_ms, impulse),
+            "y1": TraceSpec("post", tau_minus_ms, impulse),
+        },
+        dt_ms=dt_ms,
+        w_max=w_max,
+    )
+
+
+def triplet_stdp(
+    a2_plus: float = 5e-10,
+    a3_plus: float = 6.2e-3,
+    a2_minus: float = 7e-3,
+    a3_minus: float = 2.3e-4,
+    tau_plus_ms: float = 16.8,
+    tau_minus_ms: float = 33.7,
+    tau_x_ms: float = 101.0,
+    tau_y_ms: float = 125.0,
+    dt_ms: float = 1.0,
+    *,
+    w_max: float | None = None,
+) -> optax.GradientTransformation:
+    """:func:`probsnn.inference.stdp.triplet_stdp` in the engine:
+    Δw = A₂⁺ x₁ y₀ + A₃⁺ x₁ y₀ y₂ − A₂⁻ x₀ y₁ − A₃⁻ x₀ y₁ x₂."""
+    _stdp.triplet_stdp(
+        a2_plus,
+        a3_plus,
+        a2_minus,
+        a3_minus,
+        tau_plus_ms,
+        tau_minus_ms,
+        tau_x_ms,
+        tau_y_ms,
+        dt_ms,
+        w_max=w_max,
+    )
+    return sum_of_products(
+        (
+            Term(a2_plus, ("x1", "post")),
+            Term(a3_plus, ("x1", "post", "y2")),
+            Term(-a2_minus, ("pre", "y1")),
+            Term(-a3_minus, ("pre", "y1", "x2")),
+        ),
+        traces={
+            "x1": TraceSpec("pre", tau_plus_ms),
+            "x2": TraceSpec("pre", tau_x_ms),
+            "y1": TraceSpec("post", tau_minus_ms),
+            "y2": TraceSpec("post", tau_y_ms),
+        },
+        dt_ms=dt_ms,
+        w_max=w_max,
+    )
+
+
+def reward_stdp(
+    a_plus: float = 0.01,
+    a_minus: float = 0.0105,
+    tau_plus_ms: float = 16.8,
+    tau_minus_ms: float = 33.7,
+    tau_eligibility_ms: float = 1000.0,
+    dt_ms: float = 1.0,
+    *,
+    pairing: str = "all",
+    w_max: float | None = None,
+) -> optax.GradientTransformation:
+    """:func:`probsnn.inference.stdp.reward_stdp` in the engine: tag increment A₊ x₁ y₀ − A₋ x₀ y₁
+    with decay τ_e, Δw = reward · tag."""
+    _stdp.reward_stdp(
+        a_plus,
+        a_minus,
+        tau_plus_ms,
+        tau_minus_ms,
+        tau_eligibility_ms,
+        dt_ms,
+        pairing=pairing,
+        w_max=w_max,
+    )
+    impulse = "add" if pairing == "all" else "reset"
+    return sum_of_products(
+        (Term(1.0, ("reward", "tag")),),
+        traces={
+            "x1": TraceSpec("pre", tau_plus_ms, impulse),
+            "y1": TraceSpec("post", tau_minus_ms, impulse),
+        },
+        dt_ms=dt_ms,
+        tag=_pair_terms(a_plus, a_minus, "additive", None),
+        tag_tau_ms=tau_eligibility_ms,
+        w_max=w_max,
+    )
+
+
+def ml_rule() -> optax.GradientTransformation:
+    """The GLM maximum-likelihood rule for the synaptic weights (MATH.md §2) in the engine:
+
+        Δw_{j,i,k} = m_{j,i} x^{syn}_{j,k} s_i − m_{j,i} x^{syn}_{j,k} σ(u_i),
+
+    two terms over the variables ``"syn"`` (the presynaptic basis traces, ``(N_pre, 1, K)``),
+    ``"post"`` (s_t), ``"rate"`` (σ(u_t), ``(1, N_post, 1)``) and ``"mask"`` (the connectivity,
+    ``(N_pre, N_post, 1)``); :func:`ml_signals` builds them from a network bin. It is the gradient
+    of log p(s_t | u_t) with respect to w (Jang, Simeone, Gardner & Grüning 2019).
+    """
+    return sum_of_products(
+        (Term(1.0, ("mask", "syn", "post")), Term(-1.0, ("mask", "syn", "rate"))),
+    )
+
+
+def ml_signals(spec, params, traces, spikes) -> dict:
+    """Engine signals of :func:`ml_rule` for one bin of a :class:`~probsnn.Network`.
+
+    Args:
+        spec, params: the network and its :class:`~probsnn.Params`.
+        traces: the bin's :class:`~probsnn.Traces` (syn ``(N, K_syn)`` etc., no batch dims).
+        spikes: ``(N,)`` the bin's spikes.
+
+    Returns:
+        dict with ``"pre"``, ``"post"``, ``"syn"``, ``"rate"`` and ``"mask"``.
+    """
+    u = bin_potentials(spec, params, traces)
+    return {
+        "pre": spikes,
+        "post": spikes,
+        "syn": traces.syn[:, None, :],
+        "rate": jax.nn.sigmoid(u)[None, :, None],
+        "mask": jnp.asarray(spec.connectivity, u.dtype)[:, :, None],
+    }

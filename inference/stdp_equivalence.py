@@ -1,0 +1,354 @@
+"""Where gradient criteria become STDP (MATH.md §8): analyses and their plots.
+
+(a) **ML ⇒ STDP** (Pfister, Toyoizumi, Barber & Gerstner 2006, Neural Comput. 18:1318). For a GLM
+neuron (MATH.md §2) asked to emit one postsynaptic spike at t_post (and none elsewhere) given one
+presynaptic spike at t_pre, the likelihood gradient with respect to the synaptic efficacy g (the
+kernel ε = g ε₀) is
+
+    W_ML(Δt) = ∂ log p / ∂g = ε₀(Δt) − Σ_t ε₀(t − t_pre) σ(γ + g ε₀(t − t_pre) + η(t − t_post)),
+
+Δt = t_post − t_pre: potentiation shaped by the synaptic kernel for pre-before-post, and, for
+post-before-pre, a depression set by the rate term whose shape the feedback (refractory) kernel η
+carves (:func:`ml_window`).
+
+(b) **Rate-derivative rule ⇔ STDP** (Xie & Seung 2000, NIPS 12; Bengio, Mesnard, Fischer, Zhang &
+Wu 2015, arXiv 1509.05936). For Poisson spike trains with rates r_pre, r_post and a window K,
+
+    E[ΔW] = Σ_{t,t'} K(t' − t) p_pre(t) p_post(t')
+          ≈ Σ_t p_pre p_post · Σ_τ K(τ) + Σ_t p_pre ṗ_post · Σ_τ τ K(τ)
+
+(p the spike probability per bin, τ in bins): for a balanced window (Σ K = 0) STDP is
+"presynaptic rate × rate of change of postsynaptic rate" (:func:`window_weight_change`).
+Conversely, applying ΔW_t = s_pre,t · ṙ_post(t) to Poisson trains and binning by the lag to the
+nearest postsynaptic spike recovers an antisymmetric window (:func:`rate_derivative_window`).
+
+(c) **EP ⇒ STDP**: the continuous nudged-phase rule (1/β) d/dt[ρ_i ρ_j] = (1/β)[ρ_i ρ̇_j + ρ̇_i ρ_j]
+integrates exactly to the one-sided EP update (1/β)[ρρ^β − ρρ⁰]; each term is the rate-derivative
+rule (:func:`ep_stdp`, built on :func:`probsnn.inference.ep.rate_derivative_increments`).
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+
+import probsnn as ps
+from probsnn import _checks
+from probsnn.glm import bernoulli_log_prob, contract
+
+from . import ep
+
+# ------------------------------------------------------------------------------- (a) ML ⇒ STDP
+
+
+class MLWindow(NamedTuple):
+    """:func:`ml_window` result: lags Δt in bins and ms ``(L,)``, W_ML(Δt) ``(L,)``, and the
+    synaptic kernel ε₀ ``(K_len,)`` and feedback kernel η ``(K_len,)`` at lags 1, 2, …"""
+
+    lags: np.ndarray
+    lags_ms: np.ndarray
+    dw: np.ndarray
+    synaptic_kernel: np.ndarray
+    feedback_kernel: np.ndarray
+
+
+def ml_window(spec, params, lags_bins, *, pre: int = 0, post: int = 1, margin: int | None = None):
+    """The ML ⇒ STDP window W_ML(Δt) of a GLM neuron (module equation (a)).
+
+    For every lag a spike train is built with one spike of neuron ``pre`` at t_pre and one of
+    neuron ``post`` at t_post = t_pre + lag, ``margin`` silent bins (default: the kernel length)
+    before the first and after the last spike; W_ML is the derivative of the log-likelihood of
+    neuron ``post`` with respect to a gain g on w[pre, post, :] at g = 1.
+
+    Args:
+        spec: a :class:`~probsnn.Network` without exogenous inputs; params: its Params.
+        lags_bins: ``(L,)`` integer lags Δt = t_post − t_pre in bins.
+        pre, post: the two neurons (``spec.connectivity[pre, post]`` must be True).
+
+    Returns:
+        :class:`MLWindow`.
+
+    Raises:
+        ValueError: for an empty/non-integer lag array, bad neuron indices, an unconnected pair,
+            or a network with inputs.
+    """
+    spec.check_params(params)
+    lags = np.asarray(lags_bins)
+    if lags.ndim != 1 or lags.size == 0 or not np.issubdtype(lags.dtype, np.integer):
+        raise ValueError(f"lags_bins must be a non-empty 1-D integer array, got {lags!r}")
+    n = spec.n_neurons
+    for name, index in (("pre", pre), ("post", post)):
+        if not 0 <= index < n:
+            raise ValueError(f"{name} must index a neuron in [0, {n}), got {index}")
+    if pre == post or not bool(np.asarray(spec.connectivity)[pre, post]):
+        raise ValueError(f"neurons pre={pre} and post={post} must be distinct and connected")
+    if spec.n_inputs:
+        raise ValueError("ml_window needs a network without exogenous inputs")
+    length = spec.synapse_basis.shape[1]
+    margin = length if margin is None else _checks.positive_int(margin, "margin")
+    span = int(np.max(np.abs(lags)))
+    n_steps = 2 * margin + span + 1
+    t_pre = margin + np.maximum(-lags, 0)
+    t_post = t_pre + lags
+    spikes = np.zeros((lags.size, n_steps, n), np.float32)
+    spikes[np.arange(lags.size), t_pre, pre] = 1
+    spikes[np.arange(lags.size), t_post, post] = 1
+    spikes = jnp.asarray(spikes)
+    x = ps.traces(spec, spikes)
+    direction = params.w[pre, post]
+
+    def log_lik(gain):
+        w = params.w.at[pre, post].set(gain * direction)
+        u = contract(spec, params._replace(w=w), x)[..., post]
+        return jnp.sum(bernoulli_log_prob(spikes[..., post], u), axis=-1)
+
+    dw = jax.jacobian(log_lik)(jnp.asarray(1.0, params.w.dtype))
+    synaptic = np.asarray(direction) @ np.asarray(spec.synapse_basis)
+    feedback = np.asarray(params.v[post]) @ np.asarray(spec.feedback_basis)
+    dt_ms = spec.dt * 1e3
+    return MLWindow(lags, lags * dt_ms, np.asarray(dw), synaptic, feedback)
+
+
+# ---------------------------------------------------------------- (b) rate derivative ⇔ STDP
+
+
+def random_slow_rates(
+    key,
+    n_samples: int,
+    n_steps: int,
+    dt_ms: float,
+    *,
+    mean_hz=20.0,
+    depth=0.8,
+    max_freq_hz=2.0,
+    n_modes=3,
+):
+    """Random slowly varying rates ``(n_samples, n_steps)`` in Hz: mean · (1 + depth · Σ_m a_m
+    sin(2π f_m t + φ_m)) with f_m ~ U(0, max_freq_hz), φ_m ~ U(0, 2π), Σ|a_m| = 1 (so rates stay
+    ≥ mean · (1 − depth) ≥ 0)."""
+    n_samples = _checks.positive_int(n_samples, "n_samples")
+    n_steps = _checks.positive_int(n_steps, "n_steps")
+    n_modes = _checks.positive_int(n_modes, "n_modes")
+    dt_ms = _checks.positive_float(dt_ms, "dt_ms")
+    mean_hz = _checks.positive_float(mean_hz, "mean_hz")
+    max_freq_hz = _checks.positive_float(max_freq_hz, "max_freq_hz")
+    if not 0.0 <= float(depth) <= 1.0:
+        raise ValueError(f"depth must lie in [0, 1], got {depth}")
+    k_f, k_p, k_a = jax.random.split(key, 3)
+    freqs = jax.random.uniform(k_f, (n_samples, n_modes, 1), maxval=max_freq_hz)
+    phases = jax.random.uniform(k_p, (n_samples, n_modes, 1), maxval=2 * jnp.pi)
+    amps = jax.random.uniform(k_a, (n_samples, n_modes, 1), minval=-1.0, maxval=1.0)
+    amps = amps / jnp.sum(jnp.abs(amps), axis=1, keepdims=True)
+    t_s = jnp.arange(n_steps) * dt_ms * 1e-3
+    wave = jnp.sum(amps * jnp.sin(2 * jnp.pi * freqs * t_s + phases), axis=1)
+    return np.asarray(mean_hz * (1.0 + depth * wave))
+
+
+class WindowChange(NamedTuple):
+    """:func:`window_weight_change` result, each ``(...)``: the exact expected ΔW under the
+    window, the rate-derivative prediction Σ p_pre ṗ_post · Σ τK, and the rate term
+    Σ p_pre p_post · Σ K."""
+
+    window: np.ndarray
+    derivative: np.ndarray
+    rate_term: np.ndarray
+
+
+def window_weight_change(window_lags_bins, window, rate_pre_hz, rate_post_hz, dt_ms):
+    """Expected weight change of Poisson trains under an STDP window, and its rate-derivative
+    approximation (module equation (b)).
+
+    Args:
+        window_lags_bins: ``(L,)`` integer lags τ = t_post − t_pre (bins) where K is given.
+        window: ``(L,)`` K(τ).
+        rate_pre_hz, rate_post_hz: ``(..., T)`` rates in Hz.
+        dt_ms: bin width in ms.
+
+    Only presynaptic bins at least max|τ| from both ends of the record count, so that every
+    window lies inside it.
+
+    Returns:
+        :class:`WindowChange`.
+    """
+    lags = np.asarray(window_lags_bins, dtype=int)
+    window = np.asarray(window, dtype=float)
+    if lags.shape != window.shape or lags.ndim != 1:
+        raise ValueError(
+            f"window_lags_bins and window must be 1-D of equal length, got {lags.shape}, "
+            f"{window.shape}"
+        )
+    dt_ms = _checks.positive_float(dt_ms, "dt_ms")
+    p_pre = np.asarray(rate_pre_hz, float) * dt_ms * 1e-3
+    p_post = np.asarray(rate_post_hz, float) * dt_ms * 1e-3
+    if p_pre.shape != p_post.shape:
+        raise ValueError(f"rate shapes differ: {p_pre.shape} vs {p_post.shape}")
+    n = p_pre.shape[-1]
+    margin = int(np.max(np.abs(lags)))
+    if n <= 2 * margin:
+        raise ValueError(f"the rates need more than 2·max|lag| = {2 * margin} bins, got {n}")
+    # only presynaptic bins whose whole window lies inside the record count (no edge effects)
+    p_pre = p_pre * ((np.arange(n) >= margin) & (np.arange(n) < n - margin))
+    size = 1 << int(np.ceil(np.log2(2 * n)))
+    # c(τ) = Σ_t p_pre(t) p_post(t + τ), a cross-correlation by FFT
+    corr = np.fft.irfft(np.conj(np.fft.rfft(p_pre, size)) * np.fft.rfft(p_post, size), size)
+    exact = np.sum(window * corr[..., lags % size], axis=-1)
+    slope = np.gradient(p_post, axis=-1)
+    derivative = np.sum(p_pre * slope, axis=-1) * np.sum(lags * window)
+    rate_term = np.sum(p_pre * p_post, axis=-1) * np.sum(window)
+    return WindowChange(exact, derivative, rate_term)
+
+
+class RateDerivativeWindow(NamedTuple):
+    """:func:`rate_derivative_window` result: bin centres of Δt in ms ``(B,)``, mean ΔW per
+    pre spike in each bin ``(B,)``, and the count of pre spikes per bin ``(B,)``."""
+
+    lags_ms: np.ndarray
+    dw: np.ndarray
+    counts: np.ndarray
+
+
+def rate_derivative_window(key, rate_pre_hz, rate_post_hz, dt_ms, *, max_lag_ms=100.0, n_bins=20):
+    """Apply ΔW = s_pre · dr_post/dt to Poisson trains and bin by Δt = t_post − t_pre, the lag
+    from each presynaptic spike to its nearest postsynaptic spike (Bengio et al. 2015, Fig. 1).
+
+    Args:
+        key: PRNG key for the Poisson spikes.
+        rate_pre_hz, rate_post_hz: ``(trials, T)`` rates in Hz.
+        dt_ms: bin width in ms. max_lag_ms, n_bins: the histogram of Δt over [−max, max].
+
+    Returns:
+        :class:`RateDerivativeWindow` (bins without spikes hold NaN).
+    """
+    dt_ms = _checks.positive_float(dt_ms, "dt_ms")
+    max_lag_ms = _checks.positive_float(max_lag_ms, "max_lag_ms")
+    n_bins = _checks.positive_int(n_bins, "n_bins")
+    r_pre, r_post = np.asarray(rate_pre_hz, float), np.asarray(rate_post_hz, float)
+    if r_pre.ndim != 2 or r_pre.shape != r_post.shape:
+        raise ValueError(f"rates must both be (trials, T), got {r_pre.shape}, {r_post.shape}")
+    k_pre, k_post = jax.random.split(key)
+    s_pre = np.asarray(jax.random.uniform(k_pre, r_pre.shape) < r_pre * dt_ms * 1e-3)
+    s_post = np.asarray(jax.random.uniform(k_post, r_post.shape) < r_post * dt_ms * 1e-3)
+    slope = np.gradient(r_post, dt_ms * 1e-3, axis=-1)  # Hz/s
+    edges = np.linspace(-max_lag_ms, max_lag_ms, n_bins + 1)
+    sums, counts = np.zeros(n_bins), np.zeros(n_bins)
+    for trial in range(r_pre.shape[0]):
+        t_pre = np.flatnonzero(s_pre[trial])
+        t_post = np.flatnonzero(s_post[trial])
+        if t_pre.size == 0 or t_post.size == 0:
+            continue
+        idx = np.searchsorted(t_post, t_pre)
+        before = t_post[np.clip(idx - 1, 0, t_post.size - 1)]
+        after = t_post[np.clip(idx, 0, t_post.size - 1)]
+        nearest = np.where(np.abs(after - t_pre) < np.abs(before - t_pre), after, before)
+        lag_ms = (nearest - t_pre) * dt_ms
+        which = np.digitize(lag_ms, edges) - 1
+        ok = (which >= 0) & (which < n_bins)
+        np.add.at(sums, which[ok], slope[trial, t_pre[ok]])
+        np.add.at(counts, which[ok], 1)
+    with np.errstate(invalid="ignore"):
+        mean = sums / counts
+    return RateDerivativeWindow((edges[1:] + edges[:-1]) / 2, mean, counts)
+
+
+# ------------------------------------------------------------------------------- (c) EP ⇒ STDP
+
+
+class EPSTDP(NamedTuple):
+    """:func:`ep_stdp` result, tuples over weight matrices: the per-step presynaptic-rate ×
+    postsynaptic-rate-change term ``(n_steps, n_pre, n_post)``, the mirrored term, their sum
+    integrated over the phase ``(n_pre, n_post)``, and the one-sided EP weight update
+    (1/β)[ρρ^β − ρρ⁰] (batch means)."""
+
+    pre_times_post_change: tuple
+    pre_change_times_post: tuple
+    integrated: tuple
+    ep_update: tuple
+
+
+def ep_stdp(spec, params, inputs, targets, *, beta=0.3, step_size=0.5, n_steps=200, free=None):
+    """EP ⇒ STDP (module equation (c)) on an :class:`~probsnn.models.energy.EnergyNetwork`.
+
+    Runs the free phase (``free``: an :class:`~probsnn.inference.ep.Relaxation`), then
+    ``n_steps`` nudged-phase steps of size ``step_size`` from the free fixed point, and splits the
+    increments of :func:`~probsnn.inference.ep.rate_derivative_increments` into their two
+    rate-derivative terms. ``ep_update`` is the one-sided EP estimate of
+    :func:`~probsnn.inference.ep.ep_estimate` (relaxed with ``free`` in both phases), negated
+    into a weight change.
+
+    Returns:
+        :class:`EPSTDP`; ``integrated`` equals ``ep_update`` once the nudged phase has settled.
+    """
+    beta = float(beta)
+    if beta == 0.0 or not np.isfinite(beta):
+        raise ValueError(f"beta must be finite and non-zero, got {beta}")
+    free = ep.Relaxation(0.5, 500, 1e-6) if free is None else free
+    states, _ = ep.free_phase(spec, params, inputs, relaxation=free)
+    path = ep.trajectory(spec, params, inputs, states, targets, beta, step_size, n_steps)
+    batch = inputs.shape[0]
+    rates = [jnp.broadcast_to(inputs, (path[0].shape[0], *inputs.shape))]
+    rates += [spec.activation_fns.rho(p) for p in path]
+    first, second, integrated = [], [], []
+    for pre, post in pairwise(rates):
+        mean_pre, mean_post = (pre[1:] + pre[:-1]) / 2, (post[1:] + post[:-1]) / 2
+        a = jnp.einsum("kbi,kbj->kij", mean_pre, jnp.diff(post, axis=0)) / (beta * batch)
+        b = jnp.einsum("kbi,kbj->kij", jnp.diff(pre, axis=0), mean_post) / (beta * batch)
+        first.append(a)
+        second.append(b)
+        integrated.append(jnp.sum(a + b, axis=0))
+    grads, _, _ = ep.ep_estimate(
+        spec,
+        params,
+        inputs,
+        targets,
+        estimator="one_sided",
+        beta=beta,
+        free=free,
+        nudged=free,
+        states=states,
+    )
+    update = [-g for g in grads.weights]  # ΔW = −dL/dW = (1/β)[ρρ^β − ρρ⁰]
+    return EPSTDP(tuple(first), tuple(second), tuple(integrated), tuple(update))
+
+
+# -------------------------------------------------------------------------------------- plots
+
+
+def _axes(ax):
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3))
+    return ax
+
+
+def plot_window(lags_ms, dw, *, reference=None, label=None, ax=None):
+    """Plot an STDP window Δw(Δt) (e.g. from :func:`ml_window` or
+    :func:`~probsnn.inference.stdp.measure_window`), optionally with a ``reference`` curve on the
+    same lags. Returns the Axes."""
+    ax = _axes(ax)
+    ax.axhline(0, color="0.7", lw=0.8)
+    ax.axvline(0, color="0.7", lw=0.8)
+    ax.plot(lags_ms, dw, "o-", ms=2.5, label=label or "measured")
+    if reference is not None:
+        ax.plot(lags_ms, reference, "k--", lw=1, label="analytical")
+    ax.set_xlabel("Δt = t_post − t_pre (ms)")
+    ax.set_ylabel("Δw")
+    ax.legend(frameon=False, fontsize=8)
+    return ax
+
+
+def plot_rate_derivative(change: WindowChange, *, ax=None):
+    """Scatter the exact window-based E[ΔW] against the rate-derivative prediction
+    (:func:`window_weight_change`), with the correlation in the title. Returns the Axes."""
+    ax = _axes(ax)
+    x, y = np.ravel(change.derivative), np.ravel(change.window)
+    ax.scatter(x, y, s=8)
+    lim = [min(x.min(), y.min()), max(x.max(), y.max())]
+    ax.plot(lim, lim, "k--", lw=0.8)
+    ax.set_xlabel("r_pre · dr_post/dt · ∫τK")
+    ax.set_ylabel("E[ΔW] under window K")
+    ax.set_title(f"corr = {np.corrcoef(x, y)[0, 1]:.3f}", fontsize=9)
+    return ax

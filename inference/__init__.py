@@ -3,10 +3,23 @@
 Maximum likelihood of GLM networks (:func:`fit_ml`, the online rule :func:`ml_rule` /
 :func:`fit_ml_online`) and equilibrium propagation on energy networks (:mod:`.ep`,
 :mod:`.spiking_ep`), STDP rules and the sum-of-products rule engine (:mod:`.stdp`,
-:mod:`.rule_engine`) and the STDP-equivalence analyses (:mod:`.stdp_equivalence`).
+:mod:`.rule_engine`) and the STDP-equivalence analyses (:mod:`.stdp_equivalence`); Bayesian
+fits with NUTS/SVI reported through ArviZ (:mod:`.bayes`).
 """
 
-from . import ep, rule_engine, spiking_ep, stdp, stdp_equivalence
+from . import bayes, ep, rule_engine, spiking_ep, stdp, stdp_equivalence
+from .bayes import (
+    KernelSummary,
+    SynapseTest,
+    auroc,
+    design_params,
+    fit_mcmc,
+    fit_svi,
+    glm_design_model,
+    posterior_kernels,
+    posterior_params,
+    synapse_test,
+)
 from .ep import (
     EPConfig,
     EPSignals,
@@ -52,6 +65,7 @@ __all__ = [
     "EPSignals",
     "EligibilityState",
     "FitInfo",
+    "KernelSummary",
     "MLFit",
     "MLSignals",
     "OnlineFit",
@@ -60,17 +74,24 @@ __all__ = [
     "STDPSignals",
     "SpikingEPConfig",
     "SpikingRelaxation",
+    "SynapseTest",
+    "auroc",
     "backprop_trainer",
+    "bayes",
     "bptt_gradient",
+    "design_params",
     "ep",
     "ep_estimate",
     "ep_gradient",
     "ep_rule",
     "ep_trainer",
     "fit_energy",
+    "fit_mcmc",
     "fit_ml",
     "fit_ml_online",
+    "fit_svi",
     "free_phase",
+    "glm_design_model",
     "gradient_check",
     "implicit_gradient",
     "measure_window",
@@ -78,6 +99,8 @@ __all__ = [
     "nudged_phase",
     "pair_stdp",
     "pair_window",
+    "posterior_kernels",
+    "posterior_params",
     "recurrent_backprop_errors",
     "relax",
     "reward_stdp",
@@ -91,5 +114,6 @@ __all__ = [
     "stdp",
     "stdp_equivalence",
     "sum_of_products",
+    "synapse_test",
     "triplet_stdp",
 ]

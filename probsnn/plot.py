@@ -201,3 +201,51 @@ def time_rescaling(result, *, ax=None, label=None):
     if label is not None:
         ax.legend()
     return ax
+
+
+def connectivity(strength, *, spread=None, exists=None, ax=None):
+    """Connectivity matrix [pre, post] with its uncertainty.
+
+    Cells are coloured by ``strength`` (e.g. a synapse's posterior-mean summed kernel) on a
+    symmetric diverging scale; with ``spread`` (e.g. the credible interval's half-width) each
+    cell is annotated ``±spread``; cells where ``exists`` is True are outlined. NaN cells (no
+    candidate synapse) are left blank.
+
+    Args:
+        strength: ``(N_pre, N_post)`` values.
+        spread: same shape, non-negative, or None.
+        exists: same shape, bool, or None.
+        ax: Axes to draw on.
+
+    Returns:
+        The Axes.
+
+    Raises:
+        ValueError: a non-square or non-2-D ``strength``, other arrays of another shape, or a
+            negative spread.
+    """
+    values = np.asarray(strength, dtype=float)
+    if values.ndim != 2 or values.shape[0] != values.shape[1]:
+        raise ValueError(f"strength must be a square (N_pre, N_post) array, got {values.shape}")
+    if spread is not None:
+        spread = np.asarray(spread, dtype=float)
+        if spread.shape != values.shape:
+            raise ValueError(f"spread must have shape {values.shape}, got {spread.shape}")
+        if np.any(spread < 0):
+            raise ValueError("spread must be >= 0")
+    if exists is not None:
+        exists = np.asarray(exists, dtype=bool)
+        if exists.shape != values.shape:
+            raise ValueError(f"exists must have shape {values.shape}, got {exists.shape}")
+    ax = _axes(ax)
+    limit = np.nanmax(np.abs(values)) if np.any(np.isfinite(values)) else 1.0
+    image = ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    ax.figure.colorbar(image, ax=ax, label="strength")
+    for (j, i), value in np.ndenumerate(values):
+        if spread is not None and np.isfinite(value):
+            ax.text(i, j, f"±{spread[j, i]:.2g}", ha="center", va="center", fontsize=7)
+        if exists is not None and exists[j, i]:
+            ax.add_patch(plt.Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, lw=2, ec="k"))
+    ax.set_xlabel("post-synaptic neuron")
+    ax.set_ylabel("pre-synaptic neuron")
+    return ax

@@ -1,0 +1,515 @@
+"""Bayesian inference for fully observed GLM networks, reported as ArviZ ``InferenceData``.
+
+The posterior of the GLM network (MATH.md §2, §6) under a :class:`~probsnn.models.GLMPrior`,
+
+    p(θ | s) ∝ p(θ) Π_{t,i} σ(u_{i,t})^{s_{i,t}} (1 − σ(u_{i,t}))^{1 − s_{i,t}},   u = X B(θ),
+
+is explored by NUTS (Hoffman & Gelman 2014) or approximated by SVI (AutoNormal, low-rank
+multivariate Normal, or AutoDelta = MAP). The spike traces X are computed once
+(:func:`~probsnn.inference.design.build_design`), so each log-density evaluation is one matrix
+product. Results land in ArviZ (Kumar et al. 2019) with named dims and coords, a pointwise
+log-likelihood group for PSIS-LOO (Vehtari, Gelman & Gabry 2017) and posterior-predictive spike
+trains.
+
+Dims: ``synapse`` (with coords ``pre_neuron`` and ``post_neuron``), ``neuron``, ``input``,
+``syn_basis``, ``fb_basis``, ``in_basis``, ``trial``, ``time``; kernels add ``lag``.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from typing import NamedTuple
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import optax
+from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, autoguide, init_to_value
+from scipy import stats
+
+from probsnn import _checks
+from probsnn.models.glm import GLMPrior
+from probsnn.network import Network, Params
+from probsnn.simulate import sample
+
+from .design import Design, build_design, params_to_coef
+
+GUIDES = {
+    "normal": autoguide.AutoNormal,
+    "lowrank": autoguide.AutoLowRankMultivariateNormal,
+    "delta": autoguide.AutoDelta,
+}
+
+
+def glm_design_model(spec: Network, design: Design, prior: GLMPrior):
+    """NumPyro model of the observed network on a precomputed design.
+
+    Same sites and log density as ``probsnn.models.glm_network(spec, spikes, params=prior)``
+    (sites ``"w"`` ``(n_synapses, K_syn)``, ``"v"``, ``"c"``, ``"bias"``, observed ``"spikes"``;
+    empty groups have no site, see :func:`design_params`), but the traces are not recomputed
+    at every evaluation: u = X B(θ) with X ``(R, P)`` from
+    :func:`~probsnn.inference.design.build_design` and B ``(P, N)`` from
+    :func:`~probsnn.inference.design.params_to_coef`.
+    """
+    params = design_params(spec, prior)
+    u = design.x @ params_to_coef(spec, params)
+    return numpyro.sample("spikes", dist.Bernoulli(logits=u).to_event(2), obs=design.targets)
+
+
+def design_params(spec: Network, prior: GLMPrior) -> Params:
+    """Draw :class:`~probsnn.Params` from ``prior`` at the sites of
+    :func:`probsnn.models.network_params`, skipping empty groups (no synapses, no inputs), whose
+    sites contribute nothing to the log density but break the autoguides."""
+    shapes = spec.param_shapes
+    pre, post = np.nonzero(spec.connectivity)
+
+    def site(name, distribution, shape):
+        if int(np.prod(shape)) == 0:
+            return jnp.zeros(shape)
+        return numpyro.sample(name, distribution.expand(shape).to_event(len(shape)))
+
+    free_w = site("w", prior.w, (len(pre), shapes.w[2]))
+    params = Params(
+        w=jnp.zeros(shapes.w).at[pre, post].set(free_w),
+        v=site("v", prior.v, shapes.v),
+        c=site("c", prior.c, shapes.c),
+        bias=site("bias", prior.bias, shapes.bias),
+    )
+    return params
+
+
+def fit_mcmc(
+    spec: Network,
+    spikes,
+    key,
+    inputs=None,
+    *,
+    prior: GLMPrior | None = None,
+    num_warmup: int = 500,
+    num_samples: int = 1000,
+    num_chains: int = 4,
+    chain_method: str = "sequential",
+    target_accept: float = 0.8,
+    dense_mass: bool = False,
+    n_predictive: int = 10,
+    progress: bool = True,
+) -> az.InferenceData:
+    """Posterior of a fully observed GLM network by NUTS, as ArviZ ``InferenceData``.
+
+    Args:
+        spec: the network (all neurons visible).
+        spikes: observed spikes ``(T, N)`` or ``(n_trials, T, N)``.
+        key: PRNG key (split for the chains and the posterior-predictive draws).
+        inputs: ``(..., T, M)`` exogenous inputs when ``spec.n_inputs`` > 0.
+        prior: a :class:`~probsnn.models.GLMPrior`; default ``GLMPrior.normal()``.
+        num_warmup, num_samples, num_chains: NUTS sizes (samples per chain).
+        chain_method: ``"sequential"``, ``"parallel"`` or ``"vectorized"`` (NumPyro's).
+        target_accept: NUTS step-size adaptation target in (0, 1).
+        dense_mass: adapt a dense mass matrix (fewer leapfrog steps when basis weights are
+            strongly correlated, but costlier adaptation); default a diagonal one.
+        n_predictive: draws per chain, evenly spaced, for which spike trains of the data's size
+            are simulated (group ``posterior_predictive``, variable ``"spikes"``); 0 for none.
+            Networks with inputs get no predictive draws.
+        progress: show NumPyro's progress bar.
+
+    Returns:
+        ``InferenceData`` with groups posterior, sample_stats (with ``diverging``),
+        log_likelihood (``"spikes"`` ``(chain, draw, trial, time)``: the bin's log-probability
+        summed over neurons), observed_data and, if requested, posterior_predictive.
+
+    Raises:
+        ValueError, TypeError: on hidden neurons, bad data, sizes or prior.
+    Warns:
+        RuntimeWarning: when any transition diverged (the posterior may be biased).
+    """
+    design, prior, shape = _prepare(spec, spikes, inputs, prior)
+    num_warmup = _checks.positive_int(num_warmup, "num_warmup", minimum=0)
+    num_samples = _checks.positive_int(num_samples, "num_samples")
+    num_chains = _checks.positive_int(num_chains, "num_chains")
+    if chain_method not in ("sequential", "parallel", "vectorized"):
+        raise ValueError(
+            f"chain_method must be 'sequential', 'parallel' or 'vectorized', got {chain_method!r}"
+        )
+    if not 0.0 < float(target_accept) < 1.0:
+        raise ValueError(f"target_accept must lie in (0, 1), got {target_accept}")
+    n_predictive = _checks.positive_int(n_predictive, "n_predictive", minimum=0)
+    model = functools.partial(glm_design_model, spec, design, prior)
+    mcmc = MCMC(
+        NUTS(model, target_accept_prob=float(target_accept), dense_mass=bool(dense_mass)),
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=num_chains,
+        chain_method=chain_method,
+        progress_bar=progress,
+    )
+    key_mcmc, key_pred = jax.random.split(key)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "There are not enough devices", UserWarning)
+        mcmc.run(key_mcmc, extra_fields=("diverging", "num_steps", "accept_prob", "energy"))
+    samples = mcmc.get_samples(group_by_chain=True)
+    extra = mcmc.get_extra_fields(group_by_chain=True)
+    diverging = np.asarray(extra["diverging"])
+    if diverging.any():
+        per_chain = diverging.sum(axis=1).tolist()
+        warnings.warn(
+            f"NUTS: {int(diverging.sum())} divergent transitions after warm-up (per chain "
+            f"{per_chain}); the posterior may be biased — raise target_accept or rescale the "
+            "prior",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    stats_ = {"diverging": diverging}
+    stats_.update(
+        n_steps=np.asarray(extra["num_steps"]),
+        acceptance_rate=np.asarray(extra["accept_prob"]),
+        energy=np.asarray(extra["energy"]),
+    )
+    return _inference_data(spec, design, shape, samples, stats_, key_pred, n_predictive)
+
+
+def fit_svi(
+    spec: Network,
+    spikes,
+    key,
+    inputs=None,
+    *,
+    prior: GLMPrior | None = None,
+    guide: str = "normal",
+    rank: int | None = None,
+    num_steps: int = 2000,
+    optimizer=None,
+    num_draws: int = 1000,
+    n_predictive: int = 10,
+    progress: bool = True,
+) -> az.InferenceData:
+    """Variational posterior (or MAP) of a fully observed GLM network, as ``InferenceData``.
+
+    Maximises the ELBO E_q[log p(s, θ) − log q(θ)] (Blei, Kucukelbir & McAuliffe 2017) over
+    the guide q; with ``guide="delta"`` q is a point mass and the optimum is the MAP estimate,
+    which under Normal(0, σ²) priors on w, v, c equals ``fit_ml`` with l2 = 1/σ² (plus the bias
+    prior's penalty).
+
+    Args:
+        spec, spikes, key, inputs, prior: as in :func:`fit_mcmc`.
+        guide: ``"normal"`` (AutoNormal, mean field), ``"lowrank"``
+            (AutoLowRankMultivariateNormal) or ``"delta"`` (AutoDelta, MAP).
+        rank: covariance rank for ``"lowrank"`` (NumPyro's default: ~√(n_params)).
+        num_steps: optimisation steps.
+        optimizer: an optax ``GradientTransformation`` (the guide starts from zero weights and
+            each neuron's bias at the logit of its observed rate); default Adam, learning rate 0.02
+            decaying exponentially to 2e-4 over ``num_steps``.
+        num_draws: draws from q stored as one chain.
+        n_predictive: as in :func:`fit_mcmc` (from the single chain).
+        progress: show the SVI progress bar.
+
+    Returns:
+        ``InferenceData`` as from :func:`fit_mcmc` (one chain; sample_stats absent); the ELBO
+        loss history is ``idata.posterior.attrs["svi_loss"]``.
+
+    Raises:
+        ValueError, TypeError: on bad data, sizes, prior or guide name.
+    """
+    design, prior, shape = _prepare(spec, spikes, inputs, prior)
+    if guide not in GUIDES:
+        raise ValueError(f"guide must be one of {sorted(GUIDES)}, got {guide!r}")
+    num_steps = _checks.positive_int(num_steps, "num_steps")
+    num_draws = _checks.positive_int(num_draws, "num_draws")
+    n_predictive = _checks.positive_int(n_predictive, "n_predictive", minimum=0)
+    model = functools.partial(glm_design_model, spec, design, prior)
+    options = {}
+    if guide == "lowrank" and rank is not None:
+        options["rank"] = _checks.positive_int(rank, "rank")
+    elif rank is not None:
+        raise ValueError(f"rank applies only to guide='lowrank', got guide={guide!r}")
+    q = GUIDES[guide](
+        model, init_loc_fn=init_to_value(values=_uncoupled_start(spec, design)), **options
+    )
+    if optimizer is None:
+        optimizer = optax.adam(optax.exponential_decay(0.02, num_steps, 0.01))
+    svi = SVI(model, q, numpyro.optim.optax_to_numpyro(optimizer), Trace_ELBO())
+    key_fit, key_draw, key_pred = jax.random.split(key, 3)
+    result = svi.run(key_fit, num_steps, progress_bar=progress)
+    losses = np.asarray(result.losses)
+    if not np.isfinite(losses[-1]):
+        raise FloatingPointError(
+            "SVI diverged (non-finite loss); lower the learning rate or tighten the prior"
+        )
+    draws = q.sample_posterior(key_draw, result.params, sample_shape=(num_draws,))
+    samples = {name: value[None] for name, value in draws.items()}
+    idata = _inference_data(spec, design, shape, samples, None, key_pred, n_predictive)
+    idata.posterior.attrs["svi_loss"] = losses
+    idata.posterior.attrs["svi_guide"] = guide
+    return idata
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the posterior
+# --------------------------------------------------------------------------------------------
+def posterior_params(spec: Network, idata: az.InferenceData) -> Params:
+    """Posterior draws as :class:`~probsnn.Params` with leading ``(chain, draw)`` axes."""
+    post = _posterior(idata)
+    lead = (post.sizes["chain"], post.sizes["draw"])
+    shapes = spec.param_shapes
+    pre, post_i = np.nonzero(spec.connectivity)
+
+    def values(name, shape):
+        if name not in post:
+            if int(np.prod(shape)) == 0:
+                return np.zeros((*lead, *shape), np.float32)
+            raise ValueError(f"idata's posterior lacks {name!r}, which spec needs")
+        array = np.asarray(post[name].values)
+        if array.shape[2:] != tuple(shape):
+            raise ValueError(
+                f"idata's {name} has shape {array.shape[2:]}, spec expects {tuple(shape)}"
+            )
+        return array
+
+    free_w = values("w", (len(pre), shapes.w[2]))
+    w = np.zeros((*lead, *shapes.w), free_w.dtype)
+    w[:, :, pre, post_i] = free_w
+    return Params(
+        w=jnp.asarray(w),
+        v=jnp.asarray(values("v", shapes.v)),
+        c=jnp.asarray(values("c", shapes.c)),
+        bias=jnp.asarray(values("bias", shapes.bias)),
+    )
+
+
+class KernelSummary(NamedTuple):
+    """Posterior mean and equal-tailed credible band of kernels (shapes as the kernels)."""
+
+    mean: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+def posterior_kernels(spec: Network, idata: az.InferenceData, prob: float = 0.9):
+    """Coupling and feedback kernels with equal-tailed ``prob`` credible bands.
+
+    The kernel of synapse j→i at lag δ is Σ_k w_{j,i,k} φ_{k,δ}; each draw's kernel is computed
+    and the band is its (1 − prob)/2 and (1 + prob)/2 posterior quantiles, pointwise in lag.
+
+    Returns:
+        ``(coupling, feedback)``, two :class:`KernelSummary`: coupling ``(N_pre, N_post, L_syn)``
+        (zero outside the connectivity mask), feedback ``(N, L_fb)``.
+
+    Raises:
+        ValueError: prob outside (0, 1) or idata that does not match spec.
+    """
+    prob = _probability(prob)
+    params = posterior_params(spec, idata)
+    coupling = np.asarray(params.w @ jnp.asarray(spec.synapse_basis, params.w.dtype))
+    feedback = np.asarray(params.v @ jnp.asarray(spec.feedback_basis, params.v.dtype))
+    return _summary(coupling, prob), _summary(feedback, prob)
+
+
+class SynapseTest(NamedTuple):
+    """Credible-region test of each synapse (``(N_pre, N_post)`` arrays, NaN/False off-mask).
+
+    Attributes:
+        distance: squared Mahalanobis distance d² = m̂ᵀ Σ̂⁻¹ m̂ of zero from the posterior mean of
+            the synapse's basis weights (posterior covariance Σ̂).
+        probability: χ²_K(d²), the largest credible level whose Gaussian credible ellipsoid still
+            excludes zero.
+        exists: probability > the test's ``prob``.
+    """
+
+    distance: np.ndarray
+    probability: np.ndarray
+    exists: np.ndarray
+
+
+def synapse_test(spec: Network, idata: az.InferenceData, prob: float = 0.95) -> SynapseTest:
+    """Does synapse j→i exist? Zero outside the ``prob`` credible region of its weights.
+
+    Under the Gaussian (Bernstein–von Mises) approximation the posterior of the K basis weights
+    w_{j,i,·} is N(m̂, Σ̂), the ``prob`` highest-density region is {w : (w − m̂)ᵀ Σ̂⁻¹ (w − m̂) ≤
+    χ²_{K, prob}}, and zero lies outside it exactly when χ²_K-cdf(m̂ᵀ Σ̂⁻¹ m̂) > prob. The score
+    d² ranks synapses for ROC analysis (:func:`auroc`).
+
+    Raises:
+        ValueError: prob outside (0, 1) or idata that does not match spec.
+    """
+    prob = _probability(prob)
+    pre, post_i = np.nonzero(spec.connectivity)
+    if len(pre) == 0:
+        raise ValueError("spec has no synapses to test (its connectivity is all False)")
+    free_w = np.asarray(posterior_params(spec, idata).w, dtype=np.float64)[:, :, pre, post_i]
+    flat = free_w.reshape(-1, *free_w.shape[2:])
+    mean = flat.mean(axis=0)  # (S, K)
+    centred = flat - mean
+    cov = np.einsum("dsk,dsl->skl", centred, centred) / max(flat.shape[0] - 1, 1)
+    d2 = np.einsum("sk,sk->s", mean, np.linalg.solve(cov, mean[:, :, None])[:, :, 0])
+    n = spec.n_neurons
+    distance = np.full((n, n), np.nan)
+    distance[pre, post_i] = d2
+    probability = np.full((n, n), np.nan)
+    probability[pre, post_i] = stats.chi2.cdf(d2, df=free_w.shape[3])
+    exists = np.zeros((n, n), dtype=bool)
+    exists[pre, post_i] = probability[pre, post_i] > prob
+    return SynapseTest(distance=distance, probability=probability, exists=exists)
+
+
+def auroc(scores, labels) -> float:
+    """Area under the ROC curve: P(score of a positive > score of a negative), ties counted ½.
+
+    Computed as the Mann–Whitney U statistic / (n₊ n₋) (Hanley & McNeil 1982). NaN scores are
+    dropped with their labels.
+
+    Raises:
+        ValueError: shapes differ, or the labels lack positives or negatives.
+    """
+    scores = np.asarray(scores, dtype=float).ravel()
+    labels = np.asarray(labels, dtype=bool).ravel()
+    if scores.shape != labels.shape:
+        raise ValueError(f"scores and labels must match, got {scores.size} and {labels.size}")
+    keep = ~np.isnan(scores)
+    scores, labels = scores[keep], labels[keep]
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(f"labels need positives and negatives, got {n_pos} and {n_neg}")
+    ranks = stats.rankdata(scores)
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+# --------------------------------------------------------------------------------------------
+# Internals
+# --------------------------------------------------------------------------------------------
+def _prepare(spec, spikes, inputs, prior):
+    if not isinstance(spec, Network):
+        raise TypeError(f"spec must be a probsnn.Network, got {type(spec).__name__}")
+    if spec.hidden.any():
+        raise ValueError(
+            f"Bayesian fits need every neuron observed; spec has {int(spec.hidden.sum())} hidden "
+            "neurons"
+        )
+    if prior is None:
+        prior = GLMPrior.normal()
+    if not isinstance(prior, GLMPrior):
+        raise TypeError(f"prior must be a probsnn.models.GLMPrior, got {type(prior).__name__}")
+    design = build_design(spec, spikes, inputs)
+    shape = tuple(np.shape(spikes)[:-1])
+    if len(shape) == 1:
+        shape = (1, *shape)
+    return design, prior, shape
+
+
+def _uncoupled_start(spec, design):
+    """Initial values: zero weights and each neuron's bias at the logit of its observed rate."""
+    shapes = spec.param_shapes
+    rows = design.targets.shape[0]
+    rate = jnp.clip(jnp.mean(design.targets, axis=0), 0.5 / rows, 1 - 0.5 / rows)
+    values = {
+        "w": jnp.zeros((int(spec.connectivity.sum()), shapes.w[2])),
+        "v": jnp.zeros(shapes.v),
+        "c": jnp.zeros(shapes.c),
+        "bias": jnp.log(rate) - jnp.log1p(-rate),
+    }
+    return {name: value for name, value in values.items() if value.size}
+
+
+def _posterior(idata):
+    if not isinstance(idata, az.InferenceData) or "posterior" not in idata.groups():
+        raise TypeError("idata must be an arviz.InferenceData with a posterior group")
+    return idata.posterior
+
+
+def _probability(prob) -> float:
+    prob = float(prob)
+    if not 0.0 < prob < 1.0:
+        raise ValueError(f"prob must lie in (0, 1), got {prob}")
+    return prob
+
+
+def _summary(draws, prob):
+    flat = draws.reshape(draws.shape[0] * draws.shape[1], *draws.shape[2:])
+    lower, upper = np.quantile(flat, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+    return KernelSummary(mean=flat.mean(axis=0), lower=lower, upper=upper)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _pointwise_log_likelihood(spec, design, params):
+    """Per-row log-probability summed over neurons, for params with a leading draw axis."""
+    signs = 2 * design.targets - 1
+
+    def one(theta):
+        u = design.x @ params_to_coef(spec, theta)
+        return jnp.sum(jax.nn.log_sigmoid(signs * u), axis=1)
+
+    return jax.lax.map(one, params)
+
+
+def _inference_data(spec, design, shape, samples, sample_stats, key, n_predictive):
+    samples = {name: np.asarray(value) for name, value in samples.items()}
+    chains, draws = samples["bias"].shape[:2]
+    n_trials, n_steps = shape
+    pre, post = np.nonzero(spec.connectivity)
+    coords = {
+        "synapse": np.arange(len(pre)),
+        "neuron": np.arange(spec.n_neurons),
+        "input": np.arange(spec.n_inputs),
+        "syn_basis": np.arange(spec.synapse_basis.shape[0]),
+        "fb_basis": np.arange(spec.feedback_basis.shape[0]),
+        "in_basis": np.arange(spec.param_shapes.c[2]),
+        "trial": np.arange(n_trials),
+        "time": np.arange(n_steps) * spec.dt,
+    }
+    dims = {
+        "w": ["synapse", "syn_basis"],
+        "v": ["neuron", "fb_basis"],
+        "c": ["input", "neuron", "in_basis"],
+        "bias": ["neuron"],
+        "spikes": ["trial", "time", "neuron"],
+    }
+    idata = az.from_dict(
+        posterior=samples,
+        sample_stats=sample_stats,
+        observed_data={
+            "spikes": np.asarray(design.targets, np.uint8).reshape(n_trials, n_steps, -1)
+        },
+        coords=coords,
+        dims=dims,
+    )
+    idata.posterior = idata.posterior.assign_coords(
+        pre_neuron=("synapse", pre), post_neuron=("synapse", post)
+    )
+    params = posterior_params(spec, idata)
+    flat = jax.tree.map(lambda a: a.reshape(chains * draws, *a.shape[2:]), params)
+    log_lik = np.asarray(_pointwise_log_likelihood(spec, design, flat))
+    idata.add_groups(
+        log_likelihood={"spikes": log_lik.reshape(chains, draws, n_trials, n_steps)},
+        coords={"trial": coords["trial"], "time": coords["time"]},
+        dims={"spikes": ["trial", "time"]},
+    )
+    if n_predictive and spec.n_inputs == 0:
+        picks = np.unique(np.linspace(0, draws - 1, min(n_predictive, draws)).astype(int))
+        keys = jax.random.split(key, chains * len(picks)).reshape(chains, len(picks))
+        trains = np.stack(
+            [
+                np.stack(
+                    [
+                        np.asarray(
+                            sample(
+                                spec,
+                                jax.tree.map(lambda a, c=c, d=d: a[c, d], params),
+                                keys[c, i],
+                                n_steps,
+                                n_trials,
+                            )
+                        )
+                        for i, d in enumerate(picks)
+                    ]
+                )
+                for c in range(chains)
+            ]
+        )
+        idata.add_groups(
+            posterior_predictive={"spikes": trains},
+            coords={**coords, "draw": picks},
+            dims={"spikes": ["trial", "time", "neuron"]},
+        )
+    return idata

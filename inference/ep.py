@@ -254,20 +254,35 @@ def rate_derivative_increments(spec, inputs, path, beta):
     Returns:
         A tuple over the energy's weight matrices of ``(n_steps, n_{l-1}, n_l)`` increments.
     """
+    return tuple(
+        pre_rate_post_change + pre_change_post_rate
+        for pre_rate_post_change, pre_change_post_rate in rate_derivative_terms(
+            spec, inputs, path, beta
+        )
+    )
+
+
+def rate_derivative_terms(spec, inputs, path, beta):
+    """The two terms of :func:`rate_derivative_increments`, kept apart.
+
+    Returns:
+        A tuple over the energy's weight matrices of pairs
+        ``((1/β) ρ̄_preᵀ Δρ_post, (1/β) Δρ_preᵀ ρ̄_post)``, each ``(n_steps, n_{l-1}, n_l)`` and
+        summed over the batch.
+    """
     rates = [jnp.broadcast_to(inputs, (path[0].shape[0], *inputs.shape))]
     rates += [spec.activation_fns.rho(p) for p in path]
-    increments = []
+    terms = []
     for pre, post in pairwise(rates):
         mean_pre, mean_post = (pre[1:] + pre[:-1]) / 2, (post[1:] + post[:-1]) / 2
         change_pre, change_post = jnp.diff(pre, axis=0), jnp.diff(post, axis=0)
-        increments.append(
+        terms.append(
             (
-                jnp.einsum("kbi,kbj->kij", mean_pre, change_post)
-                + jnp.einsum("kbi,kbj->kij", change_pre, mean_post)
+                jnp.einsum("kbi,kbj->kij", mean_pre, change_post) / beta,
+                jnp.einsum("kbi,kbj->kij", change_pre, mean_post) / beta,
             )
-            / beta
         )
-    return tuple(increments)
+    return tuple(terms)
 
 
 # --------------------------------------------------------------------------------------------

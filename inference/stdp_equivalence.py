@@ -29,7 +29,6 @@ rule (:func:`ep_stdp`, built on :func:`probsnn.inference.ep.rate_derivative_incr
 
 from __future__ import annotations
 
-from itertools import pairwise
 from typing import NamedTuple
 
 import jax
@@ -290,13 +289,9 @@ def ep_stdp(spec, params, inputs, targets, *, beta=0.3, step_size=0.5, n_steps=2
     states, _ = ep.free_phase(spec, params, inputs, relaxation=free)
     path = ep.trajectory(spec, params, inputs, states, targets, beta, step_size, n_steps)
     batch = inputs.shape[0]
-    rates = [jnp.broadcast_to(inputs, (path[0].shape[0], *inputs.shape))]
-    rates += [spec.activation_fns.rho(p) for p in path]
     first, second, integrated = [], [], []
-    for pre, post in pairwise(rates):
-        mean_pre, mean_post = (pre[1:] + pre[:-1]) / 2, (post[1:] + post[:-1]) / 2
-        a = jnp.einsum("kbi,kbj->kij", mean_pre, jnp.diff(post, axis=0)) / (beta * batch)
-        b = jnp.einsum("kbi,kbj->kij", jnp.diff(pre, axis=0), mean_post) / (beta * batch)
+    for summed_a, summed_b in ep.rate_derivative_terms(spec, inputs, path, beta):
+        a, b = summed_a / batch, summed_b / batch
         first.append(a)
         second.append(b)
         integrated.append(jnp.sum(a + b, axis=0))

@@ -7,7 +7,7 @@ Maximum likelihood of GLM networks (:func:`fit_ml`, the online rule :func:`ml_ru
 fits with NUTS/SVI reported through ArviZ (:mod:`.bayes`).
 """
 
-from . import bayes, ep, rule_engine, spiking_ep, stdp, stdp_equivalence
+from . import bayes, ep, rule_engine, score, spiking_ep, stdp, stdp_equivalence
 from .bayes import (
     KernelSummary,
     SynapseTest,
@@ -106,6 +106,7 @@ __all__ = [
     "reward_stdp",
     "rule_engine",
     "run_stdp",
+    "score",
     "song_experiment",
     "spiking_ep",
     "spiking_ep_estimate",

@@ -11,9 +11,10 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from probsnn import _checks
-from probsnn.glm import _sample_step, init_state, step_weights
+from probsnn.glm import _sample_step, advance, init_state, step_potential, step_weights
 from probsnn.network import Network, Params
 
 
@@ -25,8 +26,13 @@ def sample(
     n_trials: int | None = None,
     inputs=None,
     return_potentials: bool = False,
+    clamp=None,
 ):
     """Sample spike trains s_{i,t} ~ Bernoulli(σ(u_{i,t})) bin by bin, starting from silence.
+
+    With ``clamp``, the visible neurons (``spec.visible``) are set to the given spikes in every
+    bin and only the hidden ones are drawn: a sample of the causally conditioned distribution
+    q(h‖x) = Π_t Π_{i∈H} p(h_{i,t} | u_{i,t}) (Jang et al. 2019, MATH.md §3).
 
     Args:
         spec: the network. params: its :class:`~probsnn.Params`.
@@ -37,38 +43,68 @@ def sample(
         inputs: ``(T, M)`` (shared by all trials) or ``(n_trials, T, M)`` exogenous inputs,
             required when ``spec.n_inputs`` > 0.
         return_potentials: also return the potentials u used in every bin.
+        clamp: visible spikes ``(T, N_visible)`` (shared by all trials) or
+            ``(n_trials, T, N_visible)``, in the order of ``numpy.flatnonzero(spec.visible)``.
 
     Returns:
         spikes ``(n_trials, T, N)`` uint8 (``(T, N)`` without trials), and with
         ``return_potentials`` also u of the same shape in float32.
 
     Raises:
-        ValueError, TypeError: on bad sizes, parameter shapes or inputs.
+        ValueError, TypeError: on bad sizes, parameter shapes, inputs or clamped spikes.
     """
     spec.check_params(params)
     n_steps = _checks.positive_int(n_steps, "n_steps")
     batched = n_trials is not None
     n_trials = _checks.positive_int(n_trials, "n_trials") if batched else 1
     inputs = sampler_inputs(spec, inputs, n_steps, n_trials, batched)
-    spikes, u = _sample(spec, params, key, n_steps, n_trials, inputs)
+    clamp = _clamped_spikes(spec, clamp, n_steps, n_trials, batched)
+    spikes, u = _sample(spec, params, key, n_steps, n_trials, inputs, clamp)
     if not batched:
         spikes, u = spikes[0], u[0]
     return (spikes, u) if return_potentials else spikes
 
 
 @partial(jax.jit, static_argnums=(0, 3, 4))
-def _sample(spec, params, key, n_steps, n_trials, inputs):
+def _sample(spec, params, key, n_steps, n_trials, inputs, clamp):
     weights = step_weights(spec, params)
+    visible = jnp.asarray(spec.visible)
 
     def body(state, xs):
-        step_key, input_t = xs
-        return _sample_step(weights, state, step_key, input_t)
+        step_key, input_t, clamp_t = xs
+        if clamp_t is None:
+            return _sample_step(weights, state, step_key, input_t)
+        u = step_potential(weights, state)
+        drawn = jax.random.bernoulli(step_key, jax.nn.sigmoid(u)).astype(jnp.uint8)
+        spikes_t = jnp.where(visible, clamp_t, drawn)
+        return advance(state, spikes_t, input_t), (spikes_t, u)
 
     keys = jax.random.split(key, n_steps)
     time_major_inputs = None if inputs is None else jnp.swapaxes(inputs, 0, 1)
+    time_major_clamp = None if clamp is None else jnp.swapaxes(clamp, 0, 1)
     state = init_state(spec, (n_trials,))
-    _, (spikes, u) = jax.lax.scan(body, state, (keys, time_major_inputs))
+    _, (spikes, u) = jax.lax.scan(body, state, (keys, time_major_inputs, time_major_clamp))
     return jnp.swapaxes(spikes, 0, 1), jnp.swapaxes(u, 0, 1)
+
+
+def _clamped_spikes(spec: Network, clamp, n_steps: int, n_trials: int, batched: bool):
+    """Validate ``clamp`` ``(T, N_vis)`` or ``(n_trials, T, N_vis)``; return uint8
+    ``(n_trials, T, N)`` with the visible columns filled (hidden columns are ignored), or None."""
+    if clamp is None:
+        return None
+    n_visible = int(np.sum(spec.visible))
+    clamp = _checks.spike_array(clamp, "clamp", n_visible)
+    shared = (n_steps, n_visible)
+    per_trial = (n_trials, n_steps, n_visible)
+    if tuple(clamp.shape) == shared:
+        clamp = jnp.broadcast_to(jnp.asarray(clamp, jnp.uint8), per_trial)
+    elif batched and tuple(clamp.shape) == per_trial:
+        clamp = jnp.asarray(clamp, jnp.uint8)
+    else:
+        expected = f"{shared} or {per_trial}" if batched else f"{shared}"
+        raise ValueError(f"clamp must have shape {expected}, got {tuple(clamp.shape)}")
+    full = jnp.zeros((n_trials, n_steps, spec.n_neurons), jnp.uint8)
+    return full.at[..., np.flatnonzero(spec.visible)].set(clamp)
 
 
 def sampler_inputs(spec: Network, inputs, n_steps: int, n_trials: int, batched: bool = True):

@@ -98,3 +98,41 @@ def test_sampler_compiles_once_per_spec_and_size():
     ps.sample(spec, second, jax.random.key(3), 64, n_trials=2)
     ps.sample(make_network("sparse_separate_feedback"), first, jax.random.key(4), 64, n_trials=2)
     assert _sample._cache_size() == compiled
+
+
+def test_clamped_sampling_fixes_visible_and_draws_hidden_from_their_conditionals():
+    """Hidden neurons 0, 1 feed visible 2..4 only: with the same key, the hidden draws equal the
+    free sampler's, the visible neurons equal the clamp, and the returned potentials are those of
+    the full raster (so the clamped spikes entered the past)."""
+    connectivity = ps.topology.feedforward([2, 3])
+    spec = ps.Network(
+        5,
+        ps.kernels.raised_cosine(3, 1, 8),
+        connectivity=connectivity,
+        visible=np.array([False, False, True, True, True]),
+        dt=1e-3,
+    )
+    params = spec.init_params(jax.random.key(0), rate=80.0, weight_scale=2.0)
+    clamp = jax.random.bernoulli(jax.random.key(1), 0.1, (3, 400, 3)).astype(jnp.uint8)
+    free = ps.sample(spec, params, jax.random.key(2), 400, n_trials=3)
+    spikes, u = ps.sample(
+        spec, params, jax.random.key(2), 400, n_trials=3, clamp=clamp, return_potentials=True
+    )
+    np.testing.assert_array_equal(np.asarray(spikes[..., 2:]), np.asarray(clamp))
+    np.testing.assert_array_equal(np.asarray(spikes[..., :2]), np.asarray(free[..., :2]))
+    np.testing.assert_allclose(
+        np.asarray(ps.potentials(spec, params, spikes)), np.asarray(u), atol=2e-5
+    )
+    shared = ps.sample(spec, params, jax.random.key(2), 400, n_trials=3, clamp=clamp[0])
+    np.testing.assert_array_equal(np.asarray(shared[0]), np.asarray(spikes[0]))
+
+
+def test_clamp_bad_shape_and_values():
+    spec = ps.Network(3, ps.kernels.raised_cosine(2, 1, 6), visible=np.array([True, False, True]))
+    params = spec.init_params(jax.random.key(0))
+    with pytest.raises(ValueError, match="clamp must have 2 neurons"):
+        ps.sample(spec, params, jax.random.key(0), 10, clamp=jnp.zeros((10, 3)))
+    with pytest.raises(ValueError, match="clamp must have shape"):
+        ps.sample(spec, params, jax.random.key(0), 10, n_trials=2, clamp=jnp.zeros((3, 10, 2)))
+    with pytest.raises(ValueError, match="binary"):
+        ps.sample(spec, params, jax.random.key(0), 10, clamp=jnp.full((10, 2), 0.5))

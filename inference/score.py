@@ -1,0 +1,170 @@
+"""Score-function (REINFORCE) gradients through sampled spikes, with variance reduction.
+
+For spikes S ~ q_θ and a learning signal f(S) (a log-likelihood, a reward, a bound),
+
+    ∇_θ E_q[f(S)] = E_q[(f(S) − b) ∇_θ log q_θ(S)]      (Williams 1992)
+
+for any b that does not depend on S. probsnn uses it wherever a criterion differentiates through
+spikes: hidden neurons (MATH.md §3), mutual-information criteria (§4), reward modulation (§5).
+
+Shapes: a batch of S samples leads every array; ``signal`` is ``(S,)`` and ``scores`` is a pytree
+whose leaves are ``(S, ...)`` — per-sample gradients ∇_θ log q_θ(S_s), e.g. from
+``jax.vmap(jax.grad(log_q))``.
+
+Baselines:
+- :func:`optimal_baseline`: per-parameter b = E[f e²] / E[e²] (e the score), the variance-optimal
+  constant (Weaver & Tao 2001; Peters & Schaal 2008), tracked by exponential moving averages in
+  a :class:`BaselineState`.
+- :func:`vimco_signals`: the leave-one-out signals of the K-sample importance-weighted bound
+  (Mnih & Rezende 2016).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import logsumexp
+
+from probsnn import _checks
+
+
+class BaselineState(NamedTuple):
+    """Moving averages of f·e² and e², pytrees shaped like the parameters. Both start at zero
+    and decay alike, so their ratio needs no bias correction."""
+
+    signal_moment: object
+    score_moment: object
+
+
+def check_kappa(kappa, name: str = "kappa") -> float:
+    """Validate a forgetting factor κ ∈ [0, 1); raises ValueError naming ``name``."""
+    if isinstance(kappa, bool) or not np.isscalar(kappa):
+        raise TypeError(f"{name} must be a number in [0, 1), got {kappa!r}")
+    kappa = float(kappa)
+    if not 0.0 <= kappa < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {kappa}")
+    return kappa
+
+
+def init_baseline(params) -> BaselineState:
+    """Zero moving averages shaped like ``params``."""
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    return BaselineState(zeros, zeros)
+
+
+def optimal_baseline(state: BaselineState, signal, scores, kappa: float):
+    """Update the moving averages with a batch and return the per-parameter baseline.
+
+        m_f ← κ m_f + (1 − κ) mean_s f_s e_s²,   m_e ← κ m_e + (1 − κ) mean_s e_s²,
+        b = m_f / m_e  (b = mean_s f_s where m_e = 0)
+
+    Args:
+        state: :class:`BaselineState`. signal: ``(S,)`` learning signals.
+        scores: pytree of per-sample scores with leaves ``(S, ...)``.
+        kappa: forgetting factor in [0, 1); 0 uses this batch only.
+
+    Returns:
+        ``(baseline, new_state)``, baseline a pytree shaped like one sample's score.
+
+    Raises:
+        ValueError: κ outside [0, 1), or signal not one value per sample.
+    """
+    kappa = check_kappa(kappa)
+    signal = _signal_vector(signal, scores)
+
+    def moment(leaf, weights):
+        w = weights.reshape(weights.shape + (1,) * (leaf.ndim - 1))
+        return jnp.mean(w * leaf**2, axis=0)
+
+    batch_signal = jax.tree.map(lambda e: moment(e, signal), scores)
+    batch_score = jax.tree.map(lambda e: moment(e, jnp.ones_like(signal)), scores)
+
+    def blend(old, new):
+        return kappa * old + (1.0 - kappa) * new
+
+    signal_moment = jax.tree.map(blend, state.signal_moment, batch_signal)
+    score_moment = jax.tree.map(blend, state.score_moment, batch_score)
+    mean_signal = jnp.mean(signal)
+
+    def ratio(num, den):
+        return jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), mean_signal)
+
+    baseline = jax.tree.map(ratio, signal_moment, score_moment)
+    return baseline, BaselineState(signal_moment, score_moment)
+
+
+def score_gradient(signal, scores, baseline=0.0):
+    """Monte-Carlo score-function gradient mean_s (f_s − b) e_s.
+
+    Args:
+        signal: ``(S,)`` learning signals (already per-sample centred for VIMCO, see
+            :func:`vimco_signals`). scores: pytree with leaves ``(S, ...)``.
+        baseline: a scalar, or a pytree of per-parameter baselines shaped like one sample's
+            score (from :func:`optimal_baseline`).
+
+    Returns:
+        A pytree shaped like one sample's score: the gradient estimate of E[f].
+
+    Raises:
+        ValueError: signal not one value per sample.
+    """
+    signal = _signal_vector(signal, scores)
+
+    def term(e, b):
+        centred = signal.reshape(signal.shape + (1,) * (e.ndim - 1)) - b
+        return jnp.mean(centred * e, axis=0)
+
+    if isinstance(baseline, int | float) or getattr(baseline, "ndim", None) == 0:
+        return jax.tree.map(lambda e: term(e, baseline), scores)
+    return jax.tree.map(term, scores, baseline)
+
+
+def iw_bound(log_weights, axis: int = 0):
+    """The importance-weighted bound log (1/K) Σ_k exp(w_k) over ``axis`` (Burda et al. 2016).
+
+    ``log_weights`` ``(..., K, ...)``; with w_k = log p(x, h_k) − log q(h_k‖x) it lower-bounds
+    log p(x), non-decreasing in K in expectation. Raises ValueError on an empty axis.
+    """
+    log_weights = jnp.asarray(log_weights)
+    if log_weights.shape[axis] < 1:
+        raise ValueError(f"log_weights must hold K >= 1 samples on axis {axis}")
+    return logsumexp(log_weights, axis=axis) - jnp.log(log_weights.shape[axis])
+
+
+def vimco_signals(log_weights):
+    """VIMCO per-sample learning signals for the K-sample bound (Mnih & Rezende 2016).
+
+        L = log (1/K) Σ_j e^{w_j};   L_{−k} = L with w_k replaced by mean_{j≠k} w_j;
+        signal_k = L − L_{−k}
+
+    The gradient of E[L] is E[Σ_k signal_k ∇ log q(h_k) + Σ_k softmax(w)_k ∇ w_k].
+
+    Args:
+        log_weights: ``(K, ...)`` with K >= 2 on the leading axis.
+
+    Returns:
+        ``(K, ...)`` signals.
+
+    Raises:
+        ValueError: fewer than two samples.
+    """
+    log_weights = jnp.asarray(log_weights)
+    k = _checks.positive_int(int(log_weights.shape[0]) if log_weights.ndim else 0, "K", 2)
+    others_mean = (jnp.sum(log_weights, axis=0) - log_weights) / (k - 1)
+    bound = iw_bound(log_weights)
+    eye = jnp.eye(k, dtype=bool).reshape((k, k) + (1,) * (log_weights.ndim - 1))
+    replaced = jnp.where(eye, others_mean[:, None], log_weights[None])  # (k: replaced, j, ...)
+    return bound - iw_bound(replaced, axis=1)
+
+
+def _signal_vector(signal, scores):
+    signal = jnp.asarray(signal)
+    n_samples = jax.tree.leaves(scores)[0].shape[0]
+    if signal.shape != (n_samples,):
+        raise ValueError(
+            f"signal must have shape ({n_samples},), one value per sample, got {signal.shape}"
+        )
+    return signal

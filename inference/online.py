@@ -16,6 +16,7 @@ is the bin's :class:`MLSignals`; it returns ascent deltas, so
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -33,6 +34,8 @@ from probsnn.glm import (
     ring_traces,
 )
 from probsnn.network import Network, Params
+
+from .score import check_kappa
 
 
 class MLSignals(NamedTuple):
@@ -91,9 +94,7 @@ def ml_rule(spec: Network, kappa: float = 0.0) -> optax.GradientTransformation:
     Raises:
         ValueError: if κ is outside [0, 1).
     """
-    kappa = float(kappa)
-    if not 0.0 <= kappa < 1.0:
-        raise ValueError(f"kappa must lie in [0, 1), got {kappa}")
+    kappa = check_kappa(kappa)
 
     def init(params):
         return EligibilityState(jax.tree.map(jnp.zeros_like, params))
@@ -147,36 +148,35 @@ def fit_ml_online(
     spec.check_params(params)
     spikes, inputs = check_data(spec, spikes, inputs)
     learning_rate = _checks.positive_float(learning_rate, "learning_rate")
-    optimizer = optax.scale(learning_rate) if optimizer is None else optimizer
-    rule = optax.chain(ml_rule(spec, kappa), optimizer)
+    kappa = check_kappa(kappa)
     squeeze = spikes.ndim == 2
     spikes = jnp.asarray(spikes, jnp.float32)
     spikes = spikes[None] if squeeze else spikes
     if inputs is not None:
         inputs = jnp.asarray(inputs, jnp.float32)
         inputs = inputs[None] if squeeze else inputs
-    return _stream(spec, rule, params, spikes, inputs)
+    final, log_lik = _stream(spec, kappa, optimizer, learning_rate, params, spikes, inputs)
+    return OnlineFit(params=final, log_likelihood=log_lik)
 
 
-def _stream(spec, rule, params, spikes, inputs):
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _stream(spec, kappa, optimizer, learning_rate, params, spikes, inputs):
+    """One compilation per (spec, κ, optimizer, shapes): the learning rate is traced."""
+    optimizer = optax.scale(learning_rate) if optimizer is None else optimizer
+    rule = optax.chain(ml_rule(spec, kappa), optimizer)
     states = init_state(spec, (spikes.shape[0],))
     xs = (jnp.swapaxes(spikes, 0, 1), None if inputs is None else jnp.swapaxes(inputs, 0, 1))
 
-    @jax.jit
-    def run(params, states, xs):
-        def body(carry, x_t):
-            params, opt_state, states = carry
-            spikes_t, input_t = x_t
-            signals = MLSignals(ring_traces(spec, states), spikes_t)
-            u = bin_potentials(spec, params, signals.traces)
-            log_lik = jnp.sum(bernoulli_log_prob(spikes_t, u))
-            updates, opt_state = rule.update(signals, opt_state, params)
-            params = optax.apply_updates(params, updates)
-            states = advance(states, spikes_t, input_t)
-            return (params, opt_state, states), log_lik
+    def body(carry, x_t):
+        params, opt_state, states = carry
+        spikes_t, input_t = x_t
+        signals = MLSignals(ring_traces(spec, states), spikes_t)
+        u = bin_potentials(spec, params, signals.traces)
+        log_lik = jnp.sum(bernoulli_log_prob(spikes_t, u))
+        updates, opt_state = rule.update(signals, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        states = advance(states, spikes_t, input_t)
+        return (params, opt_state, states), log_lik
 
-        (params, _, _), log_lik = jax.lax.scan(body, (params, rule.init(params), states), xs)
-        return params, log_lik
-
-    final, log_lik = run(params, states, xs)
-    return OnlineFit(params=final, log_likelihood=log_lik)
+    (params, _, _), log_lik = jax.lax.scan(body, (params, rule.init(params), states), xs)
+    return params, log_lik

@@ -188,6 +188,12 @@ def test_online_fit_streams_and_increases_the_likelihood():
     assert after > before
     # it closes most of the gap to the batch optimum
     assert (best - after) < 0.2 * (best - before)
+    # another learning rate and other data of the same shape reuse the compiled stream
+    from probsnn.inference.online import _stream
+
+    compiled = _stream._cache_size()
+    fit_ml_online(spec, online.params, spikes[::-1], learning_rate=1e-3, kappa=0.5)
+    assert _stream._cache_size() == compiled
 
 
 def test_newton_step_compiles_once_per_design_shape():

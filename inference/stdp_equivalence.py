@@ -9,7 +9,8 @@ kernel ε = g ε₀) is
 
 Δt = t_post − t_pre: potentiation shaped by the synaptic kernel for pre-before-post, and, for
 post-before-pre, a depression set by the rate term whose shape the feedback (refractory) kernel η
-carves (:func:`ml_window`).
+carves (:func:`ml_window`); :func:`ml_window_monte_carlo` estimates the same window from spike
+trains sampled from the GLM.
 
 (b) **Rate-derivative rule ⇔ STDP** (Xie & Seung 2000, NIPS 12; Bengio, Mesnard, Fischer, Zhang &
 Wu 2015, arXiv 1509.05936). For Poisson spike trains with rates r_pre, r_post and a window K,
@@ -76,18 +77,8 @@ def ml_window(spec, params, lags_bins, *, pre: int = 0, post: int = 1, margin: i
         ValueError: for an empty/non-integer lag array, bad neuron indices, an unconnected pair,
             or a network with inputs.
     """
-    spec.check_params(params)
-    lags = np.asarray(lags_bins)
-    if lags.ndim != 1 or lags.size == 0 or not np.issubdtype(lags.dtype, np.integer):
-        raise ValueError(f"lags_bins must be a non-empty 1-D integer array, got {lags!r}")
+    lags = _pair_lags(spec, params, lags_bins, pre, post)
     n = spec.n_neurons
-    for name, index in (("pre", pre), ("post", post)):
-        if not 0 <= index < n:
-            raise ValueError(f"{name} must index a neuron in [0, {n}), got {index}")
-    if pre == post or not bool(np.asarray(spec.connectivity)[pre, post]):
-        raise ValueError(f"neurons pre={pre} and post={post} must be distinct and connected")
-    if spec.n_inputs:
-        raise ValueError("ml_window needs a network without exogenous inputs")
     length = spec.synapse_basis.shape[1]
     margin = length if margin is None else _checks.positive_int(margin, "margin")
     span = int(np.max(np.abs(lags)))
@@ -111,6 +102,117 @@ def ml_window(spec, params, lags_bins, *, pre: int = 0, post: int = 1, margin: i
     feedback = np.asarray(params.v[post]) @ np.asarray(spec.feedback_basis)
     dt_ms = spec.dt * 1e3
     return MLWindow(lags, lags * dt_ms, np.asarray(dw), synaptic, feedback)
+
+
+def _pair_lags(spec, params, lags_bins, pre, post) -> np.ndarray:
+    """Validate the arguments shared by :func:`ml_window` and :func:`ml_window_monte_carlo`;
+    return the lags as an integer array."""
+    spec.check_params(params)
+    lags = np.asarray(lags_bins)
+    if lags.ndim != 1 or lags.size == 0 or not np.issubdtype(lags.dtype, np.integer):
+        raise ValueError(f"lags_bins must be a non-empty 1-D integer array, got {lags!r}")
+    n = spec.n_neurons
+    for name, index in (("pre", pre), ("post", post)):
+        if not 0 <= index < n:
+            raise ValueError(f"{name} must index a neuron in [0, {n}), got {index}")
+    if pre == post or not bool(np.asarray(spec.connectivity)[pre, post]):
+        raise ValueError(f"neurons pre={pre} and post={post} must be distinct and connected")
+    if spec.n_inputs:
+        raise ValueError("the ML window needs a network without exogenous inputs")
+    return lags
+
+
+class MLWindowMC(NamedTuple):
+    """:func:`ml_window_monte_carlo` result, each ``(L,)``: lags Δt in bins, the Monte-Carlo
+    estimate of W_ML(Δt), its standard error, and the fewest matched sampled histories behind
+    any of its terms."""
+
+    lags: np.ndarray
+    dw: np.ndarray
+    stderr: np.ndarray
+    n_matched: np.ndarray
+
+
+def ml_window_monte_carlo(key, spec, params, lags_bins, n_samples: int, *, pre=0, post=1):
+    """Monte-Carlo estimate of the ML ⇒ STDP window from spike trains sampled from the GLM.
+
+    With D the pair train of :func:`ml_window` (default margin) and ε the synaptic kernel,
+
+        W_ML(Δt) = Σ_t ε(t − t_pre) (D_post,t − h_t),   h_t = σ(u_post,t(D)),
+
+    and h_t is a probability the sampler realises: u_post,t depends only on the clamped neurons
+    and on the last L_fb bins of ``post``, so h_t = P(S_t = 1 | S_{t−L_fb..t−1} = D_{t−L_fb..t−1})
+    for trains S of ``post`` drawn by :func:`probsnn.sample` with every other neuron clamped to
+    D (silent except one spike of ``pre``). ``n_samples`` such trains are drawn once; for every
+    bin t of the synaptic window and every history class (``post`` silent in the last L_fb
+    bins, or with one spike j bins back) ĥ is the fraction of the n_t matching samples that spike
+    at t, and Ŵ(Δt) = Σ_t ε(t − t_pre)(D_t − ĥ_t) takes the class of D at each t — the ML
+    rule x_pre (s_post − σ(u_post)) with the expected spike replaced by the model's sampled
+    spikes. Given everything before t, the matching samples spike independently with
+    probability h_t, so E[ĥ_t] = h_t and E[Ŵ] = W_ML exactly, and the errors of different bins
+    are uncorrelated (martingale differences): Var Ŵ = Σ_t ε² h_t(1 − h_t) E[1/n_t], estimated
+    with ĥ and the observed n_t.
+
+    Args:
+        key: PRNG key for the sampler.
+        spec, params, lags_bins, pre, post: as in :func:`ml_window`.
+        n_samples: number of sampled trains (each L_fb + L_syn + 1 bins long).
+
+    Returns:
+        :class:`MLWindowMC`.
+
+    Raises:
+        ValueError: as :func:`ml_window`, and when some history class needed by a lag matched
+            no sample (increase ``n_samples``). TypeError: for a non-integer ``n_samples``.
+
+    Reference: Pfister, Toyoizumi, Barber & Gerstner (2006), Neural Comput. 18:1318 (W_ML).
+    """
+    lags = _pair_lags(spec, params, lags_bins, pre, post)
+    n_samples = _checks.positive_int(n_samples, "n_samples")
+    n = spec.n_neurons
+    syn_len, fb_len = spec.synapse_basis.shape[1], spec.feedback_basis.shape[1]
+    t_pre = fb_len  # every window bin has its whole feedback history inside the record
+    n_steps = t_pre + syn_len + 1
+    others = np.arange(n) != post
+    clamped = ps.Network(
+        n,
+        spec.synapse_basis,
+        spec.feedback_basis,
+        dt=spec.dt,
+        connectivity=np.asarray(spec.connectivity),
+        visible=others,
+    )
+    clamp = np.zeros((n_steps, n - 1), np.uint8)
+    clamp[t_pre, np.flatnonzero(others) == pre] = 1
+    spikes = ps.sample(clamped, params, key, n_steps, n_samples, clamp=clamp)
+    s = np.asarray(spikes[..., post], np.int64)
+    # before[:, t] = Σ_{t' < t} s_t' and Σ_{t' < t} t' s_t' (a single spike's time is the latter)
+    zero = np.zeros((n_samples, 1), np.int64)
+    counts = np.concatenate([zero, np.cumsum(s, axis=1)], axis=1)
+    times = np.concatenate([zero, np.cumsum(s * np.arange(n_steps), axis=1)], axis=1)
+    window = t_pre + 1 + np.arange(syn_len)
+    in_history = counts[:, window] - counts[:, window - fb_len]
+    spike_time = times[:, window] - times[:, window - fb_len]
+    # history class: 0 = silent, j = one spike j bins back, −1 = more spikes (unused)
+    history = np.where(in_history == 0, 0, np.where(in_history == 1, window - spike_time, -1))
+    kept = history >= 0
+    cell = (np.arange(syn_len) * (fb_len + 1) + history)[kept]
+    size = syn_len * (fb_len + 1)
+    matched = np.bincount(cell, minlength=size).reshape(syn_len, fb_len + 1)
+    fired = np.bincount(cell, s[:, window][kept], minlength=size).reshape(syn_len, fb_len + 1)
+    back = window - (t_pre + lags[:, None])  # (L, syn_len): bins since the post spike of D
+    needed = np.where((back >= 1) & (back <= fb_len), back, 0)
+    n_t = matched[np.arange(syn_len), needed]
+    if np.any(n_t == 0):
+        raise ValueError(
+            f"n_samples={n_samples} is too small: some history needed by the lags matched no "
+            "sampled train; increase n_samples"
+        )
+    h = fired[np.arange(syn_len), needed] / n_t
+    eps = np.asarray(params.w[pre, post]) @ np.asarray(spec.synapse_basis)
+    dw = np.sum(eps * ((back == 0) - h), axis=1)
+    stderr = np.sqrt(np.sum(eps**2 * h * (1 - h) / n_t, axis=1))
+    return MLWindowMC(lags, dw, stderr, n_t.min(axis=1))
 
 
 # ---------------------------------------------------------------- (b) rate derivative ⇔ STDP

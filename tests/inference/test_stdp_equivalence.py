@@ -133,3 +133,38 @@ def test_plots_return_axes():
     )
     ax = eq.plot_rate_derivative(change)
     assert "corr" in ax.get_title()
+
+
+def test_ml_window_equals_monte_carlo_estimate_from_sampled_trains():
+    """W_ML(Δt) = Σ_t ε(t − t_pre)(D_t − σ(u_t(D))) for the pair train D. Each σ(u_t(D)) is the
+    probability that the GLM, sampled by probsnn.sample with the presynaptic spike clamped,
+    fires at t given that its last L_fb bins equal D's (u_t depends on nothing else); the
+    fraction of matching sampled trains that fire is an unbiased estimate of it given the past,
+    so E[Ŵ] = W_ML and the bins' errors are uncorrelated martingale differences, giving the
+    standard error Σ_t ε² h(1 − h)/n_t. Every lag must agree within 4 SE, the estimate alone
+    must show the STDP sign structure, and windows with a misplaced synaptic kernel or without
+    the feedback kernel must be rejected (the check has power)."""
+    spec, params = glm_pair()
+    lags = np.arange(-40, 41)
+    exact = eq.ml_window(spec, params, lags).dw
+    mc = eq.ml_window_monte_carlo(jax.random.key(7), spec, params, lags, 50_000)
+    np.testing.assert_array_equal(mc.lags, lags)
+    assert np.all(mc.n_matched >= 100)
+    assert np.all(mc.stderr < 0.06)
+    assert np.max(np.abs(mc.dw - exact) / mc.stderr) < 4.0
+    # sign structure of the sampled estimate: potentiation within the synaptic kernel,
+    # depression for post-before-pre and at delays the synaptic kernel has forgotten
+    lower, upper = mc.dw - 4 * mc.stderr, mc.dw + 4 * mc.stderr
+    assert np.all(lower[41:46] > 0)  # Δt = 1..5
+    assert np.all(upper[:41] < 0)  # Δt = −40..0
+    assert np.all(upper[-10:] < 0)  # Δt = 31..40
+    # the refractory kernel carves the depression: weakest just after the post spike
+    assert upper[0] < lower[39]  # W(−40) < W(−1)
+    # power: the window one bin late, or with the refractory kernel removed, is rejected
+    assert np.max(np.abs(mc.dw[1:] - exact[:-1]) / mc.stderr[1:]) > 10
+    no_feedback = eq.ml_window(spec, params._replace(v=jnp.zeros_like(params.v)), lags).dw
+    assert np.max(np.abs(mc.dw - no_feedback) / mc.stderr) > 10
+    with pytest.raises(TypeError, match="n_samples"):
+        eq.ml_window_monte_carlo(jax.random.key(0), spec, params, lags, 0.5)
+    with pytest.raises(ValueError, match="connected"):
+        eq.ml_window_monte_carlo(jax.random.key(0), spec, params, lags, 10, pre=1, post=1)

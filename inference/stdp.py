@@ -461,7 +461,7 @@ def song_experiment(
     threshold −54 mV, reset −60 mV, E_ex = 0 mV, E_in = −70 mV; the conductances (in units of the
     leak) decay with τ = 5 ms and jump by w_j at a spike of excitatory input j and by
     ``g_inhibitory`` at an inhibitory one. Inputs are Poisson (Bernoulli(1 − e^{−λΔ}) per bin,
-    :func:`probsnn.encoding.poisson_spikes`), drawn one simulated second at a time inside an outer
+    :func:`probsnn.encoding.poisson_spikes`), drawn at most 100 bins at a time inside an outer
     ``lax.scan``; ``rule`` (e.g. :func:`pair_stdp` with
     bounds [0, w_max]) updates the weights after every bin. The initial weights are uniform on
     [0, w_max]. Forward-Euler integration.
@@ -494,11 +494,12 @@ def song_experiment(
     w0 = jax.random.uniform(k_w, (n_inputs, 1), maxval=w_max)
     dt_s = dt_ms * 1e-3
     leak, syn = dt_ms / 20.0, float(np.exp(-dt_ms / 5.0))
+    chunk_steps = max(d for d in range(1, min(steps_per_s, 100) + 1) if steps_per_s % d == 0)
 
     def step(carry, x_t):
         w, state, v, g_ex, g_in = carry
         pre, n_in = x_t
-        g_ex = g_ex * syn + pre @ w[:, 0]
+        g_ex = g_ex * syn + jnp.sum(pre * w[:, 0])
         g_in = g_in * syn + g_inhibitory * n_in
         v = v + leak * (-70.0 - v + g_ex * (0.0 - v) + g_in * (-70.0 - v))
         spike = v >= -54.0
@@ -506,14 +507,20 @@ def song_experiment(
         delta, state = rule.update(STDPSignals(pre, spike.astype(w.dtype)[None]), state, w)
         return (w + delta, state, v, g_ex, g_in), spike
 
-    def second(carry, s):
-        # one second of inputs drawn at once (vectorized RNG), then a scan over its bins
-        k_ex, k_in = jax.random.split(jax.random.fold_in(k_run, s))
-        pre = poisson_spikes(k_ex, input_rate_hz, dt_s, (steps_per_s, n_inputs)).astype(w0.dtype)
-        inhibitory = poisson_spikes(k_in, inhibitory_rate_hz, dt_s, (steps_per_s, n_inhibitory))
+    def chunk(carry, key_chunk):
+        # inputs for ≤ 100 bins drawn at once (vectorized RNG, small enough to stay in cache
+        # when trials are batched), then a scan over those bins
+        k_ex, k_in = jax.random.split(key_chunk)
+        pre = poisson_spikes(k_ex, input_rate_hz, dt_s, (chunk_steps, n_inputs)).astype(w0.dtype)
+        inhibitory = poisson_spikes(k_in, inhibitory_rate_hz, dt_s, (chunk_steps, n_inhibitory))
         n_in = jnp.sum(inhibitory, axis=1)
         carry, spikes = jax.lax.scan(step, carry, (pre, n_in.astype(w0.dtype)))
         return carry, jnp.sum(spikes)
+
+    def second(carry, s):
+        keys = jax.random.split(jax.random.fold_in(k_run, s), steps_per_s // chunk_steps)
+        carry, counts = jax.lax.scan(chunk, carry, keys)
+        return carry, jnp.sum(counts)
 
     init = (w0, rule.init(w0), jnp.asarray(-70.0), jnp.asarray(0.0), jnp.asarray(0.0))
     (w, *_), counts = jax.lax.scan(second, init, jnp.arange(duration_s))

@@ -4,10 +4,30 @@ Maximum likelihood of GLM networks (:func:`fit_ml`, the online rule :func:`ml_ru
 :func:`fit_ml_online`) and equilibrium propagation on energy networks (:mod:`.ep`,
 :mod:`.spiking_ep`), STDP rules and the sum-of-products rule engine (:mod:`.stdp`,
 :mod:`.rule_engine`) and the STDP-equivalence analyses (:mod:`.stdp_equivalence`); Bayesian
-fits with NUTS/SVI reported through ArviZ (:mod:`.bayes`).
+fits with NUTS/SVI reported through ArviZ (:mod:`.bayes`); variational mutual-information
+criteria, their trainer and MI estimators (:mod:`.mi_criteria`, :mod:`.infomax`, :mod:`.mi`);
+winner-take-all rules (:mod:`.wta`) and the spike-encoded digits task (:mod:`.tasks`);
+variational learning with hidden neurons (:mod:`.variational`) and multi-sample bounds and
+estimators of log p(x) (:mod:`.multisample`).
 """
 
-from . import bayes, ep, rule_engine, score, spiking_ep, stdp, stdp_equivalence
+from . import (
+    bayes,
+    ep,
+    infomax,
+    mi,
+    mi_criteria,
+    multisample,
+    rule_engine,
+    score,
+    spiking_ep,
+    stdp,
+    stdp_equivalence,
+    stdp_features,
+    tasks,
+    variational,
+    wta,
+)
 from .bayes import (
     KernelSummary,
     SynapseTest,
@@ -39,7 +59,39 @@ from .ep import (
     recurrent_backprop_errors,
     relax,
 )
+from .infomax import (
+    Criterion,
+    InfoMaxParams,
+    InfoMaxSignals,
+    fit_infomax,
+    infomax_rule,
+    infomax_trainer,
+)
+from .mi import (
+    MIEstimate,
+    barber_agakov_bound,
+    channel_information,
+    infonce_bound,
+    mutual_information,
+    network_channel,
+    plugin_information,
+)
+from .mi_criteria import (
+    barber_agakov,
+    infonce,
+    information_bottleneck,
+    rate_penalised_infomax,
+    toyoizumi_window,
+)
 from .ml import FitInfo, MLFit, fit_ml
+from .multisample import (
+    exact_elbo,
+    exact_log_marginal,
+    iw_bound_estimate,
+    log_marginal_is,
+    log_marginal_smc,
+    multisample_rule,
+)
 from .online import EligibilityState, MLSignals, OnlineFit, fit_ml_online, ml_rule
 from .rule_engine import sum_of_products
 from .spiking_ep import (
@@ -59,13 +111,44 @@ from .stdp import (
     song_experiment,
     triplet_stdp,
 )
+from .stdp_features import (
+    FeatureLayer,
+    FeatureParams,
+    feature_spikes,
+    fit_stdp_features,
+    init_feature_params,
+)
+from .variational import (
+    VariationalSignals,
+    fit_variational,
+    fit_variational_online,
+    online_variational_rule,
+    sample_hidden,
+    variational_rule,
+    variational_trainer,
+)
+from .wta import (
+    WTAFit,
+    WTAVariationalSignals,
+    fit_wta,
+    wta_local_gradient,
+    wta_ml_rule,
+    wta_variational_gradient,
+    wta_variational_rule,
+)
 
 __all__ = [
+    "Criterion",
     "EPConfig",
     "EPSignals",
     "EligibilityState",
+    "FeatureLayer",
+    "FeatureParams",
     "FitInfo",
+    "InfoMaxParams",
+    "InfoMaxSignals",
     "KernelSummary",
+    "MIEstimate",
     "MLFit",
     "MLSignals",
     "OnlineFit",
@@ -75,37 +158,71 @@ __all__ = [
     "SpikingEPConfig",
     "SpikingRelaxation",
     "SynapseTest",
+    "VariationalSignals",
+    "WTAFit",
+    "WTAVariationalSignals",
     "auroc",
     "backprop_trainer",
+    "barber_agakov",
+    "barber_agakov_bound",
     "bayes",
     "bptt_gradient",
+    "channel_information",
     "design_params",
     "ep",
     "ep_estimate",
     "ep_gradient",
     "ep_rule",
     "ep_trainer",
+    "exact_elbo",
+    "exact_log_marginal",
+    "feature_spikes",
     "fit_energy",
+    "fit_infomax",
     "fit_mcmc",
     "fit_ml",
     "fit_ml_online",
+    "fit_stdp_features",
     "fit_svi",
+    "fit_variational",
+    "fit_variational_online",
+    "fit_wta",
     "free_phase",
     "glm_design_model",
     "gradient_check",
     "implicit_gradient",
+    "infomax",
+    "infomax_rule",
+    "infomax_trainer",
+    "infonce",
+    "infonce_bound",
+    "information_bottleneck",
+    "init_feature_params",
+    "iw_bound_estimate",
+    "log_marginal_is",
+    "log_marginal_smc",
     "measure_window",
+    "mi",
+    "mi_criteria",
     "ml_rule",
+    "multisample",
+    "multisample_rule",
+    "mutual_information",
+    "network_channel",
     "nudged_phase",
+    "online_variational_rule",
     "pair_stdp",
     "pair_window",
+    "plugin_information",
     "posterior_kernels",
     "posterior_params",
+    "rate_penalised_infomax",
     "recurrent_backprop_errors",
     "relax",
     "reward_stdp",
     "rule_engine",
     "run_stdp",
+    "sample_hidden",
     "score",
     "song_experiment",
     "spiking_ep",
@@ -114,7 +231,18 @@ __all__ = [
     "spiking_relax",
     "stdp",
     "stdp_equivalence",
+    "stdp_features",
     "sum_of_products",
     "synapse_test",
+    "tasks",
+    "toyoizumi_window",
     "triplet_stdp",
+    "variational",
+    "variational_rule",
+    "variational_trainer",
+    "wta",
+    "wta_local_gradient",
+    "wta_ml_rule",
+    "wta_variational_gradient",
+    "wta_variational_rule",
 ]

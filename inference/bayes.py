@@ -18,6 +18,7 @@ Dims: ``synapse`` (with coords ``pre_neuron`` and ``post_neuron``), ``neuron``, 
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from typing import NamedTuple
 
@@ -28,11 +29,12 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import optax
-from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, autoguide, init_to_value
+from numpyro import handlers
+from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO, autoguide, init_to_value
 from scipy import stats
 
 from probsnn import _checks
-from probsnn.models.glm import GLMPrior
+from probsnn.models.priors import IID, GLMPrior, prior_params
 from probsnn.network import Network, Params
 from probsnn.simulate import sample
 
@@ -64,22 +66,7 @@ def design_params(spec: Network, prior: GLMPrior) -> Params:
     """Draw :class:`~probsnn.Params` from ``prior`` at the sites of
     :func:`probsnn.models.network_params`, skipping empty groups (no synapses, no inputs), whose
     sites contribute nothing to the log density but break the autoguides."""
-    shapes = spec.param_shapes
-    pre, post = np.nonzero(spec.connectivity)
-
-    def site(name, distribution, shape):
-        if int(np.prod(shape)) == 0:
-            return jnp.zeros(shape)
-        return numpyro.sample(name, distribution.expand(shape).to_event(len(shape)))
-
-    free_w = site("w", prior.w, (len(pre), shapes.w[2]))
-    params = Params(
-        w=jnp.zeros(shapes.w).at[pre, post].set(free_w),
-        v=site("v", prior.v, shapes.v),
-        c=site("c", prior.c, shapes.c),
-        bias=site("bias", prior.bias, shapes.bias),
-    )
-    return params
+    return prior_params(spec, prior, skip_empty=True)
 
 
 def fit_mcmc(
@@ -168,7 +155,7 @@ def fit_mcmc(
         acceptance_rate=np.asarray(extra["accept_prob"]),
         energy=np.asarray(extra["energy"]),
     )
-    return _inference_data(spec, design, shape, samples, stats_, key_pred, n_predictive)
+    return _inference_data(spec, prior, design, shape, samples, stats_, key_pred, n_predictive)
 
 
 def fit_svi(
@@ -190,8 +177,8 @@ def fit_svi(
 
     Maximises the ELBO E_q[log p(s, θ) − log q(θ)] (Blei, Kucukelbir & McAuliffe 2017) over
     the guide q; with ``guide="delta"`` q is a point mass and the optimum is the MAP estimate,
-    which under Normal(0, σ²) priors on w, v, c equals ``fit_ml`` with l2 = 1/σ² (plus the bias
-    prior's penalty).
+    which under Normal(0, σ²) priors on w, v, c equals ``fit_ml`` with l2 = 1/σ², and under
+    Laplace(0, b) priors ``fit_ml`` with l1 = 1/b (plus the bias prior's penalty).
 
     Args:
         spec, spikes, key, inputs, prior: as in :func:`fit_mcmc`.
@@ -225,9 +212,8 @@ def fit_svi(
         options["rank"] = _checks.positive_int(rank, "rank")
     elif rank is not None:
         raise ValueError(f"rank applies only to guide='lowrank', got guide={guide!r}")
-    q = GUIDES[guide](
-        model, init_loc_fn=init_to_value(values=_uncoupled_start(spec, design)), **options
-    )
+    start = _uncoupled_start(spec, design, prior)
+    q = GUIDES[guide](model, init_loc_fn=init_to_value(values=start), **options)
     if optimizer is None:
         optimizer = optax.adam(optax.exponential_decay(0.02, num_steps, 0.01))
     svi = SVI(model, q, numpyro.optim.optax_to_numpyro(optimizer), Trace_ELBO())
@@ -238,9 +224,11 @@ def fit_svi(
         raise FloatingPointError(
             "SVI diverged (non-finite loss); lower the learning rate or tighten the prior"
         )
+    key_draw, key_sites = jax.random.split(key_draw)
     draws = q.sample_posterior(key_draw, result.params, sample_shape=(num_draws,))
+    draws = {**_deterministic_sites(spec, prior, draws, key_sites), **draws}
     samples = {name: value[None] for name, value in draws.items()}
-    idata = _inference_data(spec, design, shape, samples, None, key_pred, n_predictive)
+    idata = _inference_data(spec, prior, design, shape, samples, None, key_pred, n_predictive)
     idata.posterior.attrs["svi_loss"] = losses
     idata.posterior.attrs["svi_guide"] = guide
     return idata
@@ -391,6 +379,7 @@ def _prepare(spec, spikes, inputs, prior):
         prior = GLMPrior.normal()
     if not isinstance(prior, GLMPrior):
         raise TypeError(f"prior must be a probsnn.models.GLMPrior, got {type(prior).__name__}")
+    prior.groups()  # raises on a malformed group prior before anything is traced
     design = build_design(spec, spikes, inputs)
     shape = tuple(np.shape(spikes)[:-1])
     if len(shape) == 1:
@@ -398,18 +387,33 @@ def _prepare(spec, spikes, inputs, prior):
     return design, prior, shape
 
 
-def _uncoupled_start(spec, design):
-    """Initial values: zero weights and each neuron's bias at the logit of its observed rate."""
+def _uncoupled_start(spec, design, prior):
+    """Initial values: zero weights and each neuron's bias at the logit of its observed rate
+    (when the bias prior is i.i.d.); sites not named start at NumPyro's default."""
+    groups = prior.groups()
     shapes = spec.param_shapes
-    rows = design.targets.shape[0]
-    rate = jnp.clip(jnp.mean(design.targets, axis=0), 0.5 / rows, 1 - 0.5 / rows)
-    values = {
-        "w": jnp.zeros((int(spec.connectivity.sum()), shapes.w[2])),
-        "v": jnp.zeros(shapes.v),
-        "c": jnp.zeros(shapes.c),
-        "bias": jnp.log(rate) - jnp.log1p(-rate),
-    }
-    return {name: value for name, value in values.items() if value.size}
+    sizes = {"w": (int(spec.connectivity.sum()), shapes.w[2]), "v": shapes.v, "c": shapes.c}
+    values = {}
+    for name, shape in sizes.items():
+        if math.prod(shape):
+            values.update(groups[name].zero_values(name, shape))
+    if isinstance(groups["bias"], IID):
+        rows = design.targets.shape[0]
+        rate = jnp.clip(jnp.mean(design.targets, axis=0), 0.5 / rows, 1 - 0.5 / rows)
+        values["bias"] = jnp.log(rate) - jnp.log1p(-rate)
+    return values
+
+
+def _deterministic_sites(spec, prior, latent, key):
+    """Deterministic sites of the prior (e.g. the horseshoe's weights) at latent draws."""
+    trace = handlers.trace(handlers.seed(design_params, key)).get_trace(spec, prior)
+    names = [name for name, site in trace.items() if site["type"] == "deterministic"]
+    if not names:
+        return {}
+    predictive = Predictive(
+        design_params, posterior_samples=latent, return_sites=names, batch_ndims=1
+    )
+    return predictive(key, spec, prior)
 
 
 def _posterior(idata):
@@ -443,7 +447,7 @@ def _pointwise_log_likelihood(spec, design, params):
     return jax.lax.map(one, params)
 
 
-def _inference_data(spec, design, shape, samples, sample_stats, key, n_predictive):
+def _inference_data(spec, prior, design, shape, samples, sample_stats, key, n_predictive):
     samples = {name: np.asarray(value) for name, value in samples.items()}
     chains, draws = samples["bias"].shape[:2]
     n_trials, n_steps = shape
@@ -458,13 +462,15 @@ def _inference_data(spec, design, shape, samples, sample_stats, key, n_predictiv
         "trial": np.arange(n_trials),
         "time": np.arange(n_steps) * spec.dt,
     }
-    dims = {
+    group_dims = {
         "w": ["synapse", "syn_basis"],
         "v": ["neuron", "fb_basis"],
         "c": ["input", "neuron", "in_basis"],
         "bias": ["neuron"],
-        "spikes": ["trial", "time", "neuron"],
     }
+    dims = {"spikes": ["trial", "time", "neuron"]}
+    for name, group in prior.groups().items():
+        dims.update(group.site_dims(name, group_dims[name]))
     idata = az.from_dict(
         posterior=samples,
         sample_stats=sample_stats,
@@ -487,29 +493,21 @@ def _inference_data(spec, design, shape, samples, sample_stats, key, n_predictiv
     )
     if n_predictive and spec.n_inputs == 0:
         picks = np.unique(np.linspace(0, draws - 1, min(n_predictive, draws)).astype(int))
-        keys = jax.random.split(key, chains * len(picks)).reshape(chains, len(picks))
-        trains = np.stack(
-            [
-                np.stack(
-                    [
-                        np.asarray(
-                            sample(
-                                spec,
-                                jax.tree.map(lambda a, c=c, d=d: a[c, d], params),
-                                keys[c, i],
-                                n_steps,
-                                n_trials,
-                            )
-                        )
-                        for i, d in enumerate(picks)
-                    ]
-                )
-                for c in range(chains)
-            ]
-        )
+        n_draws = chains * len(picks)
+        chosen = jax.tree.map(lambda a: a[:, picks].reshape(n_draws, *a.shape[2:]), params)
+        keys = jax.random.split(key, n_draws)
+        trains = _predictive_spikes(spec, chosen, keys, n_steps, n_trials)
         idata.add_groups(
-            posterior_predictive={"spikes": trains},
+            posterior_predictive={
+                "spikes": np.asarray(trains).reshape(chains, len(picks), *trains.shape[1:])
+            },
             coords={**coords, "draw": picks},
             dims={"spikes": ["trial", "time", "neuron"]},
         )
     return idata
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3, 4))
+def _predictive_spikes(spec, params, keys, n_steps, n_trials):
+    """Spike trains ``(draws, n_trials, T, N)`` simulated at each draw of ``params``."""
+    return jax.vmap(lambda theta, key: sample(spec, theta, key, n_steps, n_trials))(params, keys)

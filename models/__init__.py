@@ -1,11 +1,29 @@
 """NumPyro model definitions of probsnn (installed as ``probsnn.models``).
 
 :func:`glm_network` — the GLM spiking network; :mod:`.energy` — layered Hopfield-energy networks
-for equilibrium propagation.
+for equilibrium propagation; :mod:`.priors` — Normal, Laplace and regularised-horseshoe priors
+(:class:`GLMPrior`) for Bayesian fits; :func:`hidden_network` / :func:`hidden_guide` — p(x, h)
+and q(h‖x) of a network with hidden neurons, for SVI with ``TraceGraph_ELBO``.
 """
 
-from . import energy
+from . import energy, priors
 from .energy import EnergyNetwork, EnergyParams
-from .glm import GLMPrior, glm_network, network_params
+from .glm import glm_network, network_params
+from .hidden import HiddenSpikes, hidden_guide, hidden_network
+from .priors import IID, GLMPrior, GroupPrior, Horseshoe
 
-__all__ = ["EnergyNetwork", "EnergyParams", "GLMPrior", "energy", "glm_network", "network_params"]
+__all__ = [
+    "IID",
+    "EnergyNetwork",
+    "EnergyParams",
+    "GLMPrior",
+    "GroupPrior",
+    "HiddenSpikes",
+    "Horseshoe",
+    "energy",
+    "glm_network",
+    "hidden_guide",
+    "hidden_network",
+    "network_params",
+    "priors",
+]

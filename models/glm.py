@@ -8,8 +8,6 @@ model's log density equals :func:`probsnn.log_likelihood` (Jang et al. 2019, IEE
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -22,52 +20,29 @@ from probsnn.glm import traces as filter_traces
 from probsnn.network import Network, Params
 from probsnn.simulate import sampler_inputs
 
-
-class GLMPrior(NamedTuple):
-    """Priors for the parameter groups, each a scalar NumPyro distribution applied i.i.d.
-
-    Synaptic weights are drawn only for the connections present in the mask (site ``"w"`` has
-    shape ``(n_synapses, K_syn)``, ordered as ``numpy.nonzero(spec.connectivity)``); the model
-    scatters them into the ``(N, N, K_syn)`` array.
-    """
-
-    w: dist.Distribution
-    v: dist.Distribution
-    c: dist.Distribution
-    bias: dist.Distribution
-
-    @classmethod
-    def normal(cls, scale: float = 1.0, bias_loc: float = -4.0, bias_scale: float = 2.0):
-        """Normal(0, scale²) on w, v, c and Normal(bias_loc, bias_scale²) on the bias."""
-        scale = _checks.positive_float(scale, "scale")
-        bias_scale = _checks.positive_float(bias_scale, "bias_scale")
-        weights = dist.Normal(0.0, scale)
-        return cls(w=weights, v=weights, c=weights, bias=dist.Normal(bias_loc, bias_scale))
+from .priors import GLMPrior, prior_params
 
 
 def network_params(spec: Network, params=None) -> Params:
-    """Parameters for the model: fixed ``Params``, drawn from a :class:`GLMPrior`, or, with
-    ``params=None``, ``numpyro.param`` sites initialised to an uncoupled network at 10 Hz."""
+    """Parameters for the model: fixed ``Params``, drawn from a :class:`GLMPrior` (see
+    :func:`probsnn.models.priors.prior_params`), or, with ``params=None``, ``numpyro.param``
+    sites initialised to an uncoupled network at 10 Hz."""
     if isinstance(params, Params):
         return spec.check_params(params)
-    shapes = spec.param_shapes
-    pre, post = np.nonzero(spec.connectivity)
     if isinstance(params, GLMPrior):
-        free_w = numpyro.sample("w", params.w.expand((len(pre), shapes.w[2])).to_event(2))
-        v = numpyro.sample("v", params.v.expand(shapes.v).to_event(2))
-        c = numpyro.sample("c", params.c.expand(shapes.c).to_event(3))
-        bias = numpyro.sample("bias", params.bias.expand(shapes.bias).to_event(1))
-    elif params is None:
-        free_w = numpyro.param("w", jnp.zeros((len(pre), shapes.w[2])))
-        v = numpyro.param("v", jnp.zeros(shapes.v))
-        c = numpyro.param("c", jnp.zeros(shapes.c))
-        rate = 10.0 * spec.dt
-        bias = numpyro.param("bias", jnp.full(shapes.bias, np.log(rate / (1 - rate))))
-    else:
+        return prior_params(spec, params)
+    if params is not None:
         raise TypeError(
             f"params must be probsnn.Params, probsnn.models.GLMPrior or None, "
             f"got {type(params).__name__}"
         )
+    shapes = spec.param_shapes
+    pre, post = np.nonzero(spec.connectivity)
+    free_w = numpyro.param("w", jnp.zeros((len(pre), shapes.w[2])))
+    v = numpyro.param("v", jnp.zeros(shapes.v))
+    c = numpyro.param("c", jnp.zeros(shapes.c))
+    rate = 10.0 * spec.dt
+    bias = numpyro.param("bias", jnp.full(shapes.bias, np.log(rate / (1 - rate))))
     w = jnp.zeros(shapes.w, free_w.dtype).at[pre, post].set(free_w)
     return Params(w=w, v=v, c=c, bias=bias)
 

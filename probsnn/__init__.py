@@ -2,7 +2,8 @@
 
 Core objects: :class:`Network` (static spec) and :class:`Params` (pytree), the parallel
 :func:`potentials` and :func:`log_likelihood`, the sequential :func:`step`, and :func:`sample`.
-Submodules: ``kernels``, ``topology``, ``encoding``, ``stats``, ``data`` and ``plot`` (imported on
+Submodules: ``kernels``, ``topology``, ``encoding``, ``stats``, ``data``, ``wta`` (winner-take-all
+units) and ``plot`` (imported on
 demand, ``from probsnn import plot``, as it loads matplotlib.pyplot); ``probsnn.models`` and
 ``probsnn.inference`` hold the NumPyro models and the learning criteria.
 """
@@ -20,6 +21,7 @@ from probsnn.glm import (
 )
 from probsnn.network import Network, Params
 from probsnn.simulate import sample
+from probsnn.wta import WTANetwork, WTAParams
 
 __version__ = "0.1.0"
 
@@ -28,6 +30,8 @@ __all__ = [
     "Params",
     "SamplerState",
     "Traces",
+    "WTANetwork",
+    "WTAParams",
     "bernoulli_log_prob",
     "data",
     "encoding",
@@ -40,4 +44,5 @@ __all__ = [
     "step",
     "topology",
     "traces",
+    "wta",
 ]

@@ -8,6 +8,7 @@ the public entry points validate before they trace.
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -99,3 +100,30 @@ def real_array(x, name: str, shape_tail: tuple[int, ...] | None = None, min_ndim
     if is_concrete(x) and not np.all(np.isfinite(np.asarray(x))):
         raise ValueError(f"{name} must be finite, found NaN or inf")
     return x
+
+
+def params_of_shapes(params, cls, shapes, type_name: str):
+    """Raise unless ``params`` is a ``cls`` NamedTuple whose fields have the shapes of the
+    ``shapes`` tuple (same fields); ``type_name`` names the type in the message."""
+    if not isinstance(params, cls):
+        raise TypeError(f"params must be a {type_name}, got {type(params).__name__}")
+    for name, expected, value in zip(cls._fields, shapes, params, strict=True):
+        if tuple(np.shape(value)) != tuple(expected):
+            raise ValueError(
+                f"params.{name} must have shape {tuple(expected)} for this network, "
+                f"got {tuple(np.shape(value))}"
+            )
+    return params
+
+
+def per_trial(x, name: str, shared_shape: tuple, n_trials: int, batched: bool, dtype):
+    """``x`` of ``shared_shape`` (shared by all trials) or ``(n_trials, *shared_shape)`` as a
+    ``(n_trials, *shared_shape)`` array of ``dtype``; raises ValueError naming ``name``."""
+    shared = tuple(shared_shape)
+    trials = (n_trials, *shared)
+    if tuple(x.shape) == shared:
+        return jnp.broadcast_to(jnp.asarray(x, dtype), trials)
+    if batched and tuple(x.shape) == trials:
+        return jnp.asarray(x, dtype)
+    expected = f"{shared} or {trials}" if batched else f"{shared}"
+    raise ValueError(f"{name} must have shape {expected}, got {tuple(x.shape)}")

@@ -181,15 +181,7 @@ class Network:
 
     def check_params(self, params) -> Params:
         """Raise unless ``params`` is a :class:`Params` with this network's shapes."""
-        if not isinstance(params, Params):
-            raise TypeError(f"params must be a probsnn.Params, got {type(params).__name__}")
-        for name, expected, value in zip(Params._fields, self.param_shapes, params, strict=True):
-            if tuple(jnp.shape(value)) != tuple(expected):
-                raise ValueError(
-                    f"params.{name} must have shape {tuple(expected)} for this network, "
-                    f"got {tuple(jnp.shape(value))}"
-                )
-        return params
+        return _checks.params_of_shapes(params, Params, self.param_shapes, "probsnn.Params")
 
     def masked(self, params: Params) -> Params:
         """``params`` with synaptic weights outside the connectivity mask set to zero."""

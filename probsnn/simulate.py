@@ -94,15 +94,7 @@ def _clamped_spikes(spec: Network, clamp, n_steps: int, n_trials: int, batched: 
         return None
     n_visible = int(np.sum(spec.visible))
     clamp = _checks.spike_array(clamp, "clamp", n_visible)
-    shared = (n_steps, n_visible)
-    per_trial = (n_trials, n_steps, n_visible)
-    if tuple(clamp.shape) == shared:
-        clamp = jnp.broadcast_to(jnp.asarray(clamp, jnp.uint8), per_trial)
-    elif batched and tuple(clamp.shape) == per_trial:
-        clamp = jnp.asarray(clamp, jnp.uint8)
-    else:
-        expected = f"{shared} or {per_trial}" if batched else f"{shared}"
-        raise ValueError(f"clamp must have shape {expected}, got {tuple(clamp.shape)}")
+    clamp = _checks.per_trial(clamp, "clamp", (n_steps, n_visible), n_trials, batched, jnp.uint8)
     full = jnp.zeros((n_trials, n_steps, spec.n_neurons), jnp.uint8)
     return full.at[..., np.flatnonzero(spec.visible)].set(clamp)
 
@@ -118,11 +110,6 @@ def sampler_inputs(spec: Network, inputs, n_steps: int, n_trials: int, batched: 
     if inputs is None:
         raise ValueError(f"inputs of shape (T, {spec.n_inputs}) are required by this network")
     inputs = _checks.real_array(inputs, "inputs", min_ndim=2)
-    shared = (n_steps, spec.n_inputs)
-    per_trial = (n_trials, n_steps, spec.n_inputs)
-    if tuple(inputs.shape) == shared:
-        return jnp.broadcast_to(jnp.asarray(inputs, jnp.float32), per_trial)
-    if batched and tuple(inputs.shape) == per_trial:
-        return jnp.asarray(inputs, jnp.float32)
-    expected = f"{shared} or {per_trial}" if batched else f"{shared}"
-    raise ValueError(f"inputs must have shape {expected}, got {tuple(inputs.shape)}")
+    return _checks.per_trial(
+        inputs, "inputs", (n_steps, spec.n_inputs), n_trials, batched, jnp.float32
+    )

@@ -2,11 +2,17 @@
 
 ``probsnn demo``: simulate a coupled GLM network, fit it by maximum likelihood, print how well
 the kernels were recovered and write a figure of true vs fitted kernels and a raster.
+
+``probsnn compare``: run learning criteria on common tasks over seeds (:mod:`probsnn.compare`),
+print the results table and write it (Markdown, JSON, CSV) with figures to a report folder;
+finished cells are cached there, so an interrupted run resumes, and so are JAX's compiled
+programs (``jax-cache``), so a later run with other seeds or ``--fresh`` compiles little.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -90,6 +96,33 @@ def _demo(args) -> int:
     return 0
 
 
+def _compare(args) -> int:
+    if "jax" not in sys.modules:  # a fresh process: keep compiled programs for the next run
+        os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(args.out) / "jax-cache"))
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from probsnn.compare import compare
+
+    report = compare(
+        args.task,
+        args.criteria,
+        quick=args.quick,
+        seed=args.seed,
+        n_seeds=args.seeds,
+        out=args.out,
+        fresh=args.fresh,
+        workers=args.workers,
+    )
+    print(report.table())
+    print()
+    print(report.setup())
+    report.write()
+    print(f"report written to {Path(args.out) / 'results.md'} (+ .json, .csv, figures/)")
+    return 1 if any(cell["status"] == "failed" for cell in report.cells) else 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="probsnn", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -101,9 +134,40 @@ def main(argv=None) -> int:
     demo.add_argument("--rate", type=float, default=20.0, help="baseline rate in Hz")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", default="probsnn-demo", help="folder for the figure")
+    comparison = commands.add_parser(
+        "compare", help="compare learning criteria on common tasks; write a report"
+    )
+    comparison.add_argument(
+        "--task", nargs="+", metavar="NAME", help="tasks (default: all; --quick: the small ones)"
+    )
+    comparison.add_argument(
+        "--criteria", nargs="+", metavar="NAME", help="criteria (default: all registered)"
+    )
+    comparison.add_argument(
+        "--quick", action="store_true", help="small settings: minutes on a 2-core CPU"
+    )
+    comparison.add_argument("--seed", type=int, default=0, help="first seed")
+    comparison.add_argument("--seeds", type=int, default=3, help="number of seeds (CI over them)")
+    comparison.add_argument("--out", default="probsnn-compare", help="report folder")
+    comparison.add_argument(
+        "--fresh", action="store_true", help="recompute cells even when cached in --out"
+    )
+    comparison.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="processes running criteria side by side (default: 2, or 1 on one core)",
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "compare":
+        from probsnn.compare import SelectionError
+
+        try:
+            return _compare(args)
+        except SelectionError as error:
+            parser.error(str(error))
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -32,6 +32,11 @@ def test_wheel_installs_probsnn_models_and_inference_only(tmp_path):
     top_level = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
     assert "probsnn" in top_level
     assert not {"models", "inference", "tests", "benchmarks"} & top_level
+    # every package of the source tree is in the wheel (a package missing from pyproject's
+    # list would only work in editable installs)
+    packaged = set(zipfile.ZipFile(wheel).namelist())
+    for init in ROOT.glob("probsnn/**/__init__.py"):
+        assert init.relative_to(ROOT).as_posix() in packaged, init
     target = tmp_path / "site"
     subprocess.run(
         [

@@ -1,0 +1,33 @@
+"""The criterion registry: one adapter per learner of :mod:`probsnn.inference`.
+
+Each adapter (:class:`~probsnn.compare.criteria.base.Criterion`) is a small class in a module of
+its family: :mod:`.glm` (maximum likelihood), :mod:`.variational` (hidden neurons, one or K
+samples), :mod:`.information` (InfoMax + read-out, information bottleneck), :mod:`.energy`
+(equilibrium propagation and the backprop baseline) and :mod:`.stdp` (STDP features + read-out).
+"""
+
+from .base import Criterion, Curve, NotApplicable
+from .energy import Backprop, EquilibriumPropagation, SpikingEP
+from .glm import MaximumLikelihood, OnlineMaximumLikelihood
+from .information import InfoMaxReadout, InformationBottleneck
+from .stdp import STDPReadout
+from .variational import MultisampleVariational, Variational
+
+#: Registered criteria by name, in table order.
+CRITERIA = {
+    criterion.name: criterion
+    for criterion in (
+        MaximumLikelihood(),
+        OnlineMaximumLikelihood(),
+        Variational(),
+        MultisampleVariational(),
+        InfoMaxReadout(),
+        InformationBottleneck(),
+        EquilibriumPropagation(),
+        SpikingEP(),
+        Backprop(),
+        STDPReadout(),
+    )
+}
+
+__all__ = ["CRITERIA", "Criterion", "Curve", "NotApplicable"]

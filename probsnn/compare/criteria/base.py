@@ -1,0 +1,206 @@
+"""The uniform surface of a criterion in the comparison, and its learning-curve recorder.
+
+A criterion adapter wraps one learner of :mod:`probsnn.inference` with its own API untouched:
+
+* :meth:`Criterion.applies` — None, or why the criterion does not apply to a task;
+* :meth:`Criterion.config` — its settings for a task (JSON-able; they key the result cache);
+* :meth:`Criterion.fit` — train on the task's training data, calling ``curve.checkpoint`` after
+  each epoch (or solver iteration) with the number of parameter updates so far;
+* :meth:`Criterion.score` — the task's headline metric (accuracy, or bits per spike) on the
+  held-out data, used by the learning curve;
+* :meth:`Criterion.evaluate` — every metric it can report (:data:`probsnn.compare.metrics.METRICS`),
+  :class:`NotApplicable` with a short reason for the others.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from typing import ClassVar, NamedTuple
+
+import jax
+import numpy as np
+from jax import monitoring
+
+from probsnn.compare.tasks import merge_config
+
+#: Learning-curve checkpoints per run at most (each evaluates on the held-out data).
+MAX_CHECKPOINTS = 20
+
+_COMPILE_SPANS: list[tuple[float, float]] = []
+
+
+def _record_compile_span(event: str, start: float, end: float, **kwargs) -> None:
+    if event.startswith("/jax/core/compile/"):
+        _COMPILE_SPANS.append((start, end))
+
+
+monitoring.register_event_time_span_listener(_record_compile_span)
+
+
+def compile_seconds(since: float, until: float) -> float:
+    """Seconds of the wall-clock window [since, until] (``time.time()``) that JAX spent tracing,
+    lowering and compiling, from the spans ``jax.monitoring`` reports under
+    ``/jax/core/compile/``; nested spans (a jitted function traced inside another) count once."""
+    total, reach = 0.0, since
+    for start, end in sorted(_COMPILE_SPANS):
+        start, end = max(start, reach), min(end, until)
+        if end > start:
+            total += end - start
+            reach = end
+    return total
+
+
+class NotApplicable(NamedTuple):
+    """A metric or a (task, criterion) pair that does not apply, and why."""
+
+    reason: str
+
+
+class Curve:
+    """Learning curve: the headline metric at checkpoints, against updates and training time.
+
+    ``start`` the clock, then ``checkpoint(updates, model)`` after each epoch (the clock stops
+    while ``score`` evaluates, after waiting for the model's arrays); ``finish`` returns the
+    training seconds. Training time excludes JAX compilation (:func:`compile_seconds`), which
+    depends on what ran before in the process rather than on the criterion.
+
+    Args:
+        score: ``score(model) -> float``, the headline metric on held-out data.
+    """
+
+    def __init__(self, score: Callable[[object], float]):
+        self._score = score
+        self.updates: list[int] = []
+        self.seconds: list[float] = []
+        self.values: list[float] = []
+        self._elapsed = 0.0
+        self._since: float | None = None
+        self._wall_since = 0.0
+
+    def start(self) -> None:
+        self._since = time.perf_counter()
+        self._wall_since = time.time()
+
+    def checkpoint(self, updates: int, model) -> None:
+        """Record the headline metric of ``model`` after ``updates`` parameter updates."""
+        jax.block_until_ready(model)
+        self._pause()
+        self.updates.append(int(updates))
+        self.seconds.append(self._elapsed)
+        self.values.append(float(self._score(model)))
+        self.start()
+
+    def finish(self) -> float:
+        """Stop the clock if it runs; return the training seconds."""
+        if self._since is not None:
+            self._pause()
+        return self._elapsed
+
+    def _pause(self) -> None:
+        if self._since is None:
+            raise RuntimeError("Curve.start() must be called before checkpoints")
+        compiling = compile_seconds(self._wall_since, time.time())
+        self._elapsed += time.perf_counter() - self._since - compiling
+        self._since = None
+
+    def first_reaching(self, target: float) -> tuple[int, float] | None:
+        """``(updates, seconds)`` of the first checkpoint whose value is >= ``target``."""
+        for updates, seconds, value in zip(self.updates, self.seconds, self.values, strict=True):
+            if value >= target:
+                return updates, seconds
+        return None
+
+
+class Criterion:
+    """Base class of the adapters (see the module docstring).
+
+    Class attributes:
+        name: registry name. title: one line for tables. local: "yes: …", "no: …" or
+            "partly: …", whether its weight updates use only quantities available at the synapse
+            (pre- and postsynaptic activity and at most a broadcast global signal).
+        log_lik: what its held-out log-likelihood is ("exact", "ELBO (lower bound)", …) or None.
+        not_applicable: task kind -> reason, for the kinds it does not handle.
+        defaults, quick: task kind -> settings, and the entries ``--quick`` changes.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    local: ClassVar[str]
+    log_lik: ClassVar[str | None] = None
+    not_applicable: ClassVar[dict[str, str]] = {}
+    defaults: ClassVar[dict[str, dict]] = {}
+    quick: ClassVar[dict[str, dict]] = {}
+
+    def applies(self, task) -> str | None:
+        """None when the criterion runs on ``task``, else the reason it does not."""
+        return self.not_applicable.get(task.kind)
+
+    def config(self, task, quick: bool = False, overrides: dict | None = None) -> dict:
+        """Settings for ``task`` (defaults, ``--quick`` entries, then ``overrides``).
+
+        Raises:
+            SelectionError: an override key that is not a setting, listing the valid ones.
+        """
+        quick_entries = self.quick.get(task.kind, {}) if quick else {}
+        return merge_config(self.defaults[task.kind], quick_entries, overrides, self.name)
+
+    def memo(self, factory, spec, config: dict):
+        """``factory()`` once per network ``spec`` and settings: trainers whose jitted steps are
+        closures are built once, so each compiles once per run rather than once per seed."""
+        cache = self.__dict__.setdefault("_memo", {})
+        key = (spec, json.dumps(config, sort_keys=True))
+        if key not in cache:
+            cache[key] = factory()
+        return cache[key]
+
+    def fit(self, task, data, config: dict, key, curve: Curve):
+        """Train on ``data``; return the model (a pytree)."""
+        raise NotImplementedError
+
+    def score(self, task, model, data, config: dict, key) -> float:
+        """The task's headline metric of ``model`` on the held-out data."""
+        raise NotImplementedError
+
+    def evaluate(self, task, model, data, config: dict, key) -> dict:
+        """Every metric: a float, or :class:`NotApplicable`. May include ``"raster"``: a uint8
+        ``(T, N)`` array of the learner's spikes on one held-out sample."""
+        raise NotImplementedError
+
+
+def numpy_rng(key) -> np.random.Generator:
+    """A numpy generator seeded by a JAX key (for shuffling on the host)."""
+    return np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
+
+
+def train_epochs(
+    curve: Curve, step, state, n_items: int, *, batch_size, epochs, key, params_of, updates=1
+):
+    """Epochs of shuffled mini-batches: ``state = step(state, indices)`` for each batch of item
+    indices (the last incomplete batch is dropped, for static shapes), counting ``updates``
+    parameter updates per batch, and ``curve.checkpoint(count, params_of(state))`` after every
+    :func:`checkpoint_spacing` epochs and after the last.
+
+    Raises:
+        ValueError: a batch size outside 1..n_items.
+    """
+    if not 1 <= batch_size <= n_items:
+        raise ValueError(f"batch_size must lie in 1..{n_items}, got {batch_size}")
+    rng = numpy_rng(key)
+    n_batches = n_items // batch_size
+    spacing = checkpoint_spacing(epochs)
+    curve.start()
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(n_items)
+        for batch in range(n_batches):
+            state = step(state, order[batch * batch_size : (batch + 1) * batch_size])
+        if epoch % spacing == 0 or epoch == epochs:
+            curve.checkpoint(epoch * n_batches * updates, params_of(state))
+    return state
+
+
+def checkpoint_spacing(epochs: int) -> int:
+    """Epochs between learning-curve checkpoints: at most :data:`MAX_CHECKPOINTS` per run."""
+    return max(1, math.ceil(epochs / MAX_CHECKPOINTS))

@@ -4,7 +4,8 @@ Maximum likelihood of GLM networks (:func:`fit_ml`, the online rule :func:`ml_ru
 :func:`fit_ml_online`) and equilibrium propagation on energy networks (:mod:`.ep`,
 :mod:`.spiking_ep`), STDP rules and the sum-of-products rule engine (:mod:`.stdp`,
 :mod:`.rule_engine`) and the STDP-equivalence analyses (:mod:`.stdp_equivalence`); Bayesian
-fits with NUTS/SVI reported through ArviZ (:mod:`.bayes`); variational mutual-information
+fits with NUTS/SVI reported through ArviZ (:mod:`.bayes`) and their posterior-predictive checks
+(:mod:`.bayes_checks`); variational mutual-information
 criteria, their trainer and MI estimators (:mod:`.mi_criteria`, :mod:`.infomax`, :mod:`.mi`);
 winner-take-all rules (:mod:`.wta`) and the spike-encoded digits task (:mod:`.tasks`);
 variational learning with hidden neurons (:mod:`.variational`) and multi-sample bounds and
@@ -13,6 +14,7 @@ estimators of log p(x) (:mod:`.multisample`).
 
 from . import (
     bayes,
+    bayes_checks,
     ep,
     infomax,
     mi,
@@ -40,6 +42,7 @@ from .bayes import (
     posterior_params,
     synapse_test,
 )
+from .bayes_checks import PredictiveCheck, isi_check, psth_check, time_rescaling_check
 from .ep import (
     EPConfig,
     EPSignals,
@@ -152,6 +155,7 @@ __all__ = [
     "MLFit",
     "MLSignals",
     "OnlineFit",
+    "PredictiveCheck",
     "RelaxInfo",
     "Relaxation",
     "STDPSignals",
@@ -166,6 +170,7 @@ __all__ = [
     "barber_agakov",
     "barber_agakov_bound",
     "bayes",
+    "bayes_checks",
     "bptt_gradient",
     "channel_information",
     "design_params",
@@ -198,6 +203,7 @@ __all__ = [
     "infonce_bound",
     "information_bottleneck",
     "init_feature_params",
+    "isi_check",
     "iw_bound_estimate",
     "log_marginal_is",
     "log_marginal_smc",
@@ -216,6 +222,7 @@ __all__ = [
     "plugin_information",
     "posterior_kernels",
     "posterior_params",
+    "psth_check",
     "rate_penalised_infomax",
     "recurrent_backprop_errors",
     "relax",
@@ -235,6 +242,7 @@ __all__ = [
     "sum_of_products",
     "synapse_test",
     "tasks",
+    "time_rescaling_check",
     "toyoizumi_window",
     "triplet_stdp",
     "variational",

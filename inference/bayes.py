@@ -12,7 +12,10 @@ log-likelihood group for PSIS-LOO (Vehtari, Gelman & Gabry 2017) and posterior-p
 trains.
 
 Dims: ``synapse`` (with coords ``pre_neuron`` and ``post_neuron``), ``neuron``, ``input``,
-``syn_basis``, ``fb_basis``, ``in_basis``, ``trial``, ``time``; kernels add ``lag``.
+``syn_basis``, ``fb_basis``, ``in_basis``, ``trial``, ``time``; kernels add ``lag``. Hierarchical
+group priors add their own sites with dims from ``GroupPrior.site_dims`` (the horseshoe on w:
+``w_raw`` like w, ``w_lambda`` per synapse, scalar ``w_tau`` and ``w_slab``; w is then
+deterministic). Posterior-predictive checks are in :mod:`probsnn.inference.bayes_checks`.
 """
 
 from __future__ import annotations
@@ -57,9 +60,14 @@ def glm_design_model(spec: Network, design: Design, prior: GLMPrior):
     :func:`~probsnn.inference.design.build_design` and B ``(P, N)`` from
     :func:`~probsnn.inference.design.params_to_coef`.
     """
-    params = design_params(spec, prior)
-    u = design.x @ params_to_coef(spec, params)
+    u = _design_potentials(spec, design.x, design_params(spec, prior))
     return numpyro.sample("spikes", dist.Bernoulli(logits=u).to_event(2), obs=design.targets)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _design_potentials(spec: Network, x, params: Params):
+    """u = X B(θ), ``(R, N)`` (one compiled program: NumPyro also runs the model eagerly)."""
+    return x @ params_to_coef(spec, params)
 
 
 def design_params(spec: Network, prior: GLMPrior) -> Params:
@@ -92,7 +100,9 @@ def fit_mcmc(
         spikes: observed spikes ``(T, N)`` or ``(n_trials, T, N)``.
         key: PRNG key (split for the chains and the posterior-predictive draws).
         inputs: ``(..., T, M)`` exogenous inputs when ``spec.n_inputs`` > 0.
-        prior: a :class:`~probsnn.models.GLMPrior`; default ``GLMPrior.normal()``.
+        prior: a :class:`~probsnn.models.GLMPrior` (``GLMPrior.normal``, ``.laplace`` or, for
+            sparse connectivity, ``.horseshoe``, whose funnel-like geometry needs a higher
+            ``target_accept`` and longer trajectories); default ``GLMPrior.normal()``.
         num_warmup, num_samples, num_chains: NUTS sizes (samples per chain).
         chain_method: ``"sequential"``, ``"parallel"`` or ``"vectorized"`` (NumPyro's).
         target_accept: NUTS step-size adaptation target in (0, 1).
@@ -111,7 +121,8 @@ def fit_mcmc(
     Raises:
         ValueError, TypeError: on hidden neurons, bad data, sizes or prior.
     Warns:
-        RuntimeWarning: when any transition diverged (the posterior may be biased).
+        RuntimeWarning: when any transition diverged after warm-up (the posterior may be
+            biased): the number of divergences, per chain, and the usual remedies.
     """
     design, prior, shape = _prepare(spec, spikes, inputs, prior)
     num_warmup = _checks.positive_int(num_warmup, "num_warmup", minimum=0)
@@ -398,9 +409,10 @@ def _uncoupled_start(spec, design, prior):
         if math.prod(shape):
             values.update(groups[name].zero_values(name, shape))
     if isinstance(groups["bias"], IID):
-        rows = design.targets.shape[0]
-        rate = jnp.clip(jnp.mean(design.targets, axis=0), 0.5 / rows, 1 - 0.5 / rows)
-        values["bias"] = jnp.log(rate) - jnp.log1p(-rate)
+        targets = np.asarray(design.targets)
+        rows = targets.shape[0]
+        rate = np.clip(targets.mean(axis=0), 0.5 / rows, 1 - 0.5 / rows)
+        values["bias"] = np.log(rate) - np.log1p(-rate)
     return values
 
 
@@ -441,7 +453,7 @@ def _pointwise_log_likelihood(spec, design, params):
     signs = 2 * design.targets - 1
 
     def one(theta):
-        u = design.x @ params_to_coef(spec, theta)
+        u = _design_potentials(spec, design.x, theta)
         return jnp.sum(jax.nn.log_sigmoid(signs * u), axis=1)
 
     return jax.lax.map(one, params)

@@ -52,7 +52,7 @@ class IID(GroupPrior):
         return {name: list(dims)}
 
     def zero_values(self, name, shape):
-        return {name: jnp.zeros(shape)}
+        return {name: np.zeros(shape, np.float32)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +119,7 @@ class Horseshoe(GroupPrior):
         }
 
     def zero_values(self, name, shape):
-        return {f"{name}_raw": jnp.zeros(shape)}
+        return {f"{name}_raw": np.zeros(shape, np.float32)}
 
 
 class GLMPrior(NamedTuple):

@@ -1,30 +1,30 @@
-"""Bayesian fits: model parity, NUTS diagnostics, MAP = penalised ML, PSIS-LOO, synapse tests."""
+"""Bayesian fits: NUTS diagnostics, ArviZ layout, MAP = penalised ML, PSIS-LOO, synapse tests.
+
+Model parity and the priors are tested in test_bayes_priors.py, coverage in
+test_bayes_calibration.py, posterior-predictive checks in test_bayes_checks.py.
+"""
 
 import warnings
 
 import arviz as az
 import jax
 import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from numpyro import handlers
-from numpyro.infer.util import log_density
 
 import probsnn as ps
 from probsnn import kernels, plot, topology
 from probsnn.inference import fit_ml
 from probsnn.inference.bayes import (
     auroc,
-    design_params,
     fit_mcmc,
     fit_svi,
-    glm_design_model,
     posterior_kernels,
     posterior_params,
     synapse_test,
 )
-from probsnn.inference.design import build_design
-from probsnn.models import GLMPrior, glm_network
+from probsnn.models import GLMPrior
 
 matplotlib.use("Agg")
 warnings.filterwarnings("ignore", category=FutureWarning)
@@ -39,15 +39,25 @@ def _spec(mask):
     return ps.Network(4, BASIS, dt=1e-3, connectivity=mask)
 
 
+DENSE = _spec(topology.dense(4))
+
+
 @pytest.fixture(scope="module")
-def coupled():
-    """Data of a sparse 4-neuron network and the NUTS posterior of the dense model."""
-    spec = _spec(TRUE_MASK)
-    truth = spec.init_params(jax.random.key(0), rate=40.0, weight_scale=3.0)
-    spikes = ps.sample(spec, truth, jax.random.key(1), N_STEPS, n_trials=1)
-    dense = _spec(topology.dense(4))
+def coupled_data():
+    """A sparse 4-neuron network (5 of 12 synapses) and 4 s of its spikes."""
+    truth = _spec(TRUE_MASK).init_params(jax.random.key(0), rate=40.0, weight_scale=3.0)
+    spikes = ps.sample(_spec(TRUE_MASK), truth, jax.random.key(1), N_STEPS, n_trials=1)
+    return truth, spikes
+
+
+@pytest.mark.slow
+def test_nuts_posterior_of_a_sparse_network(coupled_data, tmp_path):
+    """The dense model's NUTS posterior: converged, laid out for ArviZ, kernels and synapses
+    recovered, preferred by PSIS-LOO to the uncoupled model, matched by the low-rank SVI.
+    One test shares the one expensive fit (a module fixture would run on both xdist workers)."""
+    truth, spikes = coupled_data
     idata = fit_mcmc(
-        dense,
+        DENSE,
         spikes,
         jax.random.key(2),
         prior=PRIOR,
@@ -58,39 +68,24 @@ def coupled():
         n_predictive=3,
         progress=False,
     )
-    return dense, truth, spikes, idata
+    _check_convergence(idata)
+    _check_layout_and_round_trip(idata, spikes, tmp_path)
+    _check_kernel_bands_and_synapse_detection(idata, truth)
+    _check_loo_prefers_the_coupled_model(idata, spikes)
+    _check_low_rank_variational_posterior(idata, spikes)
 
 
-def test_design_model_log_density_equals_glm_network():
-    spec = _spec(TRUE_MASK)
-    params = spec.init_params(jax.random.key(3), rate=40.0, weight_scale=2.0)
-    spikes = ps.sample(spec, params, jax.random.key(4), 500, n_trials=2)
-    pre, post = np.nonzero(TRUE_MASK)
-    values = {"w": params.w[pre, post], "v": params.v + 0.3, "bias": params.bias}
-    design = build_design(spec, spikes)
-    ours, _ = log_density(glm_design_model, (spec, design, PRIOR), {}, values)
-    # glm_network keeps an empty "c" site, which needs a key to draw its zero-size value.
-    seeded = handlers.seed(glm_network, jax.random.key(0))
-    theirs, _ = log_density(seeded, (spec, spikes), {"params": PRIOR}, values)
-    assert np.isclose(float(ours), float(theirs), rtol=1e-5)
-    expected = ps.log_likelihood(spec, params._replace(v=values["v"]), spikes)
-    prior_part, _ = log_density(lambda: design_params(spec, PRIOR), (), {}, values)
-    assert np.isclose(float(ours), float(expected) + float(prior_part), rtol=1e-5)
-
-
-def test_nuts_converges_on_every_parameter(coupled):
-    _, _, _, idata = coupled
+def _check_convergence(idata):
     assert float(az.rhat(idata).to_array().max()) < 1.01
     assert float(az.ess(idata, method="bulk").to_array().min()) > 400
     assert not idata.sample_stats["diverging"].values.any()
 
 
-def test_inference_data_layout_and_arviz_round_trip(coupled, tmp_path):
-    spec, _, spikes, idata = coupled
+def _check_layout_and_round_trip(idata, spikes, tmp_path):
     post = idata.posterior
     assert post["w"].dims == ("chain", "draw", "synapse", "syn_basis")
     assert post["v"].dims == ("chain", "draw", "neuron", "fb_basis")
-    pre, post_i = np.nonzero(spec.connectivity)
+    pre, post_i = np.nonzero(DENSE.connectivity)
     np.testing.assert_array_equal(post["pre_neuron"].values, pre)
     np.testing.assert_array_equal(post["post_neuron"].values, post_i)
     assert idata.log_likelihood["spikes"].dims == ("chain", "draw", "trial", "time")
@@ -100,22 +95,23 @@ def test_inference_data_layout_and_arviz_round_trip(coupled, tmp_path):
     assert predictive.dims == ("chain", "draw", "trial", "time", "neuron")
     assert predictive.shape == (4, 3, 1, N_STEPS, 4)
     # Pointwise log-likelihood at one draw equals the library's likelihood at that draw.
-    params = posterior_params(spec, idata)
+    params = posterior_params(DENSE, idata)
     one = jax.tree.map(lambda a: a[1, 7], params)
     total = float(idata.log_likelihood["spikes"].values[1, 7].sum())
-    assert np.isclose(total, float(ps.log_likelihood(spec, one, spikes)), rtol=1e-5)
+    assert np.isclose(total, float(ps.log_likelihood(DENSE, one, spikes)), rtol=1e-5)
     path = tmp_path / "posterior.nc"
     idata.to_netcdf(path)
     again = az.from_netcdf(path)
     np.testing.assert_array_equal(again.posterior["w"].values, post["w"].values)
     np.testing.assert_array_equal(again.posterior["post_neuron"].values, post_i)
     assert np.isfinite(az.loo(again).elpd_loo)
+    assert az.summary(again, var_names=["bias"]).shape[0] == 4
     az.plot_trace(idata, var_names=["bias"])
+    plt.close("all")
 
 
-def test_kernel_bands_and_synapse_detection(coupled):
-    spec, truth, _, idata = coupled
-    coupling, feedback = posterior_kernels(spec, idata, prob=0.9)
+def _check_kernel_bands_and_synapse_detection(idata, truth):
+    coupling, feedback = posterior_kernels(DENSE, idata, prob=0.9)
     assert coupling.mean.shape == (4, 4, BASIS.shape[1])
     assert feedback.lower.shape == (4, BASIS.shape[1])
     assert np.all(coupling.lower <= coupling.mean) and np.all(coupling.mean <= coupling.upper)
@@ -123,7 +119,7 @@ def test_kernel_bands_and_synapse_detection(coupled):
     off = ~np.eye(4, dtype=bool)
     inside = (coupling.lower <= true_kernels) & (true_kernels <= coupling.upper)
     assert inside[off].mean() > 0.7
-    test = synapse_test(spec, idata, prob=0.95)
+    test = synapse_test(DENSE, idata, prob=0.95)
     score = auroc(test.distance[off], TRUE_MASK[off])
     assert score > 0.9
     assert np.isnan(test.distance[np.eye(4, dtype=bool)]).all()
@@ -134,6 +130,45 @@ def test_kernel_bands_and_synapse_detection(coupled):
     assert len(ax.texts) == int(off.sum())
     with pytest.raises(ValueError, match="spread"):
         plot.connectivity(strength, spread=-np.ones((4, 4)))
+    plt.close("all")
+
+
+def _check_loo_prefers_the_coupled_model(idata, spikes):
+    uncoupled = fit_mcmc(
+        _spec(np.zeros((4, 4), bool)),
+        spikes,
+        jax.random.key(6),
+        prior=PRIOR,
+        num_warmup=200,
+        num_samples=300,
+        num_chains=1,
+        n_predictive=0,
+        progress=False,
+    )
+    ranking = az.compare({"coupled": idata, "uncoupled": uncoupled})
+    assert ranking.index[0] == "coupled"
+    assert ranking.loc["uncoupled", "elpd_diff"] > 2 * ranking.loc["uncoupled", "dse"]
+
+
+def _check_low_rank_variational_posterior(idata, spikes):
+    approx = fit_svi(
+        DENSE,
+        spikes,
+        jax.random.key(7),
+        prior=PRIOR,
+        guide="lowrank",
+        num_steps=1500,
+        num_draws=300,
+        n_predictive=0,
+        progress=False,
+    )
+    assert approx.posterior.sizes["chain"] == 1 and approx.posterior.sizes["draw"] == 300
+    assert approx.log_likelihood["spikes"].dims == ("chain", "draw", "trial", "time")
+    # Near-Gaussian posterior: the variational means sit within one NUTS sd (measured: 0.69).
+    for name in ("w", "v", "bias"):
+        exact = idata.posterior[name]
+        gap = np.abs(approx.posterior[name].mean(("chain", "draw")) - exact.mean(("chain", "draw")))
+        assert float((gap / exact.std(("chain", "draw"))).max()) < 1.0
 
 
 def test_auroc_oracle():
@@ -143,8 +178,8 @@ def test_auroc_oracle():
         auroc([1, 2], [1, 1])
 
 
-def test_map_by_autodelta_equals_penalised_ml(coupled):
-    _, _, spikes, _ = coupled
+def test_map_by_autodelta_equals_penalised_ml(coupled_data):
+    _, spikes = coupled_data
     spec = _spec(TRUE_MASK)
     scale = 1.5
     # A very wide bias prior: its penalty ((bias + 3) / 1e3)² / 2 shifts the optimum by ~1e-6.
@@ -166,23 +201,29 @@ def test_map_by_autodelta_equals_penalised_ml(coupled):
         np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), atol=2e-3)
 
 
-def test_loo_prefers_the_coupled_model_on_coupled_data(coupled):
-    _, _, spikes, idata = coupled
-    uncoupled = fit_mcmc(
-        _spec(np.zeros((4, 4), bool)),
-        spikes,
-        jax.random.key(6),
-        prior=PRIOR,
-        num_warmup=200,
-        num_samples=200,
-        num_chains=2,
-        chain_method="vectorized",
-        n_predictive=0,
-        progress=False,
-    )
-    ranking = az.compare({"coupled": idata, "uncoupled": uncoupled})
-    assert ranking.index[0] == "coupled"
-    assert ranking.loc["uncoupled", "elpd_diff"] > 2 * ranking.loc["uncoupled", "dse"]
+def test_divergent_transitions_are_reported():
+    """A step size adapted to 5 % acceptance overshoots the leapfrog's stability limit: every
+    transition diverges, and fit_mcmc says how many, per chain, and what to do."""
+    spec = _spec(np.zeros((4, 4), bool))
+    spikes = ps.sample(spec, spec.init_params(jax.random.key(8)), jax.random.key(9), 1000)
+    with pytest.warns(RuntimeWarning, match="divergent transitions") as record:
+        idata = fit_mcmc(
+            spec,
+            spikes,
+            jax.random.key(10),
+            prior=PRIOR,
+            target_accept=0.05,
+            num_warmup=100,
+            num_samples=100,
+            num_chains=1,
+            n_predictive=0,
+            progress=False,
+        )
+    n_divergent = int(idata.sample_stats["diverging"].sum())
+    assert n_divergent > 0
+    message = str(record[0].message)
+    assert message.startswith(f"NUTS: {n_divergent} divergent transitions")
+    assert "raise target_accept" in message
 
 
 def test_bad_prior_and_data_are_reported():
@@ -198,25 +239,3 @@ def test_bad_prior_and_data_are_reported():
         fit_svi(spec, spikes, jax.random.key(0), guide="laplace")
     with pytest.raises(ValueError, match="target_accept"):
         fit_mcmc(spec, spikes, jax.random.key(0), target_accept=1.5)
-
-
-def test_low_rank_variational_posterior_near_nuts(coupled):
-    spec, _, spikes, idata = coupled
-    approx = fit_svi(
-        spec,
-        spikes,
-        jax.random.key(7),
-        prior=PRIOR,
-        guide="lowrank",
-        num_steps=1500,
-        num_draws=400,
-        n_predictive=0,
-        progress=False,
-    )
-    assert approx.posterior.sizes["chain"] == 1 and approx.posterior.sizes["draw"] == 400
-    assert approx.log_likelihood["spikes"].dims == ("chain", "draw", "trial", "time")
-    # Near-Gaussian posterior: the variational means sit within one NUTS sd (measured: 0.69).
-    for name in ("w", "v", "bias"):
-        exact = idata.posterior[name]
-        gap = np.abs(approx.posterior[name].mean(("chain", "draw")) - exact.mean(("chain", "draw")))
-        assert float((gap / exact.std(("chain", "draw"))).max()) < 1.0

@@ -99,6 +99,34 @@ def test_horseshoe_weights_in_its_limits_are_finite():
     np.testing.assert_allclose(w[0], tau * 1e-4 * raw[0], rtol=1e-5)
 
 
+def test_horseshoe_svi_draws_carry_the_weights_and_named_hyperparameters():
+    """AutoNormal samples only the latent sites; the weights w = τ λ̃ z are added for every draw,
+    and every site gets its dims (local scales per synapse, global scale and slab scalar)."""
+    truth = SPEC.init_params(jax.random.key(0), rate=40.0, weight_scale=2.0)
+    spikes = ps.sample(SPEC, truth, jax.random.key(1), 500)
+    prior = PRIORS["horseshoe"]
+    idata = fit_svi(
+        SPEC,
+        spikes,
+        jax.random.key(2),
+        prior=prior,
+        num_steps=100,
+        num_draws=20,
+        n_predictive=0,
+        progress=False,
+    )
+    post = idata.posterior
+    assert post["w"].dims == ("chain", "draw", "synapse", "syn_basis")
+    assert post["w_raw"].dims == post["w"].dims
+    assert post["w_lambda"].dims == ("chain", "draw", "synapse")
+    assert post["w_tau"].dims == post["w_slab"].dims == ("chain", "draw")
+    draws = {name: np.asarray(post[name].values[0]) for name in post.data_vars}
+    for d in (0, 19):
+        values = {name: value[d] for name, value in draws.items()}
+        _, expected_w = _scipy_log_prior("horseshoe", values)
+        np.testing.assert_allclose(draws["w"][d], expected_w, rtol=1e-5)
+
+
 def test_map_by_autodelta_equals_l1_penalised_ml():
     """Laplace(0, b) prior on w and v: the MAP is the lasso fit with λ₁ = 1/b (the bias prior,
     1000 wide, moves it by ~1e-6). A strong penalty zeroes some weights exactly in both."""

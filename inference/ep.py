@@ -48,7 +48,6 @@ Example::
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from itertools import pairwise
 from typing import NamedTuple
@@ -60,6 +59,8 @@ import optax
 from tqdm import tqdm
 
 from probsnn.models import energy as em
+
+from ._epochs import shuffled_epoch
 
 ESTIMATORS = ("one_sided", "symmetric", "random_sign", "holomorphic")
 
@@ -873,15 +874,14 @@ def fit_energy(
     bar = tqdm(range(epochs), desc="epochs", disable=not progress)
     for epoch in bar:
         shuffle_key, epoch_key = jax.random.split(shuffle_key)
-        order = np.asarray(jax.random.permutation(epoch_key, n_train))
-        began = time.perf_counter()
-        infos = []
-        for start in range(0, n_train - batch_size + 1, batch_size):
-            index = order[start : start + batch_size]
-            state, info = trainer.step(state, images[index], targets[index], index)
-            infos.append(info)
-        infos = jax.device_get(infos)
-        history["seconds"].append(time.perf_counter() - began)
+        state, infos, seconds = shuffled_epoch(
+            epoch_key,
+            state,
+            lambda s, i: trainer.step(s, images[i], targets[i], i),
+            n_train,
+            batch_size,
+        )
+        history["seconds"].append(seconds)
         loss = float(np.mean([i.loss for i in infos]))
         if not np.isfinite(loss):
             residual = max(float(i.free.residual) for i in infos)

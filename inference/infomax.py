@@ -26,7 +26,6 @@ per-epoch metrics.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
@@ -42,6 +41,7 @@ from probsnn.glm import bernoulli_log_prob, contract, traces
 from probsnn.network import Network, Params
 from probsnn.simulate import sample
 
+from ._epochs import shuffled_epoch
 from .online import MLSignals, local_gradient
 from .score import (
     BaselineState,
@@ -490,16 +490,14 @@ def fit_infomax(
     bar = tqdm(range(epochs), desc=f"{trainer.criterion.name} epochs", disable=not progress)
     for epoch in bar:
         shuffle_key, epoch_key = jax.random.split(shuffle_key)
-        order = np.asarray(jax.random.permutation(epoch_key, n))
-        began = time.perf_counter()
-        infos = []
-        for start in range(0, n - batch_size + 1, batch_size):
-            index = order[start : start + batch_size]
-            batch_targets = None if targets is None else targets[index]
-            state, info = trainer.step(state, inputs[index], batch_targets)
-            infos.append(info)
-        infos = jax.device_get(infos)
-        history["seconds"].append(time.perf_counter() - began)
+        state, infos, seconds = shuffled_epoch(
+            epoch_key,
+            state,
+            lambda s, i: trainer.step(s, inputs[i], None if targets is None else targets[i]),
+            n,
+            batch_size,
+        )
+        history["seconds"].append(seconds)
         objective = float(np.mean([i.objective for i in infos]))
         if not np.isfinite(objective):
             raise FloatingPointError(

@@ -53,7 +53,6 @@ Example::
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple
@@ -78,6 +77,7 @@ from probsnn.models.hidden import check_hidden_spec, check_visible
 from probsnn.network import Network, Params
 from probsnn.simulate import sample
 
+from ._epochs import shuffled_epoch
 from .online import MLSignals, bin_potentials, local_gradient
 from .score import BaselineState, check_kappa, init_baseline, iw_bound
 
@@ -808,16 +808,14 @@ def fit_variational(
     bar = tqdm(range(epochs), desc="variational epochs", disable=not progress)
     for epoch in bar:
         shuffle_key, epoch_key = jax.random.split(shuffle_key)
-        order = np.asarray(jax.random.permutation(epoch_key, n_seq))
-        began = time.perf_counter()
-        infos = []
-        for start in range(0, n_seq - batch_size + 1, batch_size):
-            index = order[start : start + batch_size]
-            batch_inputs = None if inputs is None else inputs[index]
-            state, info = trainer.step(state, visible[index], batch_inputs)
-            infos.append(info)
-        infos = jax.device_get(infos)
-        history["seconds"].append(time.perf_counter() - began)
+        state, infos, seconds = shuffled_epoch(
+            epoch_key,
+            state,
+            lambda s, i: trainer.step(s, visible[i], None if inputs is None else inputs[i]),
+            n_seq,
+            batch_size,
+        )
+        history["seconds"].append(seconds)
         for name in VariationalInfo._fields:
             history[name].append(float(np.mean([getattr(i, name) for i in infos])))
         if not np.isfinite(history["elbo"][-1]):

@@ -201,6 +201,23 @@ def train_epochs(
     return state
 
 
+def train_params(curve: Curve, step, state, n_items: int, config: dict, key, *, batch_size=None):
+    """:func:`train_epochs` for a blackjax-style trainer, whose State carries ``.params``, with
+    the config's ``epochs`` and ``batch_size`` (unless ``batch_size`` is given); returns the
+    trained params."""
+    state = train_epochs(
+        curve,
+        step,
+        state,
+        n_items,
+        batch_size=config["batch_size"] if batch_size is None else batch_size,
+        epochs=config["epochs"],
+        key=key,
+        params_of=lambda state: state.params,
+    )
+    return state.params
+
+
 def checkpoint_spacing(epochs: int) -> int:
     """Epochs between learning-curve checkpoints: at most :data:`MAX_CHECKPOINTS` per run."""
     return max(1, math.ceil(epochs / MAX_CHECKPOINTS))

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 import optax
 
-from probsnn.compare.criteria.base import Criterion, NotApplicable, train_epochs
+from probsnn.compare.criteria.base import Criterion, NotApplicable, train_params
 from probsnn.inference import ep
 from probsnn.inference import spiking_ep as sep
 from probsnn.models import energy as em
@@ -70,17 +70,8 @@ class EnergyCriterion(Criterion):
         def step(state, index):
             return trainer.step(state, inputs[index], targets[index], index)[0]
 
-        state = train_epochs(
-            curve,
-            step,
-            trainer.init(params, key_state, len(inputs)),
-            len(inputs),
-            batch_size=config["batch_size"],
-            epochs=config["epochs"],
-            key=key_order,
-            params_of=lambda state: state.params,
-        )
-        return state.params
+        state = trainer.init(params, key_state, len(inputs))
+        return train_params(curve, step, state, len(inputs), config, key_order)
 
     def score(self, task, model, data, config, key):
         trainer = self.trainer(data, config)

@@ -24,7 +24,7 @@ import numpy as np
 import optax
 
 import probsnn as ps
-from probsnn.compare.criteria.base import Criterion, NotApplicable, train_epochs
+from probsnn.compare.criteria.base import Criterion, NotApplicable, train_params
 from probsnn.compare.criteria.glm import basis
 from probsnn.compare.readout import readout_accuracy
 from probsnn.inference import infomax, mi_criteria
@@ -96,17 +96,8 @@ class InfoMaxReadout(Criterion):
         def step(state, index):
             return trainer.step(state, inputs[index], self.targets(data, index))[0]
 
-        state = train_epochs(
-            curve,
-            step,
-            trainer.init(params, key_state),
-            len(inputs),
-            batch_size=config["batch_size"],
-            epochs=config["epochs"],
-            key=key_order,
-            params_of=lambda state: state.params,
-        )
-        return state.params
+        state = trainer.init(params, key_state)
+        return train_params(curve, step, state, len(inputs), config, key_order)
 
     def counts(self, data, config, model, key, spikes):
         """Spike counts ``(n, K)`` of a free run of the layer on input trains ``(n, T, F)``, and

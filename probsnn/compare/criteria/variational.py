@@ -18,7 +18,7 @@ import jax
 import numpy as np
 import optax
 
-from probsnn.compare.criteria.base import Criterion, train_epochs
+from probsnn.compare.criteria.base import Criterion, train_params
 from probsnn.compare.criteria.glm import (
     GLM_BASES,
     glm_metrics,
@@ -95,17 +95,10 @@ class Variational(Criterion):
         def step(state, index):
             return trainer.step(state, visible[index], inputs[index])[0]
 
-        state = train_epochs(
-            curve,
-            step,
-            trainer.init(params, key_state),
-            visible.shape[0],
-            batch_size=min(config["batch_size"], visible.shape[0]),
-            epochs=config["epochs"],
-            key=key_order,
-            params_of=lambda state: state.params,
-        )
-        return state.params
+        n_seq = visible.shape[0]
+        batch_size = min(config["batch_size"], n_seq)
+        state = trainer.init(params, key_state)
+        return train_params(curve, step, state, n_seq, config, key_order, batch_size=batch_size)
 
     def score(self, task, model, data, config, key):
         spec = self.network(data, config)

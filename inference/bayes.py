@@ -12,7 +12,11 @@ log-likelihood group for PSIS-LOO (Vehtari, Gelman & Gabry 2017) and posterior-p
 trains.
 
 Dims: ``synapse`` (with coords ``pre_neuron`` and ``post_neuron``), ``neuron``, ``input``,
-``syn_basis``, ``fb_basis``, ``in_basis``, ``trial``, ``time``; kernels add ``lag``. Hierarchical
+``syn_basis``, ``fb_basis``, ``in_basis``, ``trial``, ``time`` (seconds). Each draw's kernels
+over lags δ = 1..L are in the posterior too: ``coupling_kernel`` ``(synapse, syn_lag)``,
+``feedback_kernel`` ``(neuron, fb_lag)`` and ``input_kernel`` ``(input, neuron, in_lag)``, lag
+coords δΔ in seconds up to the last lag the basis reaches (pick the parameters with
+``var_names`` in ArviZ). Hierarchical
 group priors add their own sites with dims from ``GroupPrior.site_dims`` (the horseshoe on w:
 ``w_raw`` like w, ``w_lambda`` per synapse, scalar ``w_tau`` and ``w_slab``; w is then
 deterministic). Posterior-predictive checks are in :mod:`probsnn.inference.bayes_checks`.
@@ -32,6 +36,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import optax
+import xarray as xr
 from numpyro import handlers
 from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO, autoguide, init_to_value
 from scipy import stats
@@ -114,7 +119,8 @@ def fit_mcmc(
         progress: show NumPyro's progress bar.
 
     Returns:
-        ``InferenceData`` with groups posterior, sample_stats (with ``diverging``),
+        ``InferenceData`` with groups posterior (the parameters, plus each draw's kernels over
+        lags, see the module docstring), sample_stats (with ``diverging``),
         log_likelihood (``"spikes"`` ``(chain, draw, trial, time)``: the bin's log-probability
         summed over neurons), observed_data and, if requested, posterior_predictive.
 
@@ -492,10 +498,10 @@ def _inference_data(spec, prior, design, shape, samples, sample_stats, key, n_pr
         coords=coords,
         dims=dims,
     )
-    idata.posterior = idata.posterior.assign_coords(
+    params = posterior_params(spec, idata)
+    idata.posterior = idata.posterior.assign(_kernel_draws(spec, params)).assign_coords(
         pre_neuron=("synapse", pre), post_neuron=("synapse", post)
     )
-    params = posterior_params(spec, idata)
     flat = jax.tree.map(lambda a: a.reshape(chains * draws, *a.shape[2:]), params)
     log_lik = np.asarray(_pointwise_log_likelihood(spec, design, flat))
     idata.add_groups(
@@ -517,6 +523,32 @@ def _inference_data(spec, prior, design, shape, samples, sample_stats, key, n_pr
             dims={"spikes": ["trial", "time", "neuron"]},
         )
     return idata
+
+
+def _kernel_draws(spec, params) -> dict[str, xr.DataArray]:
+    """Each draw's kernels over lags δ = 1..L' (coordinates δΔ in seconds), L' the last lag that
+    any basis function reaches (beyond it every kernel is zero, whose R-hat would be NaN):
+    ``coupling_kernel`` ``(chain, draw, synapse, syn_lag)``, ``feedback_kernel``
+    ``(chain, draw, neuron, fb_lag)`` and, with inputs, ``input_kernel``
+    ``(chain, draw, input, neuron, in_lag)``."""
+    pre, post = np.nonzero(spec.connectivity)
+    groups = {
+        "coupling_kernel": ("syn", np.asarray(params.w)[:, :, pre, post], spec.synapse_basis),
+        "feedback_kernel": ("fb", np.asarray(params.v), spec.feedback_basis),
+    }
+    if spec.n_inputs:
+        groups["input_kernel"] = ("in", np.asarray(params.c), spec.input_basis)
+    dims = {"syn": ["synapse"], "fb": ["neuron"], "in": ["input", "neuron"]}
+    kernels = {}
+    for name, (kind, weights, basis) in groups.items():
+        basis = np.asarray(basis, weights.dtype)
+        reach = int(np.flatnonzero(np.any(basis != 0, axis=0)).max(initial=-1)) + 1
+        kernels[name] = xr.DataArray(
+            weights @ basis[:, :reach],
+            dims=["chain", "draw", *dims[kind], f"{kind}_lag"],
+            coords={f"{kind}_lag": (np.arange(reach) + 1) * spec.dt},
+        )
+    return kernels
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3, 4))

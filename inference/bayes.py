@@ -13,13 +13,13 @@ trains.
 
 Dims: ``synapse`` (with coords ``pre_neuron`` and ``post_neuron``), ``neuron``, ``input``,
 ``syn_basis``, ``fb_basis``, ``in_basis``, ``trial``, ``time`` (seconds). Each draw's kernels
-over lags δ = 1..L are in the posterior too: ``coupling_kernel`` ``(synapse, syn_lag)``,
-``feedback_kernel`` ``(neuron, fb_lag)`` and ``input_kernel`` ``(input, neuron, in_lag)``, lag
-coords δΔ in seconds up to the last lag the basis reaches (pick the parameters with
-``var_names`` in ArviZ). Hierarchical
-group priors add their own sites with dims from ``GroupPrior.site_dims`` (the horseshoe on w:
-``w_raw`` like w, ``w_lambda`` per synapse, scalar ``w_tau`` and ``w_slab``; w is then
-deterministic). Posterior-predictive checks are in :mod:`probsnn.inference.bayes_checks`.
+are in the posterior too: ``coupling_kernel`` ``(synapse, syn_lag)``, ``feedback_kernel``
+``(neuron, fb_lag)`` and ``input_kernel`` ``(input, neuron, in_lag)``, with lag coords δΔ in
+seconds for δ = 1 up to the last lag the basis reaches (pick the parameters with ``var_names``
+in ArviZ). Hierarchical group priors add their own sites with dims from
+``GroupPrior.site_dims`` (the horseshoe on w: ``w_raw`` like w, ``w_lambda`` per synapse, scalar
+``w_tau`` and ``w_slab``; w is then deterministic). Posterior-predictive checks are in
+:mod:`probsnn.inference.bayes_checks`.
 """
 
 from __future__ import annotations
@@ -138,8 +138,7 @@ def fit_mcmc(
         raise ValueError(
             f"chain_method must be 'sequential', 'parallel' or 'vectorized', got {chain_method!r}"
         )
-    if not 0.0 < float(target_accept) < 1.0:
-        raise ValueError(f"target_accept must lie in (0, 1), got {target_accept}")
+    target_accept = _checks.probability(target_accept, "target_accept")
     n_predictive = _checks.positive_int(n_predictive, "n_predictive", minimum=0)
     model = functools.partial(glm_design_model, spec, design, prior)
     mcmc = MCMC(
@@ -305,7 +304,7 @@ def posterior_kernels(spec: Network, idata: az.InferenceData, prob: float = 0.9)
     Raises:
         ValueError: prob outside (0, 1) or idata that does not match spec.
     """
-    prob = _probability(prob)
+    prob = _checks.probability(prob, "prob")
     params = posterior_params(spec, idata)
     coupling = np.asarray(params.w @ jnp.asarray(spec.synapse_basis, params.w.dtype))
     feedback = np.asarray(params.v @ jnp.asarray(spec.feedback_basis, params.v.dtype))
@@ -339,7 +338,7 @@ def synapse_test(spec: Network, idata: az.InferenceData, prob: float = 0.95) -> 
     Raises:
         ValueError: prob outside (0, 1) or idata that does not match spec.
     """
-    prob = _probability(prob)
+    prob = _checks.probability(prob, "prob")
     pre, post_i = np.nonzero(spec.connectivity)
     if len(pre) == 0:
         raise ValueError("spec has no synapses to test (its connectivity is all False)")
@@ -440,13 +439,6 @@ def _posterior(idata):
     return idata.posterior
 
 
-def _probability(prob) -> float:
-    prob = float(prob)
-    if not 0.0 < prob < 1.0:
-        raise ValueError(f"prob must lie in (0, 1), got {prob}")
-    return prob
-
-
 def _summary(draws, prob):
     flat = draws.reshape(draws.shape[0] * draws.shape[1], *draws.shape[2:])
     lower, upper = np.quantile(flat, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
@@ -533,20 +525,20 @@ def _kernel_draws(spec, params) -> dict[str, xr.DataArray]:
     ``(chain, draw, input, neuron, in_lag)``."""
     pre, post = np.nonzero(spec.connectivity)
     groups = {
-        "coupling_kernel": ("syn", np.asarray(params.w)[:, :, pre, post], spec.synapse_basis),
-        "feedback_kernel": ("fb", np.asarray(params.v), spec.feedback_basis),
+        "coupling_kernel": (["synapse", "syn_lag"], params.w[:, :, pre, post], spec.synapse_basis),
+        "feedback_kernel": (["neuron", "fb_lag"], params.v, spec.feedback_basis),
     }
     if spec.n_inputs:
-        groups["input_kernel"] = ("in", np.asarray(params.c), spec.input_basis)
-    dims = {"syn": ["synapse"], "fb": ["neuron"], "in": ["input", "neuron"]}
+        groups["input_kernel"] = (["input", "neuron", "in_lag"], params.c, spec.input_basis)
     kernels = {}
-    for name, (kind, weights, basis) in groups.items():
+    for name, (dims, weights, basis) in groups.items():
+        weights = np.asarray(weights)
         basis = np.asarray(basis, weights.dtype)
         reach = int(np.flatnonzero(np.any(basis != 0, axis=0)).max(initial=-1)) + 1
         kernels[name] = xr.DataArray(
             weights @ basis[:, :reach],
-            dims=["chain", "draw", *dims[kind], f"{kind}_lag"],
-            coords={f"{kind}_lag": (np.arange(reach) + 1) * spec.dt},
+            dims=["chain", "draw", *dims],
+            coords={dims[-1]: (np.arange(reach) + 1) * spec.dt},
         )
     return kernels
 

@@ -240,7 +240,5 @@ def _ks_distance(x, reference):
 
 
 def _band(draws, prob):
-    prob = float(prob)
-    if not 0.0 < prob < 1.0:
-        raise ValueError(f"prob must lie in (0, 1), got {prob}")
+    prob = _checks.probability(prob, "prob")
     return np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2], axis=0)

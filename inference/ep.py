@@ -58,6 +58,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
+from probsnn import _checks
 from probsnn.models import energy as em
 
 from ._epochs import shuffled_epoch
@@ -187,7 +188,7 @@ def relax(
     if states is None:
         states = em.init_states(spec, inputs.shape[0], inputs.dtype)
     states = em.check_states(spec, states, inputs.shape[0])
-    beta = _real_number(beta, "beta")
+    beta = _checks.finite_float(beta, "beta")
     if beta == 0.0:
         targets = None
     elif targets is None:
@@ -209,18 +210,9 @@ def nudged_phase(spec, params, inputs, targets, beta, free_states, relaxation=DE
     Raises:
         ValueError when ``beta == 0`` (that is the free phase) or is not finite.
     """
-    if _real_number(beta, "beta") == 0.0:
+    if _checks.finite_float(beta, "beta") == 0.0:
         raise ValueError("beta must be nonzero for a nudged phase, got 0")
     return relax(spec, params, inputs, free_states, targets, beta, relaxation)
-
-
-def _real_number(value, name: str) -> float:
-    if isinstance(value, bool) or not np.isscalar(value) or np.iscomplexobj(value):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
 
 
 def trajectory(spec, params, inputs, states, targets=None, beta=0.0, step_size=0.5, n_steps=50):
@@ -304,7 +296,7 @@ def check_estimator(spec, estimator: str, beta, n_points: int = 4) -> float:
     """Validate an estimator name, its β (finite, nonzero) and ``n_points``; return β as float."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    beta = _real_number(beta, "beta")
+    beta = _checks.finite_float(beta, "beta")
     if beta == 0.0:
         raise ValueError("beta must be nonzero for a nudged phase, got 0")
     if estimator == "holomorphic":

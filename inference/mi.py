@@ -336,7 +336,7 @@ def barber_agakov_bound(log_q, entropy_x) -> MIEstimate:
     log_q = _checks.real_array(log_q, "log_q", min_ndim=1)
     if log_q.size < 2:
         raise ValueError(f"log_q must hold at least 2 samples, got shape {tuple(log_q.shape)}")
-    entropy_x = _finite_number(entropy_x, "entropy_x")
+    entropy_x = _checks.finite_float(entropy_x, "entropy_x")
     return _barber_agakov(jnp.ravel(jnp.asarray(log_q)), entropy_x)
 
 
@@ -388,12 +388,3 @@ def _infonce_bound(scores):
     else:
         batch_means = jnp.ravel(terms)
     return MIEstimate(jnp.mean(terms), jnp.std(batch_means) / np.sqrt(batch_means.size))
-
-
-def _finite_number(value, name):
-    if isinstance(value, bool) or np.ndim(value) != 0:
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value

@@ -43,7 +43,6 @@ from probsnn.kernels import filter_spikes
 from probsnn.network import Network, Params
 
 from .infomax import Criterion, _check_spec, as_float, spike_counts
-from .mi import _finite_number as _finite
 from .mi import _log_total, infonce_terms
 from .variational import rate_kl
 
@@ -89,7 +88,7 @@ def barber_agakov(spec: Network, input_entropy: float = 0.0) -> Criterion:
         ValueError: a network without inputs, a non-finite entropy.
     """
     _check_spec(spec)
-    input_entropy = _finite(input_entropy, "input_entropy")
+    input_entropy = _checks.finite_float(input_entropy, "input_entropy")
     init = _zeros_readout(spec.n_neurons, spec.n_inputs)
     return Criterion("Barber-Agakov", _barber_agakov_signal, {"input_entropy": input_entropy}, init)
 
@@ -161,10 +160,10 @@ def information_bottleneck(
     """
     _check_spec(spec)
     n_classes = _checks.positive_int(n_classes, "n_classes", minimum=2)
-    beta = _finite(beta, "beta")
+    beta = _checks.finite_float(beta, "beta")
     if beta < 0:
         raise ValueError(f"beta must be >= 0, got {beta}")
-    target_prob = _probability(target_prob, "target_prob")
+    target_prob = _checks.probability(target_prob, "target_prob")
     return Criterion(
         "information bottleneck",
         _bottleneck_signal,
@@ -270,10 +269,10 @@ def rate_penalised_infomax(
             shape or unnormalised weights.
     """
     _check_spec(spec)
-    gamma = _finite(gamma, "gamma")
+    gamma = _checks.finite_float(gamma, "gamma")
     if gamma < 0:
         raise ValueError(f"gamma must be >= 0, got {gamma}")
-    target_prob = _probability(target_prob, "target_prob")
+    target_prob = _checks.probability(target_prob, "target_prob")
     hyper = {"gamma": gamma, "target_prob": target_prob}
     fixed = _reference_inputs(spec, reference_inputs, reference_log_weights)
     if fixed is not None:
@@ -349,8 +348,8 @@ def toyoizumi_window(
     channel_ok = isinstance(pre, int | np.integer) and not isinstance(pre, bool)
     if not channel_ok or not 0 <= pre < spec.n_inputs:
         raise ValueError(f"pre must be an input channel in 0..{spec.n_inputs - 1}, got {pre}")
-    gamma = _finite(gamma, "gamma")
-    target_prob = _probability(target_prob, "target_prob")
+    gamma = _checks.finite_float(gamma, "gamma")
+    target_prob = _checks.probability(target_prob, "target_prob")
     pre = int(pre)
     n_references = _checks.positive_int(n_references, "n_references")
     margin = spec.n_input_lags if margin is None else _checks.positive_int(margin, "margin")
@@ -398,10 +397,3 @@ def _pair_update(spec, params, post_trains, pre_trains, references, gamma, targe
     drive = potentials(spec, only_pre, post_trains, pre_trains)[..., 0]
     eligibility = jnp.cumsum(drive * (post_trains[..., 0] - jax.nn.sigmoid(u)), axis=-1)
     return jnp.sum(eligibility * factor, axis=-1)
-
-
-def _probability(value, name):
-    value = _finite(value, name)
-    if not 0 < value < 1:
-        raise ValueError(f"{name} must lie in (0, 1), got {value}")
-    return value

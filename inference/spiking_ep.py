@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from probsnn import _checks
 from probsnn.inference import ep
 from probsnn.models import energy as em
 
@@ -186,9 +187,7 @@ def spiking_relax(
     states = em.init_states(spec, batch, inputs.dtype) if states is None else states
     states = em.check_states(spec, states, batch)
     residues = init_residues(spec, batch, inputs.dtype) if residues is None else tuple(residues)
-    beta = float(beta)
-    if not np.isfinite(beta):
-        raise ValueError(f"beta must be finite, got {beta}")
+    beta = _checks.finite_float(beta, "beta")
     if beta == 0.0:
         targets = None
     elif targets is None:

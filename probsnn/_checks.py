@@ -27,6 +27,24 @@ def positive_float(value, name: str) -> float:
     return value
 
 
+def finite_float(value, name: str) -> float:
+    """Return ``value`` as a float, raising unless it is a finite real scalar."""
+    if isinstance(value, bool) or np.ndim(value) != 0 or np.iscomplexobj(value):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def probability(value, name: str) -> float:
+    """Return ``value`` as a float, raising unless it lies in the open interval (0, 1)."""
+    value = finite_float(value, name)
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must lie in (0, 1), got {value}")
+    return value
+
+
 def positive_int(value, name: str, minimum: int = 1) -> int:
     """Return ``value`` as an int, raising unless it is an integer >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):

@@ -116,8 +116,7 @@ def psth(spikes, *, dt, bandwidth=None, level=0.95) -> PSTH:
     """
     trials = _trials(spikes)
     dt = _checks.positive_float(dt, "dt")
-    if not 0.0 < float(level) < 1.0:
-        raise ValueError(f"level must lie in (0, 1), got {level}")
+    level = _checks.probability(level, "level")
     window = None
     if bandwidth is not None:
         window = jnp.asarray(gaussian_window(_checks.positive_float(bandwidth, "bandwidth"), dt))

@@ -6,7 +6,7 @@ same optimiser (Adam 2e-3), batch 32 and data:
 
 * EP (symmetric nudging, β = 0.5): a free relaxation (<= 60 steps, tol 1e-3) and two nudged ones
   (<= 30 steps each), then the local update;
-* backprop: BPTT through 60 fixed free-phase steps (probsnn.inference.ep.backprop_trainer);
+* backprop: BPTT through 60 fixed free-phase steps (probsnn.inference.energy.ep.backprop_trainer);
 * spiking EP (sigma-delta spikes, 150 free + 2 × 60 nudged steps).
 
 It prints the seconds per epoch (after compilation, median of the timed epochs), the relaxation
@@ -29,8 +29,8 @@ import numpy as np
 import optax
 
 from probsnn.data import load_digits, load_mnist
-from probsnn.inference import ep
-from probsnn.inference import spiking_ep as sep
+from probsnn.inference.energy import ep
+from probsnn.inference.energy import spiking_ep as sep
 from probsnn.models import energy as em
 
 BATCH = 32

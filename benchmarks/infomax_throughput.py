@@ -6,7 +6,8 @@ inputs with Adam. Maximum likelihood observes the output spikes (drawn once befo
 applies the local ML rule (:func:`probsnn.inference.ml_rule`, summed over the bins); each
 information criterion draws K = 4 spike trains per input from the network with
 :func:`probsnn.sample` and applies the score-function rule
-(:func:`probsnn.inference.infomax.infomax_rule`). We time compiled steps (best of the repeats
+(:func:`probsnn.inference.information.infomax.infomax_rule`). We time compiled steps (best of the
+repeats
 after a warm-up) and report training samples (inputs) per second and ML's speed over each
 criterion's. The criteria cost more because they sample K spike trains per input (a sequential
 scan), score them, and differentiate the criterion; the bottleneck re-evaluates the potentials
@@ -29,9 +30,9 @@ from _timing import best_time
 
 import probsnn as ps
 from probsnn import kernels
-from probsnn.inference import infomax as im
-from probsnn.inference import mi_criteria as crit
-from probsnn.inference.online import MLSignals, ml_rule
+from probsnn.inference.information import criteria as crit
+from probsnn.inference.information import infomax as im
+from probsnn.inference.likelihood.online import MLSignals, ml_rule
 
 
 def network(n_neurons: int, n_inputs: int, dt: float):

@@ -20,8 +20,8 @@ from _timing import best_time
 
 import probsnn as ps
 from probsnn import kernels
+from probsnn.design import build_design, params_to_coef
 from probsnn.inference import fit_ml
-from probsnn.inference.design import build_design, params_to_coef
 
 
 def log_likelihood(x, y, coef):

@@ -4,7 +4,8 @@ Setting (issue 5, Speed): ``--inputs`` excitatory Poisson inputs at 10 spikes/s 
 weights in [0, g_max] (g_max = 15 / inputs: Song et al.'s 0.015 at 1,000 inputs, the same total
 drive at other sizes), 200 fixed inhibitory inputs, one conductance-based leaky integrate-and-fire
 neuron, all-to-all additive STDP (A₊ = 0.005 g_max, A₋ = 1.05 A₊, τ± = 20 ms), ``--seconds`` of
-simulated time at ``--dt`` ms. probsnn runs :func:`probsnn.inference.stdp.song_experiment` under
+simulated time at ``--dt`` ms. probsnn runs
+:func:`probsnn.inference.plasticity.stdp.song_experiment` under
 jit (best of ``--repeats`` after a compile-and-run call; ``--trials`` networks with vmap). Brian2
 runs the same network with each code-generation target of ``--targets`` (``cython`` is what
 Brian2's default ``auto`` target picks when a compiler is present; ``numpy`` the pure-Python
@@ -48,7 +49,7 @@ import jax
 import numpy as np
 from _timing import best_time
 
-from probsnn.inference import stdp
+from probsnn.inference.plasticity import stdp
 
 try:
     import brian2 as b2

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from _timing import best_time
 
-from probsnn.inference import stdp
+from probsnn.inference.plasticity import stdp
 
 A_PLUS, A_MINUS, TAU, W_MAX = 0.005 * 0.015, 0.00525 * 0.015, 20.0, 0.015
 

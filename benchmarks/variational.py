@@ -32,7 +32,7 @@ from numpyro.infer import SVI, TraceGraph_ELBO
 
 import probsnn as ps
 from probsnn import kernels
-from probsnn.inference import variational
+from probsnn.inference.latent import variational
 from probsnn.models import hidden_guide, hidden_network
 
 

@@ -12,25 +12,13 @@ variational learning with hidden neurons (:mod:`.variational`) and multi-sample 
 estimators of log p(x) (:mod:`.multisample`).
 """
 
-from . import (
-    bayes,
-    bayes_checks,
-    ep,
-    infomax,
-    mi,
-    mi_criteria,
-    multisample,
-    rule_engine,
-    score,
-    spiking_ep,
-    stdp,
-    stdp_equivalence,
-    stdp_features,
-    tasks,
-    variational,
-    wta,
+from probsnn.inference.bayes.checks import (
+    PredictiveCheck,
+    isi_check,
+    psth_check,
+    time_rescaling_check,
 )
-from .bayes import (
+from probsnn.inference.bayes.fit import (
     KernelSummary,
     SynapseTest,
     auroc,
@@ -42,8 +30,7 @@ from .bayes import (
     posterior_params,
     synapse_test,
 )
-from .bayes_checks import PredictiveCheck, isi_check, psth_check, time_rescaling_check
-from .ep import (
+from probsnn.inference.energy.ep import (
     EPConfig,
     EPSignals,
     Relaxation,
@@ -62,15 +49,21 @@ from .ep import (
     recurrent_backprop_errors,
     relax,
 )
-from .infomax import (
-    Criterion,
-    InfoMaxParams,
-    InfoMaxSignals,
-    fit_infomax,
-    infomax_rule,
-    infomax_trainer,
+from probsnn.inference.energy.spiking_ep import (
+    SpikingEPConfig,
+    SpikingRelaxation,
+    spiking_ep_estimate,
+    spiking_ep_trainer,
+    spiking_relax,
 )
-from .mi import (
+from probsnn.inference.information.criteria import (
+    barber_agakov,
+    infonce,
+    information_bottleneck,
+    rate_penalised_infomax,
+    toyoizumi_window,
+)
+from probsnn.inference.information.estimators import (
     MIEstimate,
     barber_agakov_bound,
     channel_information,
@@ -79,15 +72,15 @@ from .mi import (
     network_channel,
     plugin_information,
 )
-from .mi_criteria import (
-    barber_agakov,
-    infonce,
-    information_bottleneck,
-    rate_penalised_infomax,
-    toyoizumi_window,
+from probsnn.inference.information.infomax import (
+    Criterion,
+    InfoMaxParams,
+    InfoMaxSignals,
+    fit_infomax,
+    infomax_rule,
+    infomax_trainer,
 )
-from .ml import FitInfo, MLFit, fit_ml
-from .multisample import (
+from probsnn.inference.latent.multisample import (
     exact_elbo,
     exact_log_marginal,
     iw_bound_estimate,
@@ -95,16 +88,41 @@ from .multisample import (
     log_marginal_smc,
     multisample_rule,
 )
-from .online import EligibilityState, MLSignals, OnlineFit, fit_ml_online, ml_rule
-from .rule_engine import sum_of_products
-from .spiking_ep import (
-    SpikingEPConfig,
-    SpikingRelaxation,
-    spiking_ep_estimate,
-    spiking_ep_trainer,
-    spiking_relax,
+from probsnn.inference.latent.variational import (
+    VariationalSignals,
+    fit_variational,
+    fit_variational_online,
+    online_variational_rule,
+    sample_hidden,
+    variational_rule,
+    variational_trainer,
 )
-from .stdp import (
+from probsnn.inference.latent.wta import (
+    WTAFit,
+    WTAVariationalSignals,
+    fit_wta,
+    wta_local_gradient,
+    wta_ml_rule,
+    wta_variational_gradient,
+    wta_variational_rule,
+)
+from probsnn.inference.likelihood.newton import FitInfo, MLFit, fit_ml
+from probsnn.inference.likelihood.online import (
+    EligibilityState,
+    MLSignals,
+    OnlineFit,
+    fit_ml_online,
+    ml_rule,
+)
+from probsnn.inference.plasticity.features import (
+    FeatureLayer,
+    FeatureParams,
+    feature_spikes,
+    fit_stdp_features,
+    init_feature_params,
+)
+from probsnn.inference.plasticity.rule_engine import sum_of_products
+from probsnn.inference.plasticity.stdp import (
     STDPSignals,
     measure_window,
     pair_stdp,
@@ -114,31 +132,8 @@ from .stdp import (
     song_experiment,
     triplet_stdp,
 )
-from .stdp_features import (
-    FeatureLayer,
-    FeatureParams,
-    feature_spikes,
-    fit_stdp_features,
-    init_feature_params,
-)
-from .variational import (
-    VariationalSignals,
-    fit_variational,
-    fit_variational_online,
-    online_variational_rule,
-    sample_hidden,
-    variational_rule,
-    variational_trainer,
-)
-from .wta import (
-    WTAFit,
-    WTAVariationalSignals,
-    fit_wta,
-    wta_local_gradient,
-    wta_ml_rule,
-    wta_variational_gradient,
-    wta_variational_rule,
-)
+
+from . import bayes, energy, equivalence, information, latent, likelihood, plasticity, score
 
 __all__ = [
     "Criterion",
@@ -170,15 +165,15 @@ __all__ = [
     "barber_agakov",
     "barber_agakov_bound",
     "bayes",
-    "bayes_checks",
     "bptt_gradient",
     "channel_information",
     "design_params",
-    "ep",
+    "energy",
     "ep_estimate",
     "ep_gradient",
     "ep_rule",
     "ep_trainer",
+    "equivalence",
     "exact_elbo",
     "exact_log_marginal",
     "feature_spikes",
@@ -196,22 +191,21 @@ __all__ = [
     "glm_design_model",
     "gradient_check",
     "implicit_gradient",
-    "infomax",
     "infomax_rule",
     "infomax_trainer",
     "infonce",
     "infonce_bound",
+    "information",
     "information_bottleneck",
     "init_feature_params",
     "isi_check",
     "iw_bound_estimate",
+    "latent",
+    "likelihood",
     "log_marginal_is",
     "log_marginal_smc",
     "measure_window",
-    "mi",
-    "mi_criteria",
     "ml_rule",
-    "multisample",
     "multisample_rule",
     "mutual_information",
     "network_channel",
@@ -219,6 +213,7 @@ __all__ = [
     "online_variational_rule",
     "pair_stdp",
     "pair_window",
+    "plasticity",
     "plugin_information",
     "posterior_kernels",
     "posterior_params",
@@ -227,28 +222,20 @@ __all__ = [
     "recurrent_backprop_errors",
     "relax",
     "reward_stdp",
-    "rule_engine",
     "run_stdp",
     "sample_hidden",
     "score",
     "song_experiment",
-    "spiking_ep",
     "spiking_ep_estimate",
     "spiking_ep_trainer",
     "spiking_relax",
-    "stdp",
-    "stdp_equivalence",
-    "stdp_features",
     "sum_of_products",
     "synapse_test",
-    "tasks",
     "time_rescaling_check",
     "toyoizumi_window",
     "triplet_stdp",
-    "variational",
     "variational_rule",
     "variational_trainer",
-    "wta",
     "wta_local_gradient",
     "wta_ml_rule",
     "wta_variational_gradient",

@@ -81,19 +81,30 @@ def optimal_baseline(state: BaselineState, signal, scores, kappa: float):
 
     batch_signal = jax.tree.map(lambda e: moment(e, signal), scores)
     batch_score = jax.tree.map(lambda e: moment(e, jnp.ones_like(signal)), scores)
+    new_state = BaselineState(
+        blend(state.signal_moment, batch_signal, kappa),
+        blend(state.score_moment, batch_score, kappa),
+    )
+    return baseline_ratio(new_state, jnp.mean(signal)), new_state
 
-    def blend(old, new):
-        return kappa * old + (1.0 - kappa) * new
 
-    signal_moment = jax.tree.map(blend, state.signal_moment, batch_signal)
-    score_moment = jax.tree.map(blend, state.score_moment, batch_score)
-    mean_signal = jnp.mean(signal)
+def blend(old, new, kappa):
+    """κ·old + (1 − κ)·new, leaf by leaf over two matching pytrees.
+
+    The one exponential filter of the library's rules: eligibility traces e_t = κ e_{t−1} +
+    (1 − κ) g_t and the moving averages of the baselines (docs/theory.md §3).
+    """
+    return jax.tree.map(lambda o, n: kappa * o + (1.0 - kappa) * n, old, new)
+
+
+def baseline_ratio(state: BaselineState, fallback):
+    """The per-parameter optimal baseline b = m_f / m_e of a :class:`BaselineState`, with
+    ``fallback`` (a scalar, e.g. the batch's mean signal) where m_e = 0."""
 
     def ratio(num, den):
-        return jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), mean_signal)
+        return jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), fallback)
 
-    baseline = jax.tree.map(ratio, signal_moment, score_moment)
-    return baseline, BaselineState(signal_moment, score_moment)
+    return jax.tree.map(ratio, state.signal_moment, state.score_moment)
 
 
 def score_gradient(signal, scores, baseline=0.0):

@@ -54,6 +54,21 @@ def positive_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def prng_key(key, name: str = "key"):
+    """Return ``key`` unchanged, raising TypeError unless it is one PRNG key: a typed key
+    (``jax.random.key``) or a legacy uint32 key of shape (2,) (``jax.random.PRNGKey``)."""
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise TypeError(f"{name} must be a single PRNG key, got a batch of shape {key.shape}")
+        return key
+    if isinstance(key, jax.Array) and key.dtype == jnp.uint32 and key.shape == (2,):
+        return key
+    described = f"{type(key).__name__}"
+    if hasattr(key, "dtype"):
+        described += f" of dtype {key.dtype} and shape {tuple(key.shape)}"
+    raise TypeError(f"{name} must be a PRNG key (jax.random.key(seed)), got {described}")
+
+
 def basis_matrix(basis, name: str) -> np.ndarray:
     """Validate a (K, L) basis: 2-D, finite, float."""
     array = (

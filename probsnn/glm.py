@@ -79,14 +79,19 @@ def traces(spec: Network, spikes, inputs=None, method: str = "auto") -> Traces:
 
 
 def contract(spec: Network, params: Params, x: Traces):
-    """Potentials u ``(..., T, N)`` from traces: the weighted sums of the module equation."""
+    """Potentials from traces: the weighted sums of the module equation.
+
+    Works for all bins at once (traces ``(..., T, N, K)`` → u ``(..., T, N)``) and for one bin
+    (ring-buffer traces ``(..., N, K)`` → u ``(..., N)``, as the online rules use them): the
+    contraction names no time axis.
+    """
     dtype = x.syn.dtype
     w = _synaptic_matrix(spec, params, dtype)  # (N, K_syn, N)
-    u = jnp.einsum("...tjk,jki->...ti", x.syn, w) + params.bias.astype(dtype)
+    u = jnp.einsum("...jk,jki->...i", x.syn, w) + params.bias.astype(dtype)
     if x.fb is not None:
-        u = u + jnp.einsum("...tik,ik->...ti", x.fb, params.v.astype(dtype))
+        u = u + jnp.einsum("...ik,ik->...i", x.fb, params.v.astype(dtype))
     if x.inputs is not None:
-        u = u + jnp.einsum("...tmk,mik->...ti", x.inputs, params.c.astype(dtype))
+        u = u + jnp.einsum("...mk,mik->...i", x.inputs, params.c.astype(dtype))
     return u
 
 
@@ -252,24 +257,53 @@ def advance(state: SamplerState, spikes_t, input_t=None) -> SamplerState:
     return SamplerState(spikes=spike_buffer, inputs=input_buffer, t=state.t + 1)
 
 
-def step(spec: Network, params: Params, state: SamplerState, key, input_t=None):
+def emit_spikes(key, potentials, clamp_t=None, visible=None):
+    """The one Bernoulli draw of the library: s_t ~ Bernoulli(σ(u_t)), clamped where observed.
+
+    Args:
+        key: PRNG key of the bin. potentials: u_t ``(*B, N)``.
+        clamp_t: optional ``(*B, N)`` spikes; the neurons where ``visible`` is True take these
+            values (the other columns are ignored), so the draw is one of q(h‖x).
+        visible: ``(N,)`` bool mask, required with ``clamp_t``.
+
+    Returns:
+        ``(*B, N)`` uint8 spikes.
+    """
+    drawn = jax.random.bernoulli(key, jax.nn.sigmoid(potentials)).astype(jnp.uint8)
+    if clamp_t is None:
+        return drawn
+    return jnp.where(jnp.asarray(visible), jnp.asarray(clamp_t).astype(jnp.uint8), drawn)
+
+
+def sample_step(
+    weights: StepWeights, state: SamplerState, key, input_t=None, clamp_t=None, visible=None
+):
+    """:func:`step` on pre-arranged weights (:func:`step_weights`): what a ``lax.scan`` body
+    calls, so the weights are rearranged once per scan rather than once per bin."""
+    u = step_potential(weights, state)
+    spikes_t = emit_spikes(key, u, clamp_t, visible)
+    return advance(state, spikes_t, input_t), (spikes_t, u)
+
+
+def step(spec: Network, params: Params, state: SamplerState, key, input_t=None, clamp_t=None):
     """Sample one bin: u_t from the past, s_t ~ Bernoulli(σ(u_t)), then advance the past.
+
+    Every sampler of the library (:func:`probsnn.sample`, the clamped sampler of q(h‖x), the
+    variational and multi-sample estimators) draws its spikes through this step or its
+    pre-arranged form :func:`sample_step` (docs/theory.md §2–3).
 
     Args:
         spec, params: the network. state: :class:`SamplerState` of a batch ``B`` of trials.
         key: PRNG key for this bin. input_t: ``(*B, M)`` inputs at bin t (None without inputs).
+        clamp_t: optional ``(*B, N)`` spikes for the visible neurons (``spec.visible``); the
+            hidden neurons are drawn, so the bin is a draw of q(h‖x). Hidden columns are ignored.
 
     Returns:
         ``(new_state, (spikes_t, u_t))`` with spikes_t ``(*B, N)`` uint8 and u_t ``(*B, N)``.
     """
     weights = step_weights(spec, params, state.spikes.dtype)
-    return _sample_step(weights, state, key, input_t)
-
-
-def _sample_step(weights: StepWeights, state: SamplerState, key, input_t):
-    u = step_potential(weights, state)
-    spikes_t = jax.random.bernoulli(key, jax.nn.sigmoid(u))
-    return advance(state, spikes_t, input_t), (spikes_t.astype(jnp.uint8), u)
+    visible = None if clamp_t is None else spec.visible
+    return sample_step(weights, state, key, input_t, clamp_t, visible)
 
 
 def _ring_traces(buffer, basis, t):

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from probsnn import _checks
-from probsnn.glm import _sample_step, advance, init_state, step_potential, step_weights
+from probsnn.glm import init_state, sample_step, step_weights
 from probsnn.network import Network, Params
 
 
@@ -32,7 +32,7 @@ def sample(
 
     With ``clamp``, the visible neurons (``spec.visible``) are set to the given spikes in every
     bin and only the hidden ones are drawn: a sample of the causally conditioned distribution
-    q(h‖x) = Π_t Π_{i∈H} p(h_{i,t} | u_{i,t}) (Jang et al. 2019, MATH.md §3).
+    q(h‖x) = Π_t Π_{i∈H} p(h_{i,t} | u_{i,t}) (Jang et al. 2019; docs/theory.md §3).
 
     Args:
         spec: the network. params: its :class:`~probsnn.Params`.
@@ -68,22 +68,40 @@ def sample(
 @partial(jax.jit, static_argnums=(0, 3, 4))
 def _sample(spec, params, key, n_steps, n_trials, inputs, clamp):
     weights = step_weights(spec, params)
-    visible = jnp.asarray(spec.visible)
+    visible = None if clamp is None else spec.visible
 
-    def body(state, xs):
-        step_key, input_t, clamp_t = xs
-        if clamp_t is None:
-            return _sample_step(weights, state, step_key, input_t)
-        u = step_potential(weights, state)
-        drawn = jax.random.bernoulli(step_key, jax.nn.sigmoid(u)).astype(jnp.uint8)
-        spikes_t = jnp.where(visible, clamp_t, drawn)
-        return advance(state, spikes_t, input_t), (spikes_t, u)
+    def step_fn(state, step_key, input_t, clamp_t):
+        return sample_step(weights, state, step_key, input_t, clamp_t, visible)
 
+    return scan_bins(step_fn, init_state(spec, (n_trials,)), key, n_steps, inputs, clamp)
+
+
+def scan_bins(step_fn, state, key, n_steps: int, inputs=None, clamp=None):
+    """Run a sampling step over ``n_steps`` bins with ``lax.scan``, trials leading.
+
+    The one scan of the samplers: the GLM network's (:func:`probsnn.glm.sample_step`) and the
+    WTA network's (:func:`probsnn.wta.step`, its own categorical emission) both run through it.
+
+    Args:
+        step_fn: ``step_fn(state, key, input_t, clamp_t) -> (state, (spikes_t, u_t))``, with
+            input_t ``(B, M)`` or None and clamp_t ``(B, ...)`` or None.
+        state: the initial sampler state. key: PRNG key, split once per bin.
+        n_steps: T. inputs: ``(B, T, M)`` or None. clamp: ``(B, T, ...)`` or None.
+
+    Returns:
+        ``(spikes, u)``, each ``(B, T, ...)``.
+    """
     keys = jax.random.split(key, n_steps)
-    time_major_inputs = None if inputs is None else jnp.swapaxes(inputs, 0, 1)
-    time_major_clamp = None if clamp is None else jnp.swapaxes(clamp, 0, 1)
-    state = init_state(spec, (n_trials,))
-    _, (spikes, u) = jax.lax.scan(body, state, (keys, time_major_inputs, time_major_clamp))
+    xs = (
+        keys,
+        None if inputs is None else jnp.swapaxes(inputs, 0, 1),
+        None if clamp is None else jnp.swapaxes(clamp, 0, 1),
+    )
+
+    def body(carry, x_t):
+        return step_fn(carry, *x_t)
+
+    _, (spikes, u) = jax.lax.scan(body, state, xs)
     return jnp.swapaxes(spikes, 0, 1), jnp.swapaxes(u, 0, 1)
 
 

@@ -37,7 +37,7 @@ from probsnn import _checks
 from probsnn.glm import SamplerState, Traces, advance, init_state, ring_traces, traces
 from probsnn.glm import check_data as check_channel_data
 from probsnn.network import Network
-from probsnn.simulate import sampler_inputs
+from probsnn.simulate import sampler_inputs, scan_bins
 
 
 class WTAParams(NamedTuple):
@@ -460,18 +460,10 @@ def sample(
 
 @partial(jax.jit, static_argnums=(0, 3, 4))
 def _sample(spec, params, key, n_steps, n_trials, inputs, clamp):
-    def body(state, xs):
-        step_key, input_t, clamp_t = xs
+    def step_fn(state, step_key, input_t, clamp_t):
         return step(spec, params, state, step_key, input_t, clamp_t)
 
-    keys = jax.random.split(key, n_steps)
-    xs = (
-        keys,
-        None if inputs is None else jnp.swapaxes(inputs, 0, 1),
-        None if clamp is None else jnp.swapaxes(clamp, 0, 1),
-    )
-    _, (spikes, u) = jax.lax.scan(body, init_wta_state(spec, (n_trials,)), xs)
-    return jnp.swapaxes(spikes, 0, 1), jnp.swapaxes(u, 0, 1)
+    return scan_bins(step_fn, init_wta_state(spec, (n_trials,)), key, n_steps, inputs, clamp)
 
 
 def _clamped_spikes(spec: WTANetwork, clamp, n_steps: int, n_trials: int, batched: bool):

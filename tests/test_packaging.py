@@ -67,7 +67,7 @@ def test_wheel_installs_probsnn_models_and_inference_only(tmp_path):
         env={"PYTHONPATH": str(target), "PATH": ""},
     ).stdout.splitlines()
     assert out[0].startswith(str(target)) and out[1].startswith(str(target / "probsnn" / "models"))
-    assert out[2] == "probsnn.inference.ml"
+    assert out[2] == "probsnn.inference.likelihood.newton"
     assert out[3] == "None None"
 
 

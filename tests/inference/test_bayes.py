@@ -16,7 +16,7 @@ import pytest
 import probsnn as ps
 from probsnn import kernels, plot, topology
 from probsnn.inference import fit_ml
-from probsnn.inference.bayes import (
+from probsnn.inference.bayes.fit import (
     auroc,
     fit_mcmc,
     fit_svi,

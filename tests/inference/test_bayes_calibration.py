@@ -18,7 +18,7 @@ from numpyro import handlers
 
 import probsnn as ps
 from probsnn import kernels
-from probsnn.inference.bayes import design_params, fit_mcmc
+from probsnn.inference.bayes.fit import design_params, fit_mcmc
 from probsnn.models import GLMPrior
 
 warnings.filterwarnings("ignore", category=FutureWarning)

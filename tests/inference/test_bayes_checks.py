@@ -17,8 +17,7 @@ import pytest
 
 import probsnn as ps
 from probsnn import kernels, topology
-from probsnn.inference.bayes import fit_mcmc
-from probsnn.inference.bayes_checks import (
+from probsnn.inference.bayes.checks import (
     isi_check,
     plot_isi_check,
     plot_psth_check,
@@ -26,6 +25,7 @@ from probsnn.inference.bayes_checks import (
     psth_check,
     time_rescaling_check,
 )
+from probsnn.inference.bayes.fit import fit_mcmc
 from probsnn.models import GLMPrior
 
 matplotlib.use("Agg")

@@ -1,4 +1,5 @@
-"""Tests of equilibrium propagation (probsnn.inference.ep): relaxations, estimators against the
+"""Tests of equilibrium propagation (probsnn.inference.energy.ep): relaxations, estimators against
+the
 exact gradient, the equivalence with recurrent backprop, the optax rule and training."""
 
 import jax
@@ -8,7 +9,7 @@ import optax
 import pytest
 
 from probsnn.data import load_digits
-from probsnn.inference import ep
+from probsnn.inference.energy import ep
 from probsnn.models import energy as em
 
 TIGHT = ep.Relaxation(step_size=0.5, max_steps=5000, tol=1e-11)

@@ -10,9 +10,10 @@ from jax.scipy.special import logsumexp
 
 import probsnn as ps
 from probsnn import encoding, kernels
-from probsnn.inference import infomax as im
-from probsnn.inference import mi, score
-from probsnn.inference import mi_criteria as crit
+from probsnn.inference import score
+from probsnn.inference.information import criteria as crit
+from probsnn.inference.information import estimators as mi
+from probsnn.inference.information import infomax as im
 
 N_STEPS = 3
 

@@ -10,7 +10,8 @@ import pytest
 
 import probsnn as ps
 from probsnn import kernels
-from probsnn.inference import mi, score
+from probsnn.inference import score
+from probsnn.inference.information import estimators as mi
 
 
 def _binary_entropy(p):

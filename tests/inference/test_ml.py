@@ -10,9 +10,9 @@ import statsmodels.api as sm
 import probsnn as ps
 from conftest import make_network, random_inputs
 from probsnn import kernels
+from probsnn.design import build_design, coef_to_params, params_to_coef
 from probsnn.inference import fit_ml, fit_ml_online, ml_rule
-from probsnn.inference.design import build_design, coef_to_params, params_to_coef
-from probsnn.inference.online import MLSignals
+from probsnn.inference.likelihood.online import MLSignals
 
 
 @pytest.mark.parametrize("kind", ["sparse_separate_feedback", "inputs"])
@@ -189,7 +189,7 @@ def test_online_fit_streams_and_increases_the_likelihood():
     # it closes most of the gap to the batch optimum
     assert (best - after) < 0.2 * (best - before)
     # another learning rate and other data of the same shape reuse the compiled stream
-    from probsnn.inference.online import _stream
+    from probsnn.inference.likelihood.online import _stream
 
     compiled = _stream._cache_size()
     fit_ml_online(spec, online.params, spikes[::-1], learning_rate=1e-3, kappa=0.5)
@@ -197,7 +197,7 @@ def test_online_fit_streams_and_increases_the_likelihood():
 
 
 def test_newton_step_compiles_once_per_design_shape():
-    from probsnn.inference.ml import newton_step
+    from probsnn.inference.likelihood.newton import newton_step
 
     spec = make_network("dense")
     params = spec.init_params(jax.random.key(0), rate=80.0)

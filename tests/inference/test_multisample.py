@@ -11,7 +11,7 @@ from jax.scipy.special import logsumexp
 from tiny_hidden import TARGET, tiny_network
 
 import probsnn as ps
-from probsnn.inference import multisample, variational
+from probsnn.inference.latent import multisample, variational
 
 SHORT = TARGET[:3]  # T = 3: 2^6 hidden rasters, 2^12 pairs
 

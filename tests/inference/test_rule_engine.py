@@ -8,9 +8,9 @@ import pytest
 import probsnn as ps
 from conftest import make_network
 from probsnn.inference import ml_rule as hand_ml_rule
-from probsnn.inference import rule_engine as engine
-from probsnn.inference import stdp
-from probsnn.inference.online import MLSignals
+from probsnn.inference.likelihood.online import MLSignals
+from probsnn.inference.plasticity import rule_engine as engine
+from probsnn.inference.plasticity import stdp
 
 DT = 0.5
 

@@ -1,4 +1,4 @@
-"""Tests of spiking equilibrium propagation (probsnn.inference.spiking_ep)."""
+"""Tests of spiking equilibrium propagation (probsnn.inference.energy.spiking_ep)."""
 
 import jax
 import jax.numpy as jnp
@@ -7,8 +7,8 @@ import optax
 import pytest
 
 from probsnn.data import load_digits
-from probsnn.inference import ep
-from probsnn.inference import spiking_ep as sep
+from probsnn.inference.energy import ep
+from probsnn.inference.energy import spiking_ep as sep
 from probsnn.models import energy as em
 
 

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from probsnn.inference.stdp import (
+from probsnn.inference.plasticity.stdp import (
     STDPSignals,
     measure_window,
     pair_stdp,

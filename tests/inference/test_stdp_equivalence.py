@@ -8,8 +8,9 @@ import pytest
 
 import probsnn as ps
 from probsnn import kernels
-from probsnn.inference import ep, stdp
-from probsnn.inference import stdp_equivalence as eq
+from probsnn.inference import equivalence as eq
+from probsnn.inference.energy import ep
+from probsnn.inference.plasticity import stdp
 from probsnn.models import energy as em
 
 matplotlib.use("Agg")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from probsnn.inference import pair_stdp
-from probsnn.inference import stdp_features as sf
+from probsnn.inference.plasticity import features as sf
 
 
 def _draws(layer, params, spikes, n_repeats, key=0):

@@ -13,8 +13,9 @@ import probsnn as ps
 from conftest import make_network, random_inputs
 from probsnn import kernels
 from probsnn.glm import traces as filter_traces
-from probsnn.inference import fit_ml, multisample, variational
-from probsnn.inference.online import MLSignals
+from probsnn.inference import fit_ml
+from probsnn.inference.latent import multisample, variational
+from probsnn.inference.likelihood.online import MLSignals
 from probsnn.models import hidden_guide, hidden_network
 
 

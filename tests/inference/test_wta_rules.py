@@ -15,8 +15,8 @@ import probsnn as ps
 from probsnn import kernels, topology, wta
 from probsnn.glm import advance, ring_traces
 from probsnn.inference import MLSignals
-from probsnn.inference import online as binary_online
-from probsnn.inference import wta as rules
+from probsnn.inference.latent import wta as rules
+from probsnn.inference.likelihood import online as binary_online
 
 
 def _network(shared_basis: bool):

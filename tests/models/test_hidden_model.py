@@ -14,7 +14,7 @@ from numpyro.infer.util import log_density
 import probsnn as ps
 from conftest import make_network, random_inputs
 from probsnn import kernels
-from probsnn.inference import multisample, variational
+from probsnn.inference.latent import multisample, variational
 from probsnn.models import GLMPrior, HiddenSpikes, hidden_guide, hidden_network
 
 VISIBLE = np.array([True, False, True, False, False])

@@ -8,8 +8,8 @@ samples), :mod:`.information` (InfoMax + read-out, information bottleneck), :mod
 
 from .base import Criterion, Curve, NotApplicable
 from .energy import Backprop, EquilibriumPropagation, SpikingEP
-from .glm import MaximumLikelihood, OnlineMaximumLikelihood
 from .information import InfoMaxReadout, InformationBottleneck
+from .likelihood import MaximumLikelihood, OnlineMaximumLikelihood
 from .stdp import STDPReadout
 from .variational import MultisampleVariational, Variational
 

@@ -218,6 +218,25 @@ def train_params(curve: Curve, step, state, n_items: int, config: dict, key, *, 
     return state.params
 
 
+def curve_callback(curve: Curve, epochs: int, updates_per_epoch: int, params_of=None):
+    """A :func:`probsnn.inference.fit` callback that records the learning curve: starts the
+    clock, and checkpoints ``params_of(state)`` (default ``state.params``) after every
+    :func:`checkpoint_spacing` epochs and after the last, counting ``updates_per_epoch``
+    parameter updates per epoch. Never stops training."""
+    spacing = checkpoint_spacing(epochs)
+    params_of = (lambda state: state.params) if params_of is None else params_of
+    curve.start()
+
+    def callback(epoch, state, info):
+        del info
+        done = epoch + 1
+        if done % spacing == 0 or done == epochs:
+            curve.checkpoint(done * updates_per_epoch, params_of(state))
+        return False
+
+    return callback
+
+
 def checkpoint_spacing(epochs: int) -> int:
     """Epochs between learning-curve checkpoints: at most :data:`MAX_CHECKPOINTS` per run."""
     return max(1, math.ceil(epochs / MAX_CHECKPOINTS))

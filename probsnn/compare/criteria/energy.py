@@ -1,5 +1,6 @@
 """Energy-network criteria: equilibrium propagation (real-valued and spiking) and the backprop
-baseline on the same network (:mod:`probsnn.inference.ep`, :mod:`probsnn.inference.spiking_ep`).
+baseline on the same network (:mod:`probsnn.inference.energy.ep`,
+:mod:`probsnn.inference.energy.spiking_ep`).
 
 The network (:class:`probsnn.models.EnergyNetwork`, hard-sigmoid units, softmax read-out) sees
 each image through its spike trains: the input is the spike count per bin, c/T ∈ [0, 1], of every
@@ -17,8 +18,8 @@ import numpy as np
 import optax
 
 from probsnn.compare.criteria.base import Criterion, NotApplicable, train_params
-from probsnn.inference import ep
-from probsnn.inference import spiking_ep as sep
+from probsnn.inference.energy import ep
+from probsnn.inference.energy import spiking_ep as sep
 from probsnn.models import energy as em
 
 STATIC_ONLY = "static input -> fixed point: no output in time"

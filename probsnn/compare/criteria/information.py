@@ -1,8 +1,10 @@
 """Mutual-information criteria: InfoMax features + a linear read-out, and the information
-bottleneck (:mod:`probsnn.inference.infomax`, :mod:`probsnn.inference.mi_criteria`).
+bottleneck (:mod:`probsnn.inference.information.infomax`,
+:mod:`probsnn.inference.information.criteria`).
 
 A layer of K GLM neurons (no coupling between them, a refractory feedback kernel) is driven by
-the input spike trains and trained with :func:`~probsnn.inference.infomax.infomax_trainer`
+the input spike trains and trained with
+:func:`~probsnn.inference.information.infomax.infomax_trainer`
 (K_s spike samples per input, leave-one-out baseline, Adam) on
 
 * ``infomax``: the Barber-Agakov bound I(X;S) >= H(X) + E log q_ψ(x | s), a decoder of the input
@@ -25,9 +27,10 @@ import optax
 
 import probsnn as ps
 from probsnn.compare.criteria.base import Criterion, NotApplicable, train_params
-from probsnn.compare.criteria.glm import basis
+from probsnn.compare.criteria.likelihood import basis
 from probsnn.compare.readout import readout_accuracy
-from probsnn.inference import infomax, mi_criteria
+from probsnn.inference.information import criteria as mi_criteria
+from probsnn.inference.information import infomax
 
 UNSUPERVISED = "unsupervised: cannot be told a target"
 

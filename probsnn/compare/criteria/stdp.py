@@ -1,5 +1,5 @@
 """Unsupervised STDP features + a linear read-out
-(:mod:`probsnn.inference.stdp_features`, :func:`probsnn.inference.pair_stdp`).
+(:mod:`probsnn.inference.plasticity.features`, :func:`probsnn.inference.pair_stdp`).
 
 A soft winner-take-all layer of K neurons learns from the input spike trains by pair STDP (hard
 bounds), synaptic scaling and homeostatic biases, without labels; a ridge read-out
@@ -18,7 +18,7 @@ import numpy as np
 from probsnn.compare.criteria.base import Criterion, NotApplicable, numpy_rng
 from probsnn.compare.readout import readout_accuracy
 from probsnn.inference import pair_stdp
-from probsnn.inference import stdp_features as sf
+from probsnn.inference.plasticity import features as sf
 
 UNSUPERVISED = "unsupervised: cannot be told a target"
 

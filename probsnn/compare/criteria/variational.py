@@ -1,9 +1,10 @@
 """Variational learning of GLM networks with hidden neurons, single- and multi-sample
-(:mod:`probsnn.inference.variational`, :mod:`probsnn.inference.multisample`).
+(:mod:`probsnn.inference.latent.variational`, :mod:`probsnn.inference.latent.multisample`).
 
-The network of :func:`~probsnn.compare.criteria.glm.glm_network` gets ``n_hidden`` hidden
+The network of :func:`~probsnn.compare.criteria.likelihood.glm_network` gets ``n_hidden`` hidden
 neurons; the visible ones are clamped to the task's label trains, target pattern or recording.
-Training drives :func:`~probsnn.inference.variational.variational_trainer` (Adam on the rule's
+Training drives :func:`~probsnn.inference.latent.variational.variational_trainer` (Adam on the
+rule's
 ascent directions, shuffled mini-batches): K = 1 with the ELBO rule and its variance-optimal
 baseline (``variational``), or K samples with VIMCO (``variational-multi``; Mnih & Rezende 2016,
 Jang & Simeone 2020). Evaluation is the GLM family's, with the held-out log-likelihood replaced
@@ -19,15 +20,15 @@ import numpy as np
 import optax
 
 from probsnn.compare.criteria.base import Criterion, train_params
-from probsnn.compare.criteria.glm import (
+from probsnn.compare.criteria.likelihood import (
     GLM_BASES,
     glm_metrics,
     glm_network,
     glm_score,
     training_set,
 )
-from probsnn.inference.multisample import multisample_rule
-from probsnn.inference.variational import variational_trainer
+from probsnn.inference.latent.multisample import multisample_rule
+from probsnn.inference.latent.variational import variational_trainer
 
 _SETTINGS = {
     "classification": {"n_hidden": 20, "learning_rate": 0.02, "batch_size": 50, "epochs": 10},

@@ -7,7 +7,8 @@ input traces x_t = d x_{t−1} + s^{in}_{t−1} (d = e^{−Δ/τ}, strictly caus
     neuron k_t ~ softmax(u_t / T)                        (a stochastic WTA circuit),
 
 so at most one feature neuron spikes per bin (Nessler, Pfeiffer, Buesing & Maass 2013, PLoS
-Comput. Biol. 9:e1003037). An STDP rule of :mod:`probsnn.inference.stdp` (e.g. pair STDP with
+Comput. Biol. 9:e1003037). An STDP rule of :mod:`probsnn.inference.plasticity.stdp` (e.g. pair STDP
+with
 hard bounds) updates w after every bin from the input and feature spikes. After each sample the
 weights of every neuron are rescaled to a fixed total, w_{·k} ← W w_{·k} / Σ_j w_{jk} (synaptic
 scaling), and the biases follow a homeostatic rule b_k ← b_k + η (ρT/K − n_k) with n_k the
@@ -27,8 +28,7 @@ import numpy as np
 import optax
 
 from probsnn import _checks
-
-from .stdp import STDPSignals, decay_factor
+from probsnn.inference.plasticity.stdp import STDPSignals, decay_factor
 
 
 class FeatureLayer(NamedTuple):
@@ -136,7 +136,8 @@ def fit_stdp_features(
     """One pass over the samples ``(n, T, F)`` in order, with plasticity (module equations).
 
     Args:
-        layer: the layer's settings. rule: an STDP rule of :mod:`probsnn.inference.stdp`; its
+        layer: the layer's settings. rule: an STDP rule of
+        :mod:`probsnn.inference.plasticity.stdp`; its
             params are the weights ``(F, K)``. params: the starting :class:`FeatureParams`.
         key: PRNG key of the layer's spikes. spikes: binary input trains ``(n, T, F)``.
 

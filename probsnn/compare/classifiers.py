@@ -6,7 +6,8 @@ T bins. These 64 trains are the network's exogenous inputs (clamped in training 
 output neuron per class; during training the outputs are clamped to a target pattern — the
 label's neuron fires as a Poisson train at ``target_rate``, the others are silent — so learning
 is maximum likelihood of the targets given the inputs (MATH.md §2), and with hidden neurons the
-variational rule of :mod:`probsnn.inference.variational` (MATH.md §3; Jang, Simeone, Gardner &
+variational rule of :mod:`probsnn.inference.latent.variational` (MATH.md §3; Jang, Simeone, Gardner
+&
 Grüning 2019, IEEE SPM 36(6):64). At test time the whole network runs freely from the inputs
 and the class is the output neuron with the most spikes (summed over ``n_samples`` runs, ties
 broken at random).
@@ -30,12 +31,11 @@ import numpy as np
 import optax
 
 from probsnn import _checks, data, encoding, kernels, wta
+from probsnn.inference.latent.variational import fit_variational, variational_trainer
+from probsnn.inference.latent.wta import fit_wta
+from probsnn.inference.likelihood.newton import fit_ml
 from probsnn.network import Network, Params
 from probsnn.simulate import sample
-
-from .ml import fit_ml
-from .variational import fit_variational, variational_trainer
-from .wta import fit_wta
 
 
 class SpikeDataset(NamedTuple):
@@ -272,7 +272,8 @@ class DigitsComparison(NamedTuple):
         standard_error: dict model → sqrt(a(1 − a)/n_test).
         seconds: dict model → wall-clock training time (s, compilation included).
         chance: 1 / n_classes. n_test: held-out examples.
-        hidden_fit: the :class:`~probsnn.inference.variational.VariationalFit` (per-epoch ELBO).
+        hidden_fit: the :class:`~probsnn.inference.latent.variational.VariationalFit` (per-epoch
+        ELBO).
         hidden_spec, hidden_params: the trained network with hidden neurons.
     """
 

@@ -33,9 +33,8 @@ from probsnn.glm import (
     init_state,
     ring_traces,
 )
+from probsnn.inference.score import check_kappa
 from probsnn.network import Network, Params
-
-from .score import check_kappa
 
 
 class MLSignals(NamedTuple):
@@ -56,16 +55,10 @@ class EligibilityState(NamedTuple):
     eligibility: Params
 
 
-def bin_potentials(spec: Network, params: Params, x: Traces):
-    """u_t ``(..., N)`` from one bin's traces (syn ``(..., N, K_syn)``, …)."""
-    with_time = Traces(*(None if a is None else a[..., None, :, :] for a in x))
-    return contract(spec, params, with_time)[..., 0, :]
-
-
 def local_gradient(spec: Network, params: Params, signals: MLSignals) -> Params:
     """∇_θ log p(s_t | u_t) for one bin, summed over the signals' leading batch dims."""
     x = signals.traces
-    u = bin_potentials(spec, params, x)  # (..., N)
+    u = contract(spec, params, x)  # (..., N)
     error = jnp.asarray(signals.spikes, u.dtype) - jax.nn.sigmoid(u)  # (..., N)
     batch = tuple(range(error.ndim - 1))
     mask = jnp.asarray(spec.connectivity, u.dtype)[:, :, None]
@@ -171,7 +164,7 @@ def _stream(spec, kappa, optimizer, learning_rate, params, spikes, inputs):
         params, opt_state, states = carry
         spikes_t, input_t = x_t
         signals = MLSignals(ring_traces(spec, states), spikes_t)
-        u = bin_potentials(spec, params, signals.traces)
+        u = contract(spec, params, signals.traces)
         log_lik = jnp.sum(bernoulli_log_prob(spikes_t, u))
         updates, opt_state = rule.update(signals, opt_state, params)
         params = optax.apply_updates(params, updates)

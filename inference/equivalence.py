@@ -25,7 +25,7 @@ nearest postsynaptic spike recovers an antisymmetric window (:func:`rate_derivat
 
 (c) **EP ⇒ STDP**: the continuous nudged-phase rule (1/β) d/dt[ρ_i ρ_j] = (1/β)[ρ_i ρ̇_j + ρ̇_i ρ_j]
 integrates exactly to the one-sided EP update (1/β)[ρρ^β − ρρ⁰]; each term is the rate-derivative
-rule (:func:`ep_stdp`, built on :func:`probsnn.inference.ep.rate_derivative_increments`).
+rule (:func:`ep_stdp`, built on :func:`probsnn.inference.energy.ep.rate_derivative_increments`).
 """
 
 from __future__ import annotations
@@ -40,8 +40,7 @@ import numpy as np
 import probsnn as ps
 from probsnn import _checks
 from probsnn.glm import bernoulli_log_prob, contract
-
-from . import ep
+from probsnn.inference.energy import ep
 
 # ------------------------------------------------------------------------------- (a) ML ⇒ STDP
 
@@ -374,11 +373,11 @@ class EPSTDP(NamedTuple):
 def ep_stdp(spec, params, inputs, targets, *, beta=0.3, step_size=0.5, n_steps=200, free=None):
     """EP ⇒ STDP (module equation (c)) on an :class:`~probsnn.models.energy.EnergyNetwork`.
 
-    Runs the free phase (``free``: an :class:`~probsnn.inference.ep.Relaxation`), then
+    Runs the free phase (``free``: an :class:`~probsnn.inference.energy.ep.Relaxation`), then
     ``n_steps`` nudged-phase steps of size ``step_size`` from the free fixed point, and splits the
-    increments of :func:`~probsnn.inference.ep.rate_derivative_increments` into their two
+    increments of :func:`~probsnn.inference.energy.ep.rate_derivative_increments` into their two
     rate-derivative terms. ``ep_update`` is the one-sided EP estimate of
-    :func:`~probsnn.inference.ep.ep_estimate` (relaxed with ``free`` in both phases), negated
+    :func:`~probsnn.inference.energy.ep.ep_estimate` (relaxed with ``free`` in both phases), negated
     into a weight change.
 
     Returns:
@@ -423,7 +422,8 @@ def _axes(ax):
 
 def plot_window(lags_ms, dw, *, reference=None, label=None, ax=None):
     """Plot an STDP window Δw(Δt) (e.g. from :func:`ml_window` or
-    :func:`~probsnn.inference.stdp.measure_window`), optionally with a ``reference`` curve on the
+    :func:`~probsnn.inference.plasticity.stdp.measure_window`), optionally with a ``reference``
+    curve on the
     same lags. Returns the Axes."""
     ax = _axes(ax)
     ax.axhline(0, color="0.7", lw=0.8)

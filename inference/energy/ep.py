@@ -1,4 +1,4 @@
-"""Equilibrium propagation (installed as ``probsnn.inference.ep``).
+"""Equilibrium propagation (installed as ``probsnn.inference.energy.ep``).
 
 Scellier & Bengio (2017, Front. Comput. Neurosci. 11:24), MATH.md §7. For a network of
 :mod:`probsnn.models.energy` with total energy ``F(θ, β, s) = E(θ, s) + β C(θ, s)``:
@@ -59,9 +59,8 @@ import optax
 from tqdm import tqdm
 
 from probsnn import _checks
+from probsnn.inference._training import shuffled_epoch
 from probsnn.models import energy as em
-
-from ._epochs import shuffled_epoch
 
 ESTIMATORS = ("one_sided", "symmetric", "random_sign", "holomorphic")
 

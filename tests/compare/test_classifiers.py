@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import probsnn as ps
-from probsnn.inference import tasks
+from probsnn.compare import classifiers as tasks
 
 
 def test_dataset_encodes_images_and_targets():

@@ -11,7 +11,7 @@ signal (MATH.md §3; Jang & Simeone 2020, arXiv 2007.11894). Then
 * **GEM** (Jang & Simeone 2020) follows Σ_k softmax(w)_k ∇ log p(x, h_k), the self-normalised
   importance-sampling estimate of ∇ log p(x) = E_{p(h|x)}[∇ log p(x, h)] (Fisher's identity).
 
-Both are rules reading :class:`~probsnn.inference.variational.VariationalSignals`
+Both are rules reading :class:`~probsnn.inference.latent.variational.VariationalSignals`
 (:func:`multisample_rule`), with ascent updates like every probsnn rule.
 
 **log p(x) for evaluation**, each with a standard error:
@@ -50,11 +50,7 @@ from probsnn.glm import (
     step_weights,
 )
 from probsnn.glm import traces as filter_traces
-from probsnn.models.hidden import check_hidden_spec, check_visible
-from probsnn.network import Network, Params
-
-from .score import iw_bound, vimco_signals
-from .variational import (
+from probsnn.inference.latent.variational import (
     VariationalSignals,
     VariationalTerms,
     _log_probs,
@@ -63,6 +59,9 @@ from .variational import (
     check_signals,
     signal_traces,
 )
+from probsnn.inference.score import iw_bound, vimco_signals
+from probsnn.models.hidden import check_hidden_spec, check_visible
+from probsnn.network import Network, Params
 
 MAX_ENUMERATED_BITS = 16
 METHODS = ("gem", "vimco")
@@ -132,7 +131,7 @@ def multisample_gradient(spec: Network, params: Params, signals, method: str = "
 def multisample_rule(spec: Network, method: str = "vimco") -> optax.GradientTransformation:
     """:func:`multisample_gradient` as a stateless ``(init, update)`` pair reading
     :class:`VariationalSignals` (use it as the ``rule`` of
-    :func:`~probsnn.inference.variational.variational_trainer`).
+    :func:`~probsnn.inference.latent.variational.variational_trainer`).
 
     Raises:
         ValueError: an unknown method or a spec without hidden neurons.
@@ -358,7 +357,7 @@ def enumerate_terms(spec: Network, params: Params, visible, inputs=None) -> Vari
         inputs: exogenous inputs when the network has them.
 
     Returns:
-        :class:`~probsnn.inference.variational.VariationalTerms` with fields ``(C,)`` or
+        :class:`~probsnn.inference.latent.variational.VariationalTerms` with fields ``(C,)`` or
         ``(B, C)``, C = 2^{T · N_hidden}, configuration c having h_{t,j} = bit (t · N_hidden + j)
         of c. Differentiable in ``params``.
 

@@ -8,7 +8,8 @@ with the score-function identity through the spikes (Williams 1992; MATH.md §3�
     ∇_θ J = E[(f − b) ∇_θ log p_θ(s‖x)] + E[∇_θ f],     ∇_ψ J = E[∇_ψ f],
 
 where ∇_θ log p_θ(s‖x) = Σ_t x_t (s_t − σ(u_t)) is the local presynaptic-trace × postsynaptic-error
-score of the ML rule (:func:`probsnn.inference.online.local_gradient`), f − b a global third
+score of the ML rule (:func:`probsnn.inference.likelihood.online.local_gradient`), f − b a global
+third
 factor, and b a baseline that does not depend on s: the mean of the other samples drawn for the
 same input (``"loo"``, K >= 2 samples per input, Kool et al. 2019), or the per-parameter
 variance-optimal constant tracked by moving averages (``"optimal"``,
@@ -38,12 +39,9 @@ from tqdm import tqdm
 
 from probsnn import _checks
 from probsnn.glm import bernoulli_log_prob, contract, traces
-from probsnn.network import Network, Params
-from probsnn.simulate import sample
-
-from ._epochs import shuffled_epoch
-from .online import MLSignals, local_gradient
-from .score import (
+from probsnn.inference._training import shuffled_epoch
+from probsnn.inference.likelihood.online import MLSignals, local_gradient
+from probsnn.inference.score import (
     BaselineState,
     check_kappa,
     init_baseline,
@@ -51,6 +49,8 @@ from .score import (
     optimal_baseline,
     score_gradient,
 )
+from probsnn.network import Network, Params
+from probsnn.simulate import sample
 
 BASELINES = ("loo", "optimal", "none")
 

@@ -1,6 +1,6 @@
 """Maximum-likelihood fit of every neuron of a fully observed GLM network at once.
 
-Each neuron i is a logistic regression on the shared design (:mod:`probsnn.inference.design`):
+Each neuron i is a logistic regression on the shared design (:mod:`probsnn.design`):
 
     minimise  f_i(b) = −Σ_r log σ((2 s_{r,i} − 1) x_r·b) + ½ λ₂ ‖b‖² + λ₁ ‖b‖₁,
 
@@ -22,9 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
+from probsnn.design import Design, build_design, coef_to_params, params_to_coef
 from probsnn.network import Network, Params
-
-from .design import Design, build_design, coef_to_params, params_to_coef
 
 
 class NewtonState(NamedTuple):

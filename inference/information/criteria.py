@@ -1,9 +1,11 @@
 """Variational mutual-information criteria for GLM spiking networks (MATH.md §4).
 
-Each constructor returns a :class:`~probsnn.inference.infomax.Criterion`: a per-sample objective
+Each constructor returns a :class:`~probsnn.inference.information.infomax.Criterion`: a per-sample
+objective
 f(s; x, y) of the network's spikes s ~ p_θ(s‖x) (K samples of each of B inputs, spikes
 ``(K, B, T, N)``, inputs ``(B, T, M)``) and a learned read-out ψ, maximised in expectation by
-:func:`~probsnn.inference.infomax.infomax_rule`. Read-outs see the spike counts c(s) = Σ_t s_t.
+:func:`~probsnn.inference.information.infomax.infomax_rule`. Read-outs see the spike counts c(s) =
+Σ_t s_t.
 
 * :func:`barber_agakov` — InfoMax with a learned decoder (Barber & Agakov 2003):
   I(X;S) >= H(X) + E log q_ψ(x | s), f = log q_ψ(x | s) with
@@ -39,12 +41,11 @@ from jax.scipy.special import logsumexp
 
 from probsnn import _checks
 from probsnn.glm import bernoulli_log_prob, contract, potentials, traces
+from probsnn.inference.information.estimators import _log_total, infonce_terms
+from probsnn.inference.information.infomax import Criterion, _check_spec, as_float, spike_counts
+from probsnn.inference.latent.variational import rate_kl
 from probsnn.kernels import filter_spikes
 from probsnn.network import Network, Params
-
-from .infomax import Criterion, _check_spec, as_float, spike_counts
-from .mi import _log_total, infonce_terms
-from .variational import rate_kl
 
 
 class LinearReadout(NamedTuple):
@@ -81,7 +82,8 @@ def barber_agakov(spec: Network, input_entropy: float = 0.0) -> Criterion:
         input_entropy: H(X) in nats, added to the reported bound only (0: the bound up to it).
 
     Returns:
-        :class:`~probsnn.inference.infomax.Criterion` with a :class:`LinearReadout` ``(N, M)``
+        :class:`~probsnn.inference.information.infomax.Criterion` with a :class:`LinearReadout`
+        ``(N, M)``
         decoder starting at zero; metrics ``bound`` (H(X) + mean log q) and ``rate``.
 
     Raises:
@@ -111,7 +113,8 @@ def infonce(spec: Network) -> Criterion:
     """InfoNCE with a learned bilinear critic; f_j <= log B for a batch of B inputs.
 
     Returns:
-        :class:`~probsnn.inference.infomax.Criterion` with a :class:`BilinearCritic` starting
+        :class:`~probsnn.inference.information.infomax.Criterion` with a :class:`BilinearCritic`
+        starting
         at zero (bound 0); metrics ``bound`` (the batch's InfoNCE estimate) and ``rate``.
 
     Raises:
@@ -151,7 +154,7 @@ def information_bottleneck(
         beta: β >= 0. target_prob: r in (0, 1), the target spike probability per bin.
 
     Returns:
-        :class:`~probsnn.inference.infomax.Criterion` (needs targets) with a softmax
+        :class:`~probsnn.inference.information.infomax.Criterion` (needs targets) with a softmax
         :class:`LinearReadout` ``(N, C)``; metrics ``cross_entropy`` (−mean log q),
         ``accuracy`` (argmax of the read-out), ``kl`` (mean per sample) and ``rate``.
 
@@ -257,11 +260,11 @@ def rate_penalised_infomax(
         target_prob: r in (0, 1), the target spike probability per bin.
         reference_inputs: optional ``(R, T, M)`` inputs for the marginal, T as the training
             inputs' (e.g. every input pattern, from
-            :func:`probsnn.inference.mi.enumerate_patterns`), with
+            :func:`probsnn.inference.information.estimators.enumerate_patterns`), with
             reference_log_weights ``(R,)`` log p(x_r) (default uniform).
 
     Returns:
-        :class:`~probsnn.inference.infomax.Criterion` without read-out; metrics
+        :class:`~probsnn.inference.information.infomax.Criterion` without read-out; metrics
         ``information`` (mean Σ_t log p(y_t|x, y_<t) − log p̄(y_t|y_<t)) and ``rate``.
 
     Raises:

@@ -1,7 +1,8 @@
 """Posterior-predictive checks of Bayesian GLM network fits (MATH.md §6).
 
 Spike trains y_rep simulated at posterior draws θ_s (the ``posterior_predictive`` group of
-:func:`~probsnn.inference.bayes.fit_mcmc` / ``fit_svi``) are compared with the observed y through
+:func:`~probsnn.inference.bayes.fit.fit_mcmc` / ``fit_svi``) are compared with the observed y
+through
 a discrepancy D; the posterior-predictive p-value is
 
     p = P(D(y_rep, θ) >= D(y, θ) | y) ≈ (1/S) Σ_s 1[D(y_rep_s, θ_s) >= D(y, θ_s)]
@@ -33,9 +34,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from probsnn import _checks, plot, stats
+from probsnn.inference.bayes.fit import posterior_params
 from probsnn.network import Network
-
-from .bayes import posterior_params
 
 
 class PredictiveCheck(NamedTuple):

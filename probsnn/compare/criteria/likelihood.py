@@ -4,7 +4,7 @@ The learner is a GLM spiking network (:class:`probsnn.Network`) whose exogenous 
 task's input spike trains (or stimulus) and whose visible neurons are the task's outputs:
 
 * classification: C·P label neurons (P per class, no coupling between them, a one-bin
-  refractory feedback; :func:`probsnn.inference.tasks.classifier_network`) trained on the label
+  refractory feedback; :func:`probsnn.compare.classifiers.classifier_network`) trained on the label
   trains; a test image is classified by the summed spike counts of each class's label neurons in
   a free-running sample, ties broken by the mean potential;
 * pattern: N output neurons, densely coupled, trained on the target pattern;
@@ -28,11 +28,11 @@ import numpy as np
 
 import probsnn as ps
 from probsnn import kernels, stats
+from probsnn.compare.classifiers import classifier_network
 from probsnn.compare.criteria.base import Criterion, NotApplicable, train_epochs
 from probsnn.compare.tasks import Classification, Pattern
 from probsnn.inference import auroc, fit_ml, fit_ml_online
 from probsnn.inference.score import iw_bound
-from probsnn.inference.tasks import classifier_network
 
 
 def basis(entry) -> np.ndarray:
@@ -50,7 +50,7 @@ def basis(entry) -> np.ndarray:
 def glm_network(data, config: dict, n_hidden: int = 0) -> ps.Network:
     """The GLM network of a task's data, with ``n_hidden`` hidden neurons.
 
-    Classification: :func:`probsnn.inference.tasks.classifier_network` (hidden neurons first,
+    Classification: :func:`probsnn.compare.classifiers.classifier_network` (hidden neurons first,
     receiving the inputs and projecting to the label neurons). Pattern and recording: the visible
     outputs first, then the hidden neurons, all coupled to all.
     """

@@ -37,9 +37,8 @@ import numpy as np
 import optax
 
 from probsnn import _checks
-
-from . import stdp as _stdp
-from .online import bin_potentials
+from probsnn.glm import contract
+from probsnn.inference.plasticity import stdp as _stdp
 
 RESERVED = ("pre", "post", "w", "tag", "reward")
 
@@ -119,7 +118,8 @@ def sum_of_products(
     Returns:
         ``optax.GradientTransformation``: ``init(w) -> EngineState``;
         ``update(signals, state, w) -> (Δw, state)`` where ``signals`` is a mapping (or an
-        :class:`~probsnn.inference.stdp.STDPSignals`) holding ``"pre"``, ``"post"`` and any other
+        :class:`~probsnn.inference.plasticity.stdp.STDPSignals`) holding ``"pre"``, ``"post"`` and
+        any other
         variables the terms read.
 
     Raises:
@@ -241,7 +241,7 @@ def pair_stdp(
     weight_dependence: str = "additive",
     w_max: float | None = None,
 ) -> optax.GradientTransformation:
-    """:func:`probsnn.inference.stdp.pair_stdp` written in the engine:
+    """:func:`probsnn.inference.plasticity.stdp.pair_stdp` written in the engine:
     Δw = A₊ x₁ y₀ − A₋ x₀ y₁ (additive) or −A₊ x₁ y₀ (w − w_max) − A₋ x₀ y₁ w (multiplicative)."""
     _stdp.pair_stdp(
         a_plus,
@@ -278,7 +278,7 @@ def triplet_stdp(
     *,
     w_max: float | None = None,
 ) -> optax.GradientTransformation:
-    """:func:`probsnn.inference.stdp.triplet_stdp` in the engine:
+    """:func:`probsnn.inference.plasticity.stdp.triplet_stdp` in the engine:
     Δw = A₂⁺ x₁ y₀ + A₃⁺ x₁ y₀ y₂ − A₂⁻ x₀ y₁ − A₃⁻ x₀ y₁ x₂."""
     _stdp.triplet_stdp(
         a2_plus,
@@ -321,7 +321,8 @@ def reward_stdp(
     pairing: str = "all",
     w_max: float | None = None,
 ) -> optax.GradientTransformation:
-    """:func:`probsnn.inference.stdp.reward_stdp` in the engine: tag increment A₊ x₁ y₀ − A₋ x₀ y₁
+    """:func:`probsnn.inference.plasticity.stdp.reward_stdp` in the engine: tag increment A₊ x₁ y₀
+    − A₋ x₀ y₁
     with decay τ_e, Δw = reward · tag."""
     _stdp.reward_stdp(
         a_plus,
@@ -373,7 +374,7 @@ def ml_signals(spec, params, traces, spikes) -> dict:
     Returns:
         dict with ``"pre"``, ``"post"``, ``"syn"``, ``"rate"`` and ``"mask"``.
     """
-    u = bin_potentials(spec, params, traces)
+    u = contract(spec, params, traces)
     return {
         "pre": spikes,
         "post": spikes,

@@ -32,6 +32,14 @@ from tqdm import tqdm
 
 from probsnn import _checks
 from probsnn.glm import Traces
+from probsnn.inference.likelihood.online import EligibilityState, MLSignals
+from probsnn.inference.score import (
+    BaselineState,
+    check_kappa,
+    init_baseline,
+    optimal_baseline,
+    score_gradient,
+)
 from probsnn.wta import (
     WTANetwork,
     WTAParams,
@@ -43,9 +51,6 @@ from probsnn.wta import (
     symbol_probabilities,
     wta_log_prob,
 )
-
-from .online import EligibilityState, MLSignals
-from .score import BaselineState, check_kappa, init_baseline, optimal_baseline, score_gradient
 
 
 class WTAVariationalSignals(NamedTuple):

@@ -1,4 +1,4 @@
-"""Spiking equilibrium propagation (installed as ``probsnn.inference.spiking_ep``).
+"""Spiking equilibrium propagation (installed as ``probsnn.inference.energy.spiking_ep``).
 
 O'Connor, Gavves & Welling (2019, AISTATS, "Training a spiking neural network with equilibrium
 propagation"): the neurons of an energy network (:mod:`probsnn.models.energy`) send binary spikes
@@ -17,7 +17,7 @@ into spikes ``q ∈ {0, 1}``:
   whose running sum of spikes stays within ½ of the running sum of rates.
 
 With ``Σ ε_t = ∞`` and ``ε_t → 0`` (κ ∈ (½, 1]) the states converge to the real-valued fixed point,
-so the phase states feed the same EP update (:func:`probsnn.inference.ep.ep_gradient`). κ = 0
+so the phase states feed the same EP update (:func:`probsnn.inference.energy.ep.ep_gradient`). κ = 0
 keeps the step constant (no annealing): the states then jitter around the fixed point.
 Rates must lie in [0, 1], so the activation must be ``"hard_sigmoid"`` or ``"sigmoid"``.
 """
@@ -32,7 +32,7 @@ import numpy as np
 import optax
 
 from probsnn import _checks
-from probsnn.inference import ep
+from probsnn.inference.energy import ep
 from probsnn.models import energy as em
 
 CODINGS = ("sigma_delta", "bernoulli")
@@ -243,7 +243,7 @@ def spiking_ep_estimate(spec, params, inputs, targets, key, config=DEFAULT_SPIKI
     """Spiking free and nudged phases and the EP estimate of ``dL/dθ``.
 
     Returns ``(gradient_estimate, EPSignals, SpikingPhaseInfo)``; the estimate chains with optax
-    exactly like :func:`probsnn.inference.ep.ep_rule`'s (a loss gradient).
+    exactly like :func:`probsnn.inference.energy.ep.ep_rule`'s (a loss gradient).
     """
     inputs, targets = em.check_batch(spec, inputs, targets)
     if targets is None:
@@ -266,8 +266,8 @@ def _estimate_jit(spec, params, inputs, targets, key, config):
 def spiking_ep_trainer(
     spec, optimizer: optax.GradientTransformation, config=DEFAULT_SPIKING_CONFIG
 ):
-    """A :class:`probsnn.inference.ep.Trainer` for spiking EP, usable with
-    :func:`probsnn.inference.ep.fit_energy`. The update is
+    """A :class:`probsnn.inference.energy.ep.Trainer` for spiking EP, usable with
+    :func:`probsnn.inference.energy.ep.fit_energy`. The update is
     ``optax.chain(ep_rule(spec), optimizer)``; ``predict`` runs the spiking free phase (with a
     fixed key, so it is deterministic).
 

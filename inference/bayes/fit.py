@@ -6,7 +6,7 @@ The posterior of the GLM network (MATH.md §2, §6) under a :class:`~probsnn.mod
 
 is explored by NUTS (Hoffman & Gelman 2014) or approximated by SVI (AutoNormal, low-rank
 multivariate Normal, or AutoDelta = MAP). The spike traces X are computed once
-(:func:`~probsnn.inference.design.build_design`), so each log-density evaluation is one matrix
+(:func:`~probsnn.design.build_design`), so each log-density evaluation is one matrix
 product. Results land in ArviZ (Kumar et al. 2019) with named dims and coords, a pointwise
 log-likelihood group for PSIS-LOO (Vehtari, Gelman & Gabry 2017) and posterior-predictive spike
 trains.
@@ -19,7 +19,7 @@ seconds for δ = 1 up to the last lag the basis reaches (pick the parameters wit
 in ArviZ). Hierarchical group priors add their own sites with dims from
 ``GroupPrior.site_dims`` (the horseshoe on w: ``w_raw`` like w, ``w_lambda`` per synapse, scalar
 ``w_tau`` and ``w_slab``; w is then deterministic). Posterior-predictive checks are in
-:mod:`probsnn.inference.bayes_checks`.
+:mod:`probsnn.inference.bayes.checks`.
 """
 
 from __future__ import annotations
@@ -42,11 +42,10 @@ from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO, autoguide, in
 from scipy import stats
 
 from probsnn import _checks
+from probsnn.design import Design, build_design, params_to_coef
 from probsnn.models.priors import IID, GLMPrior, prior_params
 from probsnn.network import Network, Params
 from probsnn.simulate import sample
-
-from .design import Design, build_design, params_to_coef
 
 GUIDES = {
     "normal": autoguide.AutoNormal,
@@ -62,8 +61,8 @@ def glm_design_model(spec: Network, design: Design, prior: GLMPrior):
     (sites ``"w"`` ``(n_synapses, K_syn)``, ``"v"``, ``"c"``, ``"bias"``, observed ``"spikes"``;
     empty groups have no site, see :func:`design_params`), but the traces are not recomputed
     at every evaluation: u = X B(θ) with X ``(R, P)`` from
-    :func:`~probsnn.inference.design.build_design` and B ``(P, N)`` from
-    :func:`~probsnn.inference.design.params_to_coef`.
+    :func:`~probsnn.design.build_design` and B ``(P, N)`` from
+    :func:`~probsnn.design.params_to_coef`.
     """
     u = _design_potentials(spec, design.x, design_params(spec, prior))
     return numpyro.sample("spikes", dist.Bernoulli(logits=u).to_event(2), obs=design.targets)

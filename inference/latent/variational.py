@@ -38,7 +38,8 @@ flipped first: ``optax.chain(rule, optax.scale(-1.0), optax.adam(1e-2))``.
 **Training.** :func:`variational_trainer` (blackjax-style ``init`` / ``step`` with
 :class:`VariationalState` and :class:`VariationalInfo`) samples K hidden completions per sequence
 with :func:`sample_hidden` and applies any rule reading :class:`VariationalSignals` (this module's,
-or :func:`probsnn.inference.multisample.multisample_rule`); :func:`fit_variational` runs epochs of
+or :func:`probsnn.inference.latent.multisample.multisample_rule`); :func:`fit_variational` runs
+epochs of
 shuffled mini-batches with a tqdm bar and per-epoch metrics. :func:`fit_variational_online` streams
 the online rule over one long recording.
 
@@ -73,13 +74,12 @@ from probsnn.glm import (
     ring_traces,
 )
 from probsnn.glm import traces as filter_traces
+from probsnn.inference._training import shuffled_epoch
+from probsnn.inference.likelihood.online import MLSignals, local_gradient
+from probsnn.inference.score import BaselineState, check_kappa, init_baseline, iw_bound
 from probsnn.models.hidden import check_hidden_spec, check_visible
 from probsnn.network import Network, Params
 from probsnn.simulate import sample
-
-from ._epochs import shuffled_epoch
-from .online import MLSignals, bin_potentials, local_gradient
-from .score import BaselineState, check_kappa, init_baseline, iw_bound
 
 
 class VariationalSignals(NamedTuple):
@@ -512,14 +512,14 @@ def online_variational_rule(
             )
 
         def penalty(p, traces):
-            return _rate_penalty(spec, target, bin_potentials(spec, p, traces))
+            return _rate_penalty(spec, target, contract(spec, p, traces))
 
         def per_trial(traces, spikes):
             grad = local_gradient(spec, params, MLSignals(traces, spikes))
             direct = _restrict(grad, visible)
             if target is not None:
                 direct = jax.tree.map(jnp.subtract, direct, jax.grad(penalty)(params, traces))
-            u = bin_potentials(spec, params, traces)
+            u = contract(spec, params, traces)
             signal = _bin_terms(spec, target, u[None], spikes[None])[0][0]
             return direct, _restrict(grad, 1.0 - visible), signal
 
@@ -638,7 +638,7 @@ def _stream(spec, rule_options, optimizer, learning_rate, params, key, visible, 
         if inputs is not None:
             input_t = jax.lax.dynamic_index_in_dim(inputs, history.t, axis=1, keepdims=False)
         traces = ring_traces(spec, history)
-        u = bin_potentials(spec, params, traces)  # (n_trials, N)
+        u = contract(spec, params, traces)  # (n_trials, N)
         drawn = jax.random.bernoulli(jax.random.fold_in(key, history.t), jax.nn.sigmoid(u))
         clamped = jnp.zeros_like(u).at[:, visible_index].set(visible_t)
         spikes_t = jnp.where(is_visible, clamped, drawn.astype(u.dtype))
@@ -713,7 +713,7 @@ def variational_trainer(
         n_samples: K >= 1 completions per sequence (VIMCO needs K >= 2).
         rule: any transformation reading :class:`VariationalSignals`; default
             :func:`variational_rule` ``(spec)``; see also
-            :func:`probsnn.inference.multisample.multisample_rule`.
+            :func:`probsnn.inference.latent.multisample.multisample_rule`.
 
     Returns:
         :class:`VariationalTrainer`.

@@ -1,0 +1,238 @@
+"""One trainer protocol and one training loop for every learning criterion.
+
+A **trainer** is a pair of pure functions in blackjax's shape (Cabezas et al. 2024):
+
+    state = trainer.init(params)
+    state, info = trainer.step(key, state, batch)
+
+``State`` and ``Info`` are NamedTuples. Every State has a ``params`` field (the parameters being
+learned); every Info has a scalar ``loss`` field, the step's estimate of the loss the criterion
+minimises (a negative log-likelihood, a negative ELBO, a cost, …), which :func:`fit` watches for
+divergence. The key is passed in and never stored; ``step`` is jitted and compiles once per
+batch shape.
+
+``batch`` is what the criterion reads: a pytree of arrays whose leading axis indexes items
+(sequences, images, trials), cut from the training data by :func:`fit`. Trainers that work on
+the whole data set at once and hold it themselves (the Newton solver of maximum likelihood) take
+``batch=None``.
+
+:func:`fit` is the one loop: shuffled mini-batches, a tqdm bar, a per-epoch history of every
+Info field, a callback that sees each epoch and can stop training, and a clear error when
+training diverges.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from probsnn import _checks
+
+
+class Trainer(NamedTuple):
+    """A learning criterion's ``init(params) -> State`` and ``step(key, State, batch) ->
+    (State, Info)``, both pure (see the module docstring for the contract)."""
+
+    init: Callable[[Any], Any]
+    step: Callable[[jax.Array, Any, Any], tuple[Any, Any]]
+
+
+class FitResult(NamedTuple):
+    """What :func:`fit` returns.
+
+    Attributes:
+        params: the final parameters (``state.params``).
+        state: the trainer's final State (continue training with ``fit(..., state=state)``).
+        history: dict of per-epoch numpy arrays ``(epochs_run,)``: the mean over the epoch's
+            steps of every Info field (nested fields joined by ``_``; array fields averaged over
+            their elements), and ``seconds``, the epoch's wall-clock time.
+    """
+
+    params: Any
+    state: Any
+    history: dict
+
+
+def fit(
+    trainer: Trainer,
+    params,
+    data,
+    *,
+    key,
+    epochs: int,
+    batch_size: int | None = None,
+    callback: Callable[[int, Any, dict], bool | None] | None = None,
+    progress: bool = True,
+    state=None,
+) -> FitResult:
+    """Train ``params`` with ``trainer`` for ``epochs`` passes over ``data``.
+
+    Each epoch draws a random permutation of the items and steps through it in mini-batches of
+    ``batch_size``; the last ``n mod batch_size`` items of the permutation are left out, so every
+    batch has the same static shape and the jitted step compiles once. Each step gets its own
+    key, split from ``key``.
+
+    Args:
+        trainer: a :class:`Trainer` (any object with ``init`` and ``step``).
+        params: the initial parameters (ignored when ``state`` is given).
+        data: a pytree of arrays sharing the leading (item) axis ``n``, e.g. spikes
+            ``(n, T, N)`` or ``(inputs, targets)``; or None for a trainer that holds its data,
+            which then takes one step per epoch with ``batch=None``.
+        key: PRNG key (keyword-only).
+        epochs: number of passes, >= 1.
+        batch_size: items per step, 1 <= batch_size <= n; None uses all n items in one step
+            (in their order, without shuffling).
+        callback: optional ``callback(epoch, state, info) -> bool | None`` after every epoch,
+            ``info`` that epoch's row of the history (a dict of floats); return True to stop.
+        progress: show a tqdm bar over epochs with the loss.
+        state: optional trainer State to continue from (``FitResult.state``).
+
+    Returns:
+        :class:`FitResult` ``(params, state, history)``.
+
+    Raises:
+        TypeError: a bad key, a trainer without init/step, or a non-callable callback.
+        ValueError: epochs < 1, a batch size outside 1..n, data leaves with different leading
+            sizes, or empty data.
+        FloatingPointError: when an epoch's loss or the parameters become non-finite (learning
+            rate or step size too large), naming the epoch.
+    """
+    for attribute in ("init", "step"):
+        if not callable(getattr(trainer, attribute, None)):
+            raise TypeError(f"trainer must have callable init and step, got {type(trainer)}")
+    key = _checks.prng_key(key, "key")
+    epochs = _checks.positive_int(epochs, "epochs")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+    data, n_items = _host_data(data)
+    if n_items is None:
+        if batch_size is not None:
+            raise ValueError("batch_size must be None when data is None (a full-batch trainer)")
+    elif batch_size is not None:
+        batch_size = _checks.positive_int(batch_size, "batch_size")
+        if batch_size > n_items:
+            raise ValueError(f"batch_size must lie in 1..{n_items} (the items), got {batch_size}")
+    if state is None:
+        state = trainer.init(params)
+    history: dict[str, list] = {}
+    bar = tqdm(range(epochs), desc="epochs", disable=not progress)
+    for epoch in bar:
+        key, epoch_key = jax.random.split(key)
+        began = time.perf_counter()
+        state, infos = _epoch(trainer, state, data, n_items, batch_size, epoch_key)
+        row = _mean_fields(jax.device_get(infos))
+        row["seconds"] = time.perf_counter() - began
+        for name, value in row.items():
+            history.setdefault(name, []).append(value)
+        _check_finite(epoch, row, state)
+        if progress and "loss" in row:
+            bar.set_postfix(loss=f"{row['loss']:.4g}")
+        if callback is not None and callback(epoch, state, row):
+            break
+    history = {name: np.asarray(values) for name, values in history.items()}
+    return FitResult(state.params, state, history)
+
+
+def _host_data(data):
+    """Data leaves as arrays with one leading size; returns (data, n) or (None, None)."""
+    if data is None:
+        return None, None
+    leaves = jax.tree.leaves(data)
+    if not leaves:
+        raise ValueError("data must hold at least one array (or be None)")
+    sizes = {np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in leaves}
+    if None in sizes or len(sizes) != 1:
+        shapes = [tuple(np.shape(leaf)) for leaf in leaves]
+        raise ValueError(f"data arrays must share their leading (item) axis, got shapes {shapes}")
+    (n_items,) = sizes
+    if n_items == 0:
+        raise ValueError("data must hold at least one item, got a leading axis of size 0")
+    return data, n_items
+
+
+def _epoch(trainer, state, data, n_items, batch_size, key):
+    """One pass: a permutation in batches (or one full-data step); returns (state, infos)."""
+    order_key, step_key = jax.random.split(key)
+    if n_items is None or batch_size is None:
+        state, info = trainer.step(step_key, state, data)
+        return state, [info]
+    order = np.asarray(jax.random.permutation(order_key, n_items))
+    infos = []
+    starts = range(0, n_items - batch_size + 1, batch_size)
+    for index, start in enumerate(starts):
+        rows = order[start : start + batch_size]
+        batch = jax.tree.map(lambda leaf, rows=rows: leaf[rows], data)
+        state, info = trainer.step(jax.random.fold_in(step_key, index), state, batch)
+        infos.append(info)
+    return state, infos
+
+
+def _mean_fields(infos) -> dict[str, float]:
+    """The mean over steps (and over elements) of every leaf of the Info NamedTuples."""
+    row: dict[str, float] = {}
+    for path, _ in jax.tree_util.tree_flatten_with_path(infos[0])[0]:
+        name = "_".join(str(getattr(p, "name", getattr(p, "key", p))) for p in path)
+        values = [np.mean(_leaf_at(info, path)) for info in infos]
+        row[name] = float(np.mean(values))
+    return row
+
+
+def _leaf_at(tree, path):
+    for entry in path:
+        tree = getattr(tree, entry.name) if hasattr(entry, "name") else tree[entry.idx]
+    return tree
+
+
+def _check_finite(epoch: int, row: dict, state) -> None:
+    loss = row.get("loss")
+    if loss is not None and not np.isfinite(loss):
+        raise FloatingPointError(
+            f"training diverged in epoch {epoch}: the loss is {loss}; lower the learning rate "
+            "(or the relaxation step size)"
+        )
+    finite = jax.tree.map(lambda leaf: jnp.all(jnp.isfinite(leaf)), state.params)
+    if not all(bool(f) for f in jax.tree.leaves(finite)):
+        raise FloatingPointError(
+            f"training diverged in epoch {epoch}: the parameters hold NaN or inf; lower the "
+            "learning rate (or the relaxation step size)"
+        )
+
+
+# TEMPORARY: the families' fit_* loops move onto fit(); delete once none imports this.
+def shuffled_epoch(
+    key: jax.Array,
+    state: Any,
+    step: Callable[[Any, np.ndarray], tuple[Any, Any]],
+    n_items: int,
+    batch_size: int,
+) -> tuple[Any, list, float]:
+    """One pass over a random permutation of ``n_items`` in batches of ``batch_size``.
+
+    The last ``n_items mod batch_size`` items of the permutation are left out, so every step sees a
+    batch of the same (static) size and the jitted step compiles once.
+
+    Args:
+        key: PRNG key for the permutation.
+        state: the trainer's state before the epoch.
+        step: ``step(state, index) -> (state, info)`` where ``index`` (``(batch_size,)`` int) picks
+            the batch's items.
+        n_items: number of items; batch_size: 1 <= batch_size <= n_items (checked by the caller).
+
+    Returns:
+        ``(state, infos, seconds)``: the state after the epoch, the steps' infos fetched to the
+        host, and the epoch's wall-clock seconds.
+    """
+    order = np.asarray(jax.random.permutation(key, n_items))
+    began = time.perf_counter()
+    infos = []
+    for start in range(0, n_items - batch_size + 1, batch_size):
+        state, info = step(state, order[start : start + batch_size])
+        infos.append(info)
+    infos = jax.device_get(infos)
+    return state, infos, time.perf_counter() - began

@@ -21,6 +21,7 @@ Run: ``python benchmarks/ep_epoch_time.py [--epochs 3] [--accuracy]``.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import jax
@@ -29,6 +30,7 @@ import numpy as np
 import optax
 
 from probsnn.data import load_digits, load_mnist
+from probsnn.inference._training import fit
 from probsnn.inference.energy import ep
 from probsnn.inference.energy import spiking_ep as sep
 from probsnn.models import energy as em
@@ -43,25 +45,43 @@ def split(images, labels, n_test, seed=0):
 
 
 def peers(spec):
-    config = ep.EPConfig(beta=0.5)
+    """name -> (trainer, predictor, nudged phases per step)."""
+    config, spiking = ep.EPConfig(beta=0.5), sep.SpikingEPConfig(beta=0.5)
+    fixed = config.free._replace(adaptive=False)
     return {
-        "ep": ep.ep_trainer(spec, optax.adam(2e-3), config),
-        "backprop": ep.backprop_trainer(spec, optax.adam(2e-3), config.free),
-        "spiking_ep": sep.spiking_ep_trainer(spec, optax.adam(2e-3), sep.SpikingEPConfig(beta=0.5)),
+        "ep": (
+            ep.ep_trainer(spec, optax.adam(2e-3), config),
+            functools.partial(ep.predict, spec, relaxation=config.free),
+            2,
+        ),
+        "backprop": (
+            ep.backprop_trainer(spec, optax.adam(2e-3), config.free),
+            functools.partial(ep.predict, spec, relaxation=fixed),
+            0,
+        ),
+        "spiking_ep": (
+            sep.spiking_ep_trainer(spec, optax.adam(2e-3), spiking),
+            functools.partial(sep.spiking_predict, spec, relaxation=spiking.free),
+            2,
+        ),
     }
 
 
-def epoch_seconds(trainer, params, train, epochs):
-    """Median seconds per epoch after a compiling warm-up epoch, and the fit's history."""
-    result = ep.fit_energy(
+def train_peer(spec, trainer, params, data, epochs):
+    return fit(
         trainer,
         params,
-        train,
+        ep.classification_data(spec, *data),
         key=jax.random.key(1),
-        epochs=epochs + 1,
+        epochs=epochs,
         batch_size=BATCH,
         progress=False,
     )
+
+
+def epoch_seconds(spec, trainer, params, data, epochs):
+    """Median seconds per epoch after a compiling warm-up epoch, and the fit's history."""
+    result = train_peer(spec, trainer, params, data, epochs + 1)
     return float(np.median(result.history["seconds"][1:])), result.history
 
 
@@ -117,9 +137,10 @@ def speed(epochs):
         params = em.init_params(spec, jax.random.key(0), gain=0.5)
         print(f"\nnetwork {spec.layer_sizes}, {spec.activation}, cost {cost}")
         seconds, steps = {}, {}
-        for name, trainer in peers(spec).items():
-            seconds[name], history = epoch_seconds(trainer, params, train, epochs)
-            steps[name] = history["free_steps"][-1] + history["nudged_steps"][-1]
+        for name, (trainer, _, n_nudged) in peers(spec).items():
+            seconds[name], history = epoch_seconds(spec, trainer, params, train, epochs)
+            nudged = history["nudged_steps"][-1] if n_nudged else 0.0
+            steps[name] = history["free_steps"][-1] + n_nudged * nudged
         print(f"{'peer':<12}{'s/epoch':>10}{'steps/batch':>14}{'steps/s':>12}{'vs backprop':>13}")
         for name in seconds:
             rate = steps[name] * n_batches / seconds[name]
@@ -152,21 +173,11 @@ def accuracy(epochs):
         spec = em.EnergyNetwork(sizes, cost=cost)
         params = em.init_params(spec, jax.random.key(0), gain=0.5)
         row = []
-        for peer, trainer in peers(spec).items():
-            result = ep.fit_energy(
-                trainer,
-                params,
-                train,
-                key=jax.random.key(1),
-                epochs=epochs,
-                batch_size=BATCH,
-                test=test,
-                progress=False,
-            )
+        for peer, (trainer, predictor, _) in peers(spec).items():
+            result = train_peer(spec, trainer, params, train, epochs)
             seconds = np.median(result.history["seconds"])
-            row.append(
-                f"{peer} {100 * result.history['test_accuracy'][-1]:.1f} % ({seconds:.1f} s/epoch)"
-            )
+            held_out = ep.classification_accuracy(predictor, result.params, *test)
+            row.append(f"{peer} {100 * held_out:.1f} % ({seconds:.1f} s/epoch)")
         print(
             f"{name} ({len(train[0])} train / {len(test[0])} test) {sizes} {cost}, "
             f"{epochs} epochs, held-out accuracy: " + ", ".join(row),

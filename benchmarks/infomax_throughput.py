@@ -6,10 +6,10 @@ inputs with Adam. Maximum likelihood observes the output spikes (drawn once befo
 applies the local ML rule (:func:`probsnn.inference.ml_rule`, summed over the bins); each
 information criterion draws K = 4 spike trains per input from the network with
 :func:`probsnn.sample` and applies the score-function rule
-(:func:`probsnn.inference.information.infomax.infomax_rule`). We time compiled steps (best of the
-repeats
-after a warm-up) and report training samples (inputs) per second and ML's speed over each
-criterion's. The criteria cost more because they sample K spike trains per input (a sequential
+(:func:`probsnn.inference.information.infomax.infomax_rule`) through its trainer
+(:func:`probsnn.inference.information.infomax.infomax_trainer`). We time compiled steps (best of
+the repeats after a warm-up) and report training samples (inputs) per second and ML's speed over
+each criterion's. The criteria cost more because they sample K spike trains per input (a sequential
 scan), score them, and differentiate the criterion; the bottleneck re-evaluates the potentials
 for its KL term, and the rate-penalised InfoMax evaluates every sample under every input of the
 batch (its marginal p(y), K·B² potentials). On a shared machine the figures vary by 2x between
@@ -81,7 +81,7 @@ def main():
     flat = inputs.reshape(-1, args.bins, n_inputs)
     observed = ps.sample(spec, params, key_s, args.bins, flat.shape[0], inputs=flat)
     observed = observed.reshape(*shape[:3], args.neurons).astype(jnp.float32)
-    optimizer = optax.chain(optax.scale_by_adam(), optax.scale(1e-2))
+    optimizer = optax.adam(1e-2)
     n_samples = args.steps * args.batch
     print(
         f"setting: {args.neurons} neurons, {n_inputs} inputs, {args.bins} bins, batch "
@@ -107,14 +107,16 @@ def main():
         "information bottleneck": (crit.information_bottleneck(spec, n_classes, 0.1), labels),
         "rate-penalised InfoMax (Toyoizumi)": (crit.rate_penalised_infomax(spec, 1.0), None),
     }
+    keys = jax.random.split(jax.random.key(3), args.steps)
     for name, (criterion, targets) in criteria.items():
         trainer = im.infomax_trainer(spec, criterion, optimizer, n_samples=args.samples)
+        start = im.InfoMaxParams(params, criterion.init_readout(jax.random.key(2)))
 
-        def epoch(trainer=trainer, targets=targets):
-            state = trainer.init(params, jax.random.key(2))
+        def epoch(trainer=trainer, start=start, targets=targets):
+            state = trainer.init(start)
             for i in range(args.steps):
-                batch_targets = None if targets is None else targets[i]
-                state, _ = trainer.step(state, inputs[i], batch_targets)
+                batch = inputs[i] if targets is None else (inputs[i], targets[i])
+                state, _ = trainer.step(keys[i], state, batch)
             return state.params
 
         _, seconds = best_time(epoch, repeats=args.repeats, warmup=True)

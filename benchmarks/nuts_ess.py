@@ -4,7 +4,7 @@ Setting (issue 8): a 20-neuron network (20 % of synapses, 2 exponential bases ov
 by the couplings and the self-history), Normal priors. Both models have the same sites and the
 same log density (checked below):
 
-* probsnn — :func:`probsnn.inference.bayes.fit.glm_design_model`: the traces are computed once, so
+* probsnn — :func:`probsnn.models.glm_design_model`: the traces are computed once, so
   each log-density evaluation is one (T, P) × (P, N) product u = X B(θ).
 * naive — the likelihood as a ``lax.scan`` over time bins, recomputing each bin's traces from a
   ring buffer of the observed past (the sampler's step, :func:`probsnn.glm.step_potential`).
@@ -38,8 +38,7 @@ import probsnn as ps
 from probsnn import kernels, topology
 from probsnn.design import build_design
 from probsnn.glm import advance, bernoulli_log_prob, init_state, step_potential, step_weights
-from probsnn.inference.bayes.fit import design_params, glm_design_model
-from probsnn.models import GLMPrior
+from probsnn.models import GLMPrior, design_params, glm_design_model
 
 
 def scan_model(spec, spikes, prior):

@@ -5,7 +5,7 @@ weights in [0, g_max] (g_max = 15 / inputs: Song et al.'s 0.015 at 1,000 inputs,
 drive at other sizes), 200 fixed inhibitory inputs, one conductance-based leaky integrate-and-fire
 neuron, all-to-all additive STDP (A₊ = 0.005 g_max, A₋ = 1.05 A₊, τ± = 20 ms), ``--seconds`` of
 simulated time at ``--dt`` ms. probsnn runs
-:func:`probsnn.inference.plasticity.stdp.song_experiment` under
+:func:`probsnn.experiments.song_experiment` under
 jit (best of ``--repeats`` after a compile-and-run call; ``--trials`` networks with vmap). Brian2
 runs the same network with each code-generation target of ``--targets`` (``cython`` is what
 Brian2's default ``auto`` target picks when a compiler is present; ``numpy`` the pure-Python
@@ -49,6 +49,7 @@ import jax
 import numpy as np
 from _timing import best_time
 
+from probsnn.experiments import song_experiment
 from probsnn.inference.plasticity import stdp
 
 try:
@@ -190,7 +191,7 @@ def compare(n_inputs, args):
     rule = stdp.pair_stdp(PLUS * w_max, MINUS * w_max, TAU_STDP_MS, TAU_STDP_MS, dt, w_max=w_max)
 
     def song(key):
-        return stdp.song_experiment(
+        return song_experiment(
             key, rule, w_max=w_max, n_inputs=n_inputs, duration_s=seconds, dt_ms=dt
         )
 

@@ -7,9 +7,8 @@ time at ``--dt`` ms. The issue names Brian2 as the peer; Brian2 is not installed
 installed for this benchmark, so the peer is the same network as a numpy loop over bins in the
 same process (float64, numpy's default RNG; the same equations, different random numbers, so the
 script prints both runs' output rate and weight statistics rather than comparing them exactly).
-probsnn runs :func:`probsnn.inference.plasticity.stdp.song_experiment` under jit (the best of the
-repeats
-after a compile-and-run call). The batched row runs ``--trials`` independent networks with vmap;
+probsnn runs :func:`probsnn.experiments.song_experiment` under jit (the best of the repeats after
+a compile-and-run call). The batched row runs ``--trials`` independent networks with vmap;
 the numpy peer has to loop, and its figure is its one-trial time × trials.
 
 Run: python benchmarks/stdp_song.py [--seconds 100] [--dt 1.0] [--trials 100]
@@ -23,13 +22,14 @@ import jax
 import numpy as np
 from _timing import best_time
 
+from probsnn.experiments import song_experiment
 from probsnn.inference.plasticity import stdp
 
 W_MAX = 0.015
 
 
 def numpy_song(seed, n_steps, dt_ms, n_inputs=1000, rate_hz=10.0):
-    """The network of :func:`probsnn.inference.plasticity.stdp.song_experiment` as a numpy loop."""
+    """The network of :func:`probsnn.experiments.song_experiment` as a numpy loop."""
     rng = np.random.default_rng(seed)
     a_plus = 0.005 * W_MAX
     a_minus = 1.05 * a_plus
@@ -81,7 +81,7 @@ def main():
     rule = stdp.pair_stdp(0.005 * W_MAX, 0.00525 * W_MAX, 20.0, 20.0, args.dt, w_max=W_MAX)
 
     def run(key):
-        return stdp.song_experiment(key, rule, duration_s=args.seconds, dt_ms=args.dt)
+        return song_experiment(key, rule, duration_s=args.seconds, dt_ms=args.dt)
 
     one = jax.jit(run)
     many = jax.jit(jax.vmap(run))

@@ -5,8 +5,8 @@ Setting (issue 6): N = 40 neurons (10 visible, 30 hidden), 3 raised-cosine bases
 coupling; 64 visible sequences of T = 100 bins from a random teacher. One epoch = 4 mini-batches
 of 16 sequences, K = 4 hidden completions per sequence. Peers, each timed after compilation:
 
-* local rule — :func:`probsnn.inference.variational_trainer` (clamped sampler + the batch rule
-  with the per-parameter baseline + Adam), one jitted step per mini-batch;
+* local rule — :func:`probsnn.inference.latent.trainer.variational_trainer` (clamped sampler +
+  the batch rule with the per-parameter baseline + Adam), one jitted step per mini-batch;
 * NumPyro — ``SVI(hidden_network, hidden_guide, adam, TraceGraph_ELBO(num_particles=4))`` on
   the same data and mini-batches, ``svi.update`` jitted;
 * online — :func:`probsnn.inference.fit_variational_online` streaming the 64 sequences as
@@ -33,6 +33,7 @@ from numpyro.infer import SVI, TraceGraph_ELBO
 import probsnn as ps
 from probsnn import kernels
 from probsnn.inference.latent import variational
+from probsnn.inference.latent.trainer import variational_trainer
 from probsnn.models import hidden_guide, hidden_network
 
 
@@ -50,14 +51,13 @@ def main():
     start = spec.init_params(jax.random.key(2), rate=20.0, weight_scale=0.3)
     batches = [data[i : i + batch] for i in range(0, n_seq, batch)]
 
-    trainer = variational.variational_trainer(
-        spec, optax.chain(optax.scale(-1.0), optax.adam(1e-2)), n_samples=n_samples
-    )
+    trainer = variational_trainer(spec, optax.adam(1e-2), n_samples=n_samples)
+    step_keys = list(jax.random.split(jax.random.key(3), len(batches)))
 
     def local_epoch():
-        state = trainer.init(start, jax.random.key(3))
-        for visible in batches:
-            state, _ = trainer.step(state, visible)
+        state = trainer.init(start)
+        for step_key, visible in zip(step_keys, batches, strict=True):
+            state, _ = trainer.step(step_key, state, visible)
         return state.params
 
     _, local_seconds = best_time(local_epoch, 3, warmup=True)

@@ -1,243 +1,97 @@
-"""Learning criteria and fitting (installed as ``probsnn.inference``).
+"""Learning criteria for probabilistic spiking networks (installed as ``probsnn.inference``).
 
-Maximum likelihood of GLM networks (:func:`fit_ml`, the online rule :func:`ml_rule` /
-:func:`fit_ml_online`) and equilibrium propagation on energy networks (:mod:`.ep`,
-:mod:`.spiking_ep`), STDP rules and the sum-of-products rule engine (:mod:`.stdp`,
-:mod:`.rule_engine`) and the STDP-equivalence analyses (:mod:`.stdp_equivalence`); Bayesian
-fits with NUTS/SVI reported through ArviZ (:mod:`.bayes`) and their posterior-predictive checks
-(:mod:`.bayes_checks`); variational mutual-information
-criteria, their trainer and MI estimators (:mod:`.mi_criteria`, :mod:`.infomax`, :mod:`.mi`);
-winner-take-all rules (:mod:`.wta`) and the spike-encoded digits task (:mod:`.tasks`);
-variational learning with hidden neurons (:mod:`.variational`) and multi-sample bounds and
-estimators of log p(x) (:mod:`.multisample`).
+A map of the families, one sub-package each, read top-down:
+
+* :mod:`.likelihood` — maximum likelihood of fully observed GLM networks: the truncated-Newton
+  solver on the shared design (``fit_ml``, ``newton_trainer``) and the local online rule
+  "presynaptic trace × postsynaptic error" (``ml_rule``, ``ml_online_trainer``).
+* :mod:`.latent` — hidden neurons: the ELBO's three-factor rules (``variational_rule``,
+  ``online_variational_rule``), multi-sample bounds (``multisample_rule``), estimators of
+  log p(x), winner-take-all units (``wta_ml_rule``, ``wta_variational_rule``) and their
+  trainers.
+* :mod:`.information` — mutual-information criteria (Barber–Agakov InfoMax, InfoNCE, the
+  information bottleneck, Toyoizumi's rate-penalised InfoMax) with ``infomax_rule`` /
+  ``infomax_trainer``, and MI estimators.
+* :mod:`.bayes` — Bayesian GLM networks with NumPyro's NUTS and SVI, reported as ArviZ
+  InferenceData, and their posterior-predictive checks.
+* :mod:`.energy` — equilibrium propagation on energy networks (real-valued and spiking) and the
+  backprop baseline on the same networks.
+* :mod:`.plasticity` — STDP (pair, triplet, reward-modulated), the sum-of-products rule engine
+  and unsupervised STDP feature learning.
+* :mod:`.equivalence` — where the gradient rules and STDP coincide (ML, rate-derivative, EP and
+  InfoMax windows).
+* :mod:`.score` — score-function estimators and baselines shared by the families;
+  ``fit`` / ``Trainer`` — the one training loop and trainer protocol.
+
+Every gradient estimator (``*_rule`` above, except the plasticity rules) is an optax
+``GradientTransformation`` returning the gradient of a loss to minimise, so
+``optax.chain(rule, optax.adam(lr))`` is always right; plasticity rules return terminal weight
+deltas. Every criterion has a trainer ``init(params)`` / ``step(key, state, batch)`` driven by
+:func:`fit`. Samples are ``(B, K, T, N)``. See docs/learning.md; the equations are in
+docs/theory.md.
 """
 
-from probsnn.inference.bayes.checks import (
-    PredictiveCheck,
-    isi_check,
-    psth_check,
-    time_rescaling_check,
-)
-from probsnn.inference.bayes.fit import (
-    KernelSummary,
-    SynapseTest,
-    auroc,
-    design_params,
-    fit_mcmc,
-    fit_svi,
-    glm_design_model,
-    posterior_kernels,
-    posterior_params,
-    synapse_test,
-)
-from probsnn.inference.energy.ep import (
-    EPConfig,
-    EPSignals,
-    Relaxation,
-    RelaxInfo,
-    backprop_trainer,
-    bptt_gradient,
-    ep_estimate,
-    ep_gradient,
-    ep_rule,
-    ep_trainer,
-    fit_energy,
-    free_phase,
-    gradient_check,
-    implicit_gradient,
-    nudged_phase,
-    recurrent_backprop_errors,
-    relax,
-)
-from probsnn.inference.energy.spiking_ep import (
-    SpikingEPConfig,
-    SpikingRelaxation,
-    spiking_ep_estimate,
-    spiking_ep_trainer,
-    spiking_relax,
-)
-from probsnn.inference.information.criteria import (
+from . import bayes, energy, equivalence, information, latent, likelihood, plasticity, score
+from ._training import FitResult, Trainer, fit
+from .bayes.fit import fit_mcmc, fit_svi
+from .energy.ep import backprop_trainer, ep_rule, ep_trainer
+from .energy.spiking_ep import spiking_ep_trainer
+from .information.criteria import (
     barber_agakov,
     infonce,
     information_bottleneck,
     rate_penalised_infomax,
-    toyoizumi_window,
 )
-from probsnn.inference.information.estimators import (
-    MIEstimate,
-    barber_agakov_bound,
-    channel_information,
-    infonce_bound,
-    mutual_information,
-    network_channel,
-    plugin_information,
-)
-from probsnn.inference.information.infomax import (
-    Criterion,
-    InfoMaxParams,
-    InfoMaxSignals,
-    fit_infomax,
-    infomax_rule,
-    infomax_trainer,
-)
-from probsnn.inference.latent.multisample import (
-    exact_elbo,
-    exact_log_marginal,
-    iw_bound_estimate,
-    log_marginal_is,
-    log_marginal_smc,
-    multisample_rule,
-)
-from probsnn.inference.latent.variational import (
-    VariationalSignals,
-    fit_variational,
-    fit_variational_online,
-    online_variational_rule,
-    sample_hidden,
-    variational_rule,
-    variational_trainer,
-)
-from probsnn.inference.latent.wta import (
-    WTAFit,
-    WTAVariationalSignals,
-    fit_wta,
-    wta_local_gradient,
-    wta_ml_rule,
-    wta_variational_gradient,
-    wta_variational_rule,
-)
-from probsnn.inference.likelihood.newton import FitInfo, MLFit, fit_ml
-from probsnn.inference.likelihood.online import (
-    EligibilityState,
-    MLSignals,
-    OnlineFit,
-    fit_ml_online,
-    ml_rule,
-)
-from probsnn.inference.plasticity.features import (
-    FeatureLayer,
-    FeatureParams,
-    feature_spikes,
-    fit_stdp_features,
-    init_feature_params,
-)
-from probsnn.inference.plasticity.rule_engine import sum_of_products
-from probsnn.inference.plasticity.stdp import (
-    STDPSignals,
-    measure_window,
-    pair_stdp,
-    pair_window,
-    reward_stdp,
-    run_stdp,
-    song_experiment,
-    triplet_stdp,
-)
-
-from . import bayes, energy, equivalence, information, latent, likelihood, plasticity, score
+from .information.infomax import infomax_rule, infomax_trainer
+from .latent.multisample import multisample_rule
+from .latent.trainer import variational_trainer, wta_trainer
+from .latent.variational import fit_variational_online, online_variational_rule, variational_rule
+from .latent.wta import wta_ml_rule, wta_variational_rule
+from .likelihood.newton import fit_ml, newton_trainer
+from .likelihood.online import ml_online_trainer, ml_rule
+from .plasticity.features import stdp_features_trainer
+from .plasticity.rule_engine import sum_of_products
+from .plasticity.stdp import pair_stdp, reward_stdp, triplet_stdp
 
 __all__ = [
-    "Criterion",
-    "EPConfig",
-    "EPSignals",
-    "EligibilityState",
-    "FeatureLayer",
-    "FeatureParams",
-    "FitInfo",
-    "InfoMaxParams",
-    "InfoMaxSignals",
-    "KernelSummary",
-    "MIEstimate",
-    "MLFit",
-    "MLSignals",
-    "OnlineFit",
-    "PredictiveCheck",
-    "RelaxInfo",
-    "Relaxation",
-    "STDPSignals",
-    "SpikingEPConfig",
-    "SpikingRelaxation",
-    "SynapseTest",
-    "VariationalSignals",
-    "WTAFit",
-    "WTAVariationalSignals",
-    "auroc",
+    "FitResult",
+    "Trainer",
     "backprop_trainer",
     "barber_agakov",
-    "barber_agakov_bound",
     "bayes",
-    "bptt_gradient",
-    "channel_information",
-    "design_params",
     "energy",
-    "ep_estimate",
-    "ep_gradient",
     "ep_rule",
     "ep_trainer",
     "equivalence",
-    "exact_elbo",
-    "exact_log_marginal",
-    "feature_spikes",
-    "fit_energy",
-    "fit_infomax",
+    "fit",
     "fit_mcmc",
     "fit_ml",
-    "fit_ml_online",
-    "fit_stdp_features",
     "fit_svi",
-    "fit_variational",
     "fit_variational_online",
-    "fit_wta",
-    "free_phase",
-    "glm_design_model",
-    "gradient_check",
-    "implicit_gradient",
     "infomax_rule",
     "infomax_trainer",
     "infonce",
-    "infonce_bound",
     "information",
     "information_bottleneck",
-    "init_feature_params",
-    "isi_check",
-    "iw_bound_estimate",
     "latent",
     "likelihood",
-    "log_marginal_is",
-    "log_marginal_smc",
-    "measure_window",
+    "ml_online_trainer",
     "ml_rule",
     "multisample_rule",
-    "mutual_information",
-    "network_channel",
-    "nudged_phase",
+    "newton_trainer",
     "online_variational_rule",
     "pair_stdp",
-    "pair_window",
     "plasticity",
-    "plugin_information",
-    "posterior_kernels",
-    "posterior_params",
-    "psth_check",
     "rate_penalised_infomax",
-    "recurrent_backprop_errors",
-    "relax",
     "reward_stdp",
-    "run_stdp",
-    "sample_hidden",
     "score",
-    "song_experiment",
-    "spiking_ep_estimate",
     "spiking_ep_trainer",
-    "spiking_relax",
+    "stdp_features_trainer",
     "sum_of_products",
-    "synapse_test",
-    "time_rescaling_check",
-    "toyoizumi_window",
     "triplet_stdp",
     "variational_rule",
     "variational_trainer",
-    "wta_local_gradient",
     "wta_ml_rule",
-    "wta_variational_gradient",
+    "wta_trainer",
     "wta_variational_rule",
 ]

@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from tqdm import tqdm
 
 from probsnn import _checks
@@ -41,6 +42,31 @@ class Trainer(NamedTuple):
 
     init: Callable[[Any], Any]
     step: Callable[[jax.Array, Any, Any], tuple[Any, Any]]
+
+
+def stateless_rule(gradient, name: str, factory=optax.GradientTransformation):
+    """A gradient estimator without state: ``init`` gives ``optax.EmptyState()`` and
+    ``update(signals, state, params)`` returns ``(gradient(params, signals), state)``.
+
+    Args:
+        gradient: ``gradient(params, signals) -> grads``, the loss gradient estimate.
+        name: the rule's name, for the error when ``update`` gets no params.
+        factory: the GradientTransformation type to build (a subclass may tag the rule).
+
+    Raises:
+        ValueError: from ``update`` when ``params`` is None.
+    """
+
+    def init(params):
+        del params
+        return optax.EmptyState()
+
+    def update(signals, state, params=None):
+        if params is None:
+            raise ValueError(f"{name}.update needs params (the current parameters), got None")
+        return gradient(params, signals), state
+
+    return factory(init, update)
 
 
 class FitResult(NamedTuple):
@@ -153,7 +179,8 @@ def _host_data(data):
     (n_items,) = sizes
     if n_items == 0:
         raise ValueError("data must hold at least one item, got a leading axis of size 0")
-    return data, n_items
+    # host arrays: a batch is a cheap numpy slice, not an eager device gather per step
+    return jax.tree.map(np.asarray, data), n_items
 
 
 def _epoch(trainer, state, data, n_items, batch_size, key):
@@ -163,12 +190,13 @@ def _epoch(trainer, state, data, n_items, batch_size, key):
         state, info = trainer.step(step_key, state, data)
         return state, [info]
     order = np.asarray(jax.random.permutation(order_key, n_items))
+    n_batches = n_items // batch_size
+    keys = list(jax.random.split(step_key, n_batches))  # one split: no eager call per step
     infos = []
-    starts = range(0, n_items - batch_size + 1, batch_size)
-    for index, start in enumerate(starts):
-        rows = order[start : start + batch_size]
+    for index, key in enumerate(keys):
+        rows = order[index * batch_size : (index + 1) * batch_size]
         batch = jax.tree.map(lambda leaf, rows=rows: leaf[rows], data)
-        state, info = trainer.step(jax.random.fold_in(step_key, index), state, batch)
+        state, info = trainer.step(key, state, batch)
         infos.append(info)
     return state, infos
 
@@ -185,54 +213,26 @@ def _mean_fields(infos) -> dict[str, float]:
 
 def _leaf_at(tree, path):
     for entry in path:
-        tree = getattr(tree, entry.name) if hasattr(entry, "name") else tree[entry.idx]
+        if hasattr(entry, "name"):  # NamedTuple field
+            tree = getattr(tree, entry.name)
+        elif hasattr(entry, "key"):  # dict entry
+            tree = tree[entry.key]
+        else:  # sequence index
+            tree = tree[entry.idx]
     return tree
 
 
 def _check_finite(epoch: int, row: dict, state) -> None:
     loss = row.get("loss")
-    if loss is not None and not np.isfinite(loss):
-        raise FloatingPointError(
-            f"training diverged in epoch {epoch}: the loss is {loss}; lower the learning rate "
-            "(or the relaxation step size)"
-        )
     finite = jax.tree.map(lambda leaf: jnp.all(jnp.isfinite(leaf)), state.params)
-    if not all(bool(f) for f in jax.tree.leaves(finite)):
-        raise FloatingPointError(
-            f"training diverged in epoch {epoch}: the parameters hold NaN or inf; lower the "
-            "learning rate (or the relaxation step size)"
-        )
-
-
-# TEMPORARY: the families' fit_* loops move onto fit(); delete once none imports this.
-def shuffled_epoch(
-    key: jax.Array,
-    state: Any,
-    step: Callable[[Any, np.ndarray], tuple[Any, Any]],
-    n_items: int,
-    batch_size: int,
-) -> tuple[Any, list, float]:
-    """One pass over a random permutation of ``n_items`` in batches of ``batch_size``.
-
-    The last ``n_items mod batch_size`` items of the permutation are left out, so every step sees a
-    batch of the same (static) size and the jitted step compiles once.
-
-    Args:
-        key: PRNG key for the permutation.
-        state: the trainer's state before the epoch.
-        step: ``step(state, index) -> (state, info)`` where ``index`` (``(batch_size,)`` int) picks
-            the batch's items.
-        n_items: number of items; batch_size: 1 <= batch_size <= n_items (checked by the caller).
-
-    Returns:
-        ``(state, infos, seconds)``: the state after the epoch, the steps' infos fetched to the
-        host, and the epoch's wall-clock seconds.
-    """
-    order = np.asarray(jax.random.permutation(key, n_items))
-    began = time.perf_counter()
-    infos = []
-    for start in range(0, n_items - batch_size + 1, batch_size):
-        state, info = step(state, order[start : start + batch_size])
-        infos.append(info)
-    infos = jax.device_get(infos)
-    return state, infos, time.perf_counter() - began
+    if loss is not None and not np.isfinite(loss):
+        what = f"the loss is {loss}"
+    elif not all(bool(f) for f in jax.tree.leaves(finite)):
+        what = "the parameters hold NaN or inf"
+    else:
+        return
+    means = ", ".join(f"{name}={value:.4g}" for name, value in row.items() if name != "loss")
+    raise FloatingPointError(
+        f"training diverged in epoch {epoch}: {what} (epoch means: {means}); lower the learning "
+        "rate (or the relaxation step size)"
+    )

@@ -1,9 +1,9 @@
-"""Where gradient criteria become STDP (MATH.md §8): analyses and their plots.
+"""Where gradient criteria become STDP (docs/theory.md §8): the analyses.
 
 (a) **ML ⇒ STDP** (Pfister, Toyoizumi, Barber & Gerstner 2006, Neural Comput. 18:1318). For a GLM
-neuron (MATH.md §2) asked to emit one postsynaptic spike at t_post (and none elsewhere) given one
-presynaptic spike at t_pre, the likelihood gradient with respect to the synaptic efficacy g (the
-kernel ε = g ε₀) is
+neuron (docs/theory.md §2) asked to emit one postsynaptic spike at t_post (and none elsewhere)
+given one presynaptic spike at t_pre, the likelihood gradient with respect to the synaptic
+efficacy g (the kernel ε = g ε₀) is
 
     W_ML(Δt) = ∂ log p / ∂g = ε₀(Δt) − Σ_t ε₀(t − t_pre) σ(γ + g ε₀(t − t_pre) + η(t − t_post)),
 
@@ -26,6 +26,10 @@ nearest postsynaptic spike recovers an antisymmetric window (:func:`rate_derivat
 (c) **EP ⇒ STDP**: the continuous nudged-phase rule (1/β) d/dt[ρ_i ρ_j] = (1/β)[ρ_i ρ̇_j + ρ̇_i ρ_j]
 integrates exactly to the one-sided EP update (1/β)[ρρ^β − ρρ⁰]; each term is the rate-derivative
 rule (:func:`ep_stdp`, built on :func:`probsnn.inference.energy.ep.rate_derivative_increments`).
+
+Their pictures are :func:`probsnn.plot.stdp_window` and :func:`probsnn.plot.rate_derivative`.
+Time: lags counted in bins are named ``lags_bins``, those in ms ``lags_ms``; rates are in Hz and
+bin widths in ms (``dt_ms``), as in the rest of the STDP layer.
 """
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 
 import probsnn as ps
@@ -46,28 +49,31 @@ from probsnn.inference.energy import ep
 
 
 class MLWindow(NamedTuple):
-    """:func:`ml_window` result: lags Δt in bins and ms ``(L,)``, W_ML(Δt) ``(L,)``, and the
-    synaptic kernel ε₀ ``(K_len,)`` and feedback kernel η ``(K_len,)`` at lags 1, 2, …"""
+    """:func:`ml_window` result: lags Δt in bins and in ms ``(L,)``, W_ML(Δt) ``(L,)``, and the
+    synaptic kernel ε₀ ``(K_len,)`` and feedback kernel η ``(K_len,)`` at lags 1, 2, … bins."""
 
-    lags: np.ndarray
+    lags_bins: np.ndarray
     lags_ms: np.ndarray
     dw: np.ndarray
     synaptic_kernel: np.ndarray
     feedback_kernel: np.ndarray
 
 
-def ml_window(spec, params, lags_bins, *, pre: int = 0, post: int = 1, margin: int | None = None):
+def ml_window(
+    spec, params, lags_bins, *, pre: int = 0, post: int = 1, margin_bins: int | None = None
+):
     """The ML ⇒ STDP window W_ML(Δt) of a GLM neuron (module equation (a)).
 
     For every lag a spike train is built with one spike of neuron ``pre`` at t_pre and one of
-    neuron ``post`` at t_post = t_pre + lag, ``margin`` silent bins (default: the kernel length)
-    before the first and after the last spike; W_ML is the derivative of the log-likelihood of
-    neuron ``post`` with respect to a gain g on w[pre, post, :] at g = 1.
+    neuron ``post`` at t_post = t_pre + lag, and ``margin_bins`` silent bins before the first
+    and after the last spike; W_ML is the derivative of the log-likelihood of neuron ``post``
+    with respect to a gain g on w[pre, post, :] at g = 1.
 
     Args:
         spec: a :class:`~probsnn.Network` without exogenous inputs; params: its Params.
         lags_bins: ``(L,)`` integer lags Δt = t_post − t_pre in bins.
         pre, post: the two neurons (``spec.connectivity[pre, post]`` must be True).
+        margin_bins: the silent bins around the pair (default: the synaptic kernel's length).
 
     Returns:
         :class:`MLWindow`.
@@ -79,7 +85,7 @@ def ml_window(spec, params, lags_bins, *, pre: int = 0, post: int = 1, margin: i
     lags = _pair_lags(spec, params, lags_bins, pre, post)
     n = spec.n_neurons
     length = spec.synapse_basis.shape[1]
-    margin = length if margin is None else _checks.positive_int(margin, "margin")
+    margin = length if margin_bins is None else _checks.positive_int(margin_bins, "margin_bins")
     span = int(np.max(np.abs(lags)))
     n_steps = 2 * margin + span + 1
     t_pre = margin + np.maximum(-lags, 0)
@@ -126,7 +132,7 @@ class MLWindowMC(NamedTuple):
     estimate of W_ML(Δt), its standard error, and the fewest matched sampled histories behind
     any of its terms."""
 
-    lags: np.ndarray
+    lags_bins: np.ndarray
     dw: np.ndarray
     stderr: np.ndarray
     n_matched: np.ndarray
@@ -135,7 +141,7 @@ class MLWindowMC(NamedTuple):
 def ml_window_monte_carlo(key, spec, params, lags_bins, n_samples: int, *, pre=0, post=1):
     """Monte-Carlo estimate of the ML ⇒ STDP window from spike trains sampled from the GLM.
 
-    With D the pair train of :func:`ml_window` (default margin) and ε the synaptic kernel,
+    With D the pair train of :func:`ml_window` (default ``margin_bins``) and ε the synaptic kernel,
 
         W_ML(Δt) = Σ_t ε(t − t_pre) (D_post,t − h_t),   h_t = σ(u_post,t(D)),
 
@@ -409,43 +415,3 @@ def ep_stdp(spec, params, inputs, targets, *, beta=0.3, step_size=0.5, n_steps=2
     )
     update = [-g for g in grads.weights]  # ΔW = −dL/dW = (1/β)[ρρ^β − ρρ⁰]
     return EPSTDP(tuple(first), tuple(second), tuple(integrated), tuple(update))
-
-
-# -------------------------------------------------------------------------------------- plots
-
-
-def _axes(ax):
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 3))
-    return ax
-
-
-def plot_window(lags_ms, dw, *, reference=None, label=None, ax=None):
-    """Plot an STDP window Δw(Δt) (e.g. from :func:`ml_window` or
-    :func:`~probsnn.inference.plasticity.stdp.measure_window`), optionally with a ``reference``
-    curve on the
-    same lags. Returns the Axes."""
-    ax = _axes(ax)
-    ax.axhline(0, color="0.7", lw=0.8)
-    ax.axvline(0, color="0.7", lw=0.8)
-    ax.plot(lags_ms, dw, "o-", ms=2.5, label=label or "measured")
-    if reference is not None:
-        ax.plot(lags_ms, reference, "k--", lw=1, label="analytical")
-    ax.set_xlabel("Δt = t_post − t_pre (ms)")
-    ax.set_ylabel("Δw")
-    ax.legend(frameon=False, fontsize=8)
-    return ax
-
-
-def plot_rate_derivative(change: WindowChange, *, ax=None):
-    """Scatter the exact window-based E[ΔW] against the rate-derivative prediction
-    (:func:`window_weight_change`), with the correlation in the title. Returns the Axes."""
-    ax = _axes(ax)
-    x, y = np.ravel(change.derivative), np.ravel(change.window)
-    ax.scatter(x, y, s=8)
-    lim = [min(x.min(), y.min()), max(x.max(), y.max())]
-    ax.plot(lim, lim, "k--", lw=0.8)
-    ax.set_xlabel("r_pre · dr_post/dt · ∫τK")
-    ax.set_ylabel("E[ΔW] under window K")
-    ax.set_title(f"corr = {np.corrcoef(x, y)[0, 1]:.3f}", fontsize=9)
-    return ax

@@ -5,7 +5,10 @@ For spikes S ~ q_θ and a learning signal f(S) (a log-likelihood, a reward, a bo
     ∇_θ E_q[f(S)] = E_q[(f(S) − b) ∇_θ log q_θ(S)]      (Williams 1992)
 
 for any b that does not depend on S. probsnn uses it wherever a criterion differentiates through
-spikes: hidden neurons (MATH.md §3), mutual-information criteria (§4), reward modulation (§5).
+spikes: hidden neurons (docs/theory.md §3), mutual-information criteria (§4), reward modulation
+(§5). These helpers estimate gradients of expectations E[f] as they are written; the rules built
+on them negate the result where f is an objective, so that every rule returns the gradient of a
+loss to minimise (docs/learning.md).
 
 Shapes: a batch of S samples leads every array; ``signal`` is ``(S,)`` and ``scores`` is a pytree
 whose leaves are ``(S, ...)`` — per-sample gradients ∇_θ log q_θ(S_s), e.g. from
@@ -14,7 +17,11 @@ whose leaves are ``(S, ...)`` — per-sample gradients ∇_θ log q_θ(S_s), e.g
 Baselines:
 - :func:`optimal_baseline`: per-parameter b = E[f e²] / E[e²] (e the score), the variance-optimal
   constant (Weaver & Tao 2001; Peters & Schaal 2008), tracked by exponential moving averages in
-  a :class:`BaselineState`.
+  a :class:`BaselineState` (:func:`blend_moments`) and read off by :func:`baseline_ratio`. A rule
+  that reads the ratio *before* blending in the current batch (a lagged baseline) keeps its
+  estimate unbiased.
+- :func:`blend`: the one exponential filter κ·old + (1 − κ)·new, for eligibility traces and
+  moving averages.
 - :func:`vimco_signals`: the leave-one-out signals of the K-sample importance-weighted bound
   (Mnih & Rezende 2016).
 """
@@ -81,10 +88,7 @@ def optimal_baseline(state: BaselineState, signal, scores, kappa: float):
 
     batch_signal = jax.tree.map(lambda e: moment(e, signal), scores)
     batch_score = jax.tree.map(lambda e: moment(e, jnp.ones_like(signal)), scores)
-    new_state = BaselineState(
-        blend(state.signal_moment, batch_signal, kappa),
-        blend(state.score_moment, batch_score, kappa),
-    )
+    new_state = blend_moments(state, batch_signal, batch_score, kappa)
     return baseline_ratio(new_state, jnp.mean(signal)), new_state
 
 
@@ -95,6 +99,19 @@ def blend(old, new, kappa):
     (1 − κ) g_t and the moving averages of the baselines (docs/theory.md §3).
     """
     return jax.tree.map(lambda o, n: kappa * o + (1.0 - kappa) * n, old, new)
+
+
+def blend_moments(state: BaselineState, products, squares, kappa) -> BaselineState:
+    """Blend a batch into the moving averages of a baseline:
+
+        m_f ← κ m_f + (1 − κ) products,   m_e ← κ m_e + (1 − κ) squares
+
+    ``products`` (the batch mean of f·e², or of any credit-weighted score times e) and
+    ``squares`` (the batch mean of e²) are pytrees shaped like the parameters.
+    """
+    return BaselineState(
+        blend(state.signal_moment, products, kappa), blend(state.score_moment, squares, kappa)
+    )
 
 
 def baseline_ratio(state: BaselineState, fallback):

@@ -2,7 +2,7 @@
 
 A network has a clamped input layer ``x = s_0`` and free layers ``s_1 .. s_L`` (hidden, then output)
 connected in a chain by weights ``W_l`` of shape ``(n_{l-1}, n_l)``. With activation ρ its energy is
-(Scellier & Bengio 2017, Front. Comput. Neurosci. 11:24, the layered form of MATH.md §7)
+(Scellier & Bengio 2017, Front. Comput. Neurosci. 11:24, the layered form of docs/theory.md §7)
 
     E(s) = Σ_{l≥1} [ ½‖s_l‖² − b_l·ρ(s_l) ] − Σ_{l≥1} ρ(s_{l−1})ᵀ W_l ρ(s_l),     ρ(s_0) := x,
 

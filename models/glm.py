@@ -1,13 +1,21 @@
-"""The GLM spiking network as a NumPyro model.
+"""The GLM spiking network as a NumPyro model (docs/theory.md §2, §6).
 
-Observed spikes are scored with the parallel likelihood of :func:`probsnn.glm.potentials`;
-unobserved spikes are drawn bin by bin with ``numpyro.contrib.control_flow.scan`` over
-:func:`probsnn.glm.step_potential` — the same two functions as the fast library paths, so the
-model's log density equals :func:`probsnn.log_likelihood` (Jang et al. 2019, IEEE SPM 36(6)).
+:func:`glm_network`: observed spikes are scored with the parallel likelihood of
+:func:`probsnn.glm.potentials`; unobserved spikes are drawn bin by bin with
+``numpyro.contrib.control_flow.scan`` over :func:`probsnn.glm.step_potential` — the same two
+functions as the fast library paths, so the model's log density equals
+:func:`probsnn.log_likelihood` (Jang et al. 2019, IEEE SPM 36(6)).
+
+:func:`glm_design_model`: the same log density for fully observed spikes on a design X of
+spike traces computed once (:func:`probsnn.design.build_design`), so that each evaluation is one
+matrix product; the model of the Bayesian fits (:mod:`probsnn.inference.bayes.fit`).
 """
 
 from __future__ import annotations
 
+import functools
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -15,6 +23,7 @@ import numpyro.distributions as dist
 from numpyro.contrib.control_flow import scan
 
 from probsnn import _checks
+from probsnn.design import Design, params_to_coef
 from probsnn.glm import advance, check_data, contract, init_state, step_potential, step_weights
 from probsnn.glm import traces as filter_traces
 from probsnn.network import Network, Params
@@ -108,3 +117,41 @@ def _sample_spikes(spec, theta, inputs, n_steps, n_trials):
 
     _, spikes = scan(transition, state, xs, length=n_steps)
     return numpyro.deterministic("spikes", jnp.swapaxes(spikes, 0, 1))
+
+
+def glm_design_model(spec: Network, design: Design, prior: GLMPrior):
+    """NumPyro model of a fully observed GLM network on a precomputed design,
+
+        s_{r,i} ~ Bernoulli(σ(u_{r,i})),   u = X B(θ),   θ ~ prior,
+
+    with X ``(R, P)`` the rows of spike traces of :func:`~probsnn.design.build_design` and
+    B ``(P, N)`` from :func:`~probsnn.design.params_to_coef`. Same sites and log density as
+    ``glm_network(spec, spikes, params=prior)`` (sites ``"w"`` ``(n_synapses, K_syn)``, ``"v"``,
+    ``"c"``, ``"bias"``, observed ``"spikes"`` ``(R, N)``; empty groups have no site, see
+    :func:`design_params`), but the traces are not recomputed at every evaluation.
+
+    Args:
+        spec: the network (all neurons visible). design: its
+            :class:`~probsnn.design.Design` for the observed spikes. prior: a
+            :class:`GLMPrior`.
+
+    Returns:
+        The observed spikes ``design.targets``.
+    """
+    u = _design_potentials(spec, design.x, design_params(spec, prior))
+    return numpyro.sample("spikes", dist.Bernoulli(logits=u).to_event(2), obs=design.targets)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _design_potentials(spec: Network, x, params: Params):
+    """u = X B(θ), ``(R, N)`` (one compiled program: NumPyro also runs the model eagerly)."""
+    return x @ params_to_coef(spec, params)
+
+
+def design_params(spec: Network, prior: GLMPrior) -> Params:
+    """Draw :class:`~probsnn.Params` from ``prior`` at the sites of :func:`network_params`,
+    skipping empty groups (no synapses, no inputs), whose sites add nothing to the log density
+    but break NumPyro's autoguides: the parameter part of :func:`glm_design_model`, a NumPyro
+    model of its own (for ``handlers.trace``, ``Predictive`` over latent draws, or drawing a
+    ground truth from the prior)."""
+    return prior_params(spec, prior, skip_empty=True)

@@ -2,7 +2,7 @@
 
 Neurons split into visible X (``spec.visible``, observed) and hidden H. Because every neuron's
 spikes depend only on the past (Jang, Simeone, Gardner & Grüning 2019, IEEE SPM 36(6):64;
-MATH.md §3), the joint factorises into two causally conditioned parts,
+docs/theory.md §3), the joint factorises into two causally conditioned parts,
 
     p(x, h) = p(h‖x) p(x‖h),   p(h‖x) = Π_t Π_{i∈H} p(h_{i,t} | u_{i,t}),
                                 p(x‖h) = Π_t Π_{i∈X} p(x_{i,t} | u_{i,t}),

@@ -1,4 +1,4 @@
-"""Priors on the parameter groups of the GLM network (MATH.md §6).
+"""Priors on the parameter groups of the GLM network (docs/theory.md §6).
 
 A :class:`GLMPrior` holds one prior per group — synaptic weights w, feedback weights v, stimulus
 weights c, bias γ. Each is either a scalar NumPyro distribution, applied i.i.d. to every element

@@ -4,7 +4,7 @@ All neurons regress on the same columns — the synaptic traces of every neuron,
 traces, the stimulus traces and a constant — and differ only in which columns they may use.
 So one ``(R, P)`` matrix X and a boolean ``(P, N)`` mask describe every neuron's logistic
 regression, and the potentials of all neurons are one product u = X B with B ``(P, N)`` zero
-outside the mask.
+outside the mask (docs/theory.md §2).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ bool. Continuous-time spike trains are :class:`EventTimes`: sorted times padded 
 static length, so that everything here is jit-able and batched. Every random function takes an
 explicit PRNG key first.
 
-Generators (MATH.md §9; Heeger 2000; Lewis & Shedler 1979):
+Generators (docs/theory.md §9; Heeger 2000; Lewis & Shedler 1979):
 
 * binned Poisson: s_t ~ Bernoulli(p_t), p_t = 1 − exp(−λ(t) Δ);
 * continuous-time Poisson: intervals Exp(λ); inhomogeneous λ(t) ≤ λ_max by thinning;

@@ -6,7 +6,7 @@ train with a basis gives its traces
 
     x_{k,t} = Σ_{δ=1..L} φ_{k,δ} s_{t-δ}        (strictly causal: s_t never enters x_t),
 
-computed for all t at once as a causal convolution (MATH.md §1).
+computed for all t at once as a causal convolution (docs/theory.md §1).
 """
 
 from __future__ import annotations

@@ -1,8 +1,13 @@
 """Pictures of spike trains, kernels and goodness of fit (matplotlib).
 
-Every function takes arrays (or the NamedTuples of :mod:`probsnn.stats`), draws on ``ax`` when
-given (else on ``plt.gca()``) and returns the matplotlib ``Axes`` it drew on. Time runs along the
-x axis in seconds when ``dt`` is given, else in bins.
+Every function takes arrays (or result NamedTuples: those of :mod:`probsnn.stats`, the
+posterior-predictive checks of :mod:`probsnn.inference.bayes.checks`, the STDP-equivalence
+results of :mod:`probsnn.inference.equivalence`), draws on ``ax`` when given (else on
+``plt.gca()``) and returns the matplotlib ``Axes`` it drew on. Time runs along the x axis in
+seconds when ``dt`` is given, else in bins; STDP windows are drawn against lags in ms.
+
+This is the only module of the library that imports ``matplotlib.pyplot``; ``import probsnn``
+and ``import probsnn.inference`` do not load it.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from probsnn import _checks
+from probsnn import _checks, stats
 
 
 def _axes(ax):
@@ -248,4 +253,163 @@ def connectivity(strength, *, spread=None, exists=None, ax=None):
             ax.add_patch(plt.Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, lw=2, ec="k"))
     ax.set_xlabel("post-synaptic neuron")
     ax.set_ylabel("pre-synaptic neuron")
+    return ax
+
+
+# ---------------------------------------------------------------------------------------------
+# Posterior-predictive checks (probsnn.inference.bayes.checks.PredictiveCheck)
+# ---------------------------------------------------------------------------------------------
+def _band(draws, prob):
+    prob = _checks.probability(prob, "prob")
+    return np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+
+
+def psth_check(check, *, neurons=None, prob: float = 0.9, ax=None):
+    """Draw a PSTH posterior-predictive check: the predictive mean PSTH with its equal-tailed
+    ``prob`` band (via :func:`psth`) and the observed PSTH in black; p-values in the title.
+
+    Args:
+        check: the ``PredictiveCheck`` of :func:`probsnn.inference.bayes.checks.psth_check`
+            (observed ``(T, N)``, predictive ``(S, T, N)``, pvalue ``(N,)``, grid ``(T,)`` s).
+        neurons: indices of the neurons to draw (default all).
+        prob: the band's probability, in (0, 1).
+        ax: Axes to draw on.
+
+    Returns:
+        The Axes.
+
+    Raises:
+        ValueError: prob outside (0, 1).
+    """
+    chosen = range(check.observed.shape[1]) if neurons is None else list(neurons)
+    lower, upper = _band(check.predictive, prob)
+    band = stats.PSTH(
+        time=check.grid,
+        rate=check.predictive.mean(axis=0),
+        lower=lower,
+        upper=upper,
+        n_trials=check.predictive.shape[0],
+    )
+    ax = psth(band, neurons=chosen, ax=ax)
+    for i in chosen:
+        ax.plot(check.grid, check.observed[:, i], color="k", lw=0.8)
+    ax.set_title("PSTH: p = " + ", ".join(f"{check.pvalue[i]:.2f}" for i in chosen))
+    return ax
+
+
+def isi_check(check, *, neuron: int = 0, prob: float = 0.9, ax=None):
+    """Draw an ISI posterior-predictive check for one neuron: the observed fractions of
+    intervals as bars (via :func:`isi`) with the predictive mean and ``prob`` band; the p-value
+    in the title.
+
+    Args:
+        check: the ``PredictiveCheck`` of :func:`probsnn.inference.bayes.checks.isi_check`
+            (observed ``(L, N)``, predictive ``(S, L, N)``, pvalue ``(N,)``, grid ``(L,)`` s).
+        neuron: which neuron.
+        prob: the band's probability, in (0, 1).
+        ax: Axes to draw on.
+
+    Returns:
+        The Axes.
+
+    Raises:
+        ValueError: prob outside (0, 1).
+    """
+    n_neurons = check.observed.shape[1]
+    histogram = stats.ISIHistogram(
+        intervals=check.grid, counts=check.observed, longer=np.zeros(n_neurons)
+    )
+    ax = isi(histogram, neuron=neuron, density=False, ax=ax)
+    lower, upper = _band(check.predictive[:, :, neuron], prob)
+    ax.plot(check.grid, check.predictive[:, :, neuron].mean(axis=0), color="C1", label="predictive")
+    ax.fill_between(check.grid, lower, upper, color="C1", alpha=0.3, lw=0)
+    ax.set_ylabel("fraction of intervals")
+    ax.set_title(f"ISI of neuron {neuron}: p = {check.pvalue[neuron]:.2f}")
+    ax.legend()
+    return ax
+
+
+def time_rescaling_check(check, *, ax=None):
+    """Draw a time-rescaling posterior-predictive check: the KS statistic of the data against
+    that of its replicate, one point per posterior draw, with the diagonal; points above it are
+    draws under which the data fit worse than a replicate.
+
+    Args:
+        check: the ``PredictiveCheck`` of
+            :func:`probsnn.inference.bayes.checks.time_rescaling_check` (observed and
+            predictive ``(S,)`` KS statistics, a scalar pvalue).
+        ax: Axes to draw on.
+
+    Returns:
+        The Axes.
+    """
+    ax = _axes(ax)
+    ax.scatter(check.predictive, check.observed, s=12, color="C0")
+    limits = [0.0, 1.05 * max(check.observed.max(), check.predictive.max())]
+    ax.plot(limits, limits, color="k", lw=0.8)
+    ax.set_xlim(limits)
+    ax.set_ylim(limits)
+    ax.set_xlabel("KS of replicate, D(y_rep, θ)")
+    ax.set_ylabel("KS of data, D(y, θ)")
+    ax.set_title(f"time rescaling: p = {check.pvalue:.2f}")
+    return ax
+
+
+# ---------------------------------------------------------------------------------------------
+# STDP windows and the rate-derivative equivalence (probsnn.inference.equivalence)
+# ---------------------------------------------------------------------------------------------
+def stdp_window(lags_ms, dw, *, reference=None, label=None, ax=None):
+    """Draw an STDP window Δw(Δt) against Δt = t_post − t_pre in ms (e.g. from
+    :func:`probsnn.inference.equivalence.ml_window` or
+    :func:`probsnn.inference.plasticity.stdp.measure_window`), optionally with a ``reference``
+    curve on the same lags (dashed, "analytical").
+
+    Args:
+        lags_ms: ``(L,)`` lags in ms. dw: ``(L,)`` the window.
+        reference: ``(L,)`` or None. label: the legend label of ``dw`` (default "measured").
+        ax: Axes to draw on.
+
+    Returns:
+        The Axes.
+
+    Raises:
+        ValueError: ``dw`` or ``reference`` of another length than ``lags_ms``.
+    """
+    lags = np.asarray(_checks.real_array(lags_ms, "lags_ms"), dtype=float)
+    for name, values in (("dw", dw), ("reference", reference)):
+        if values is not None and np.shape(values) != lags.shape:
+            raise ValueError(f"{name} must have the shape of lags_ms {lags.shape}")
+    ax = _axes(ax)
+    ax.axhline(0, color="0.7", lw=0.8)
+    ax.axvline(0, color="0.7", lw=0.8)
+    ax.plot(lags, dw, "o-", ms=2.5, label=label or "measured")
+    if reference is not None:
+        ax.plot(lags, reference, "k--", lw=1, label="analytical")
+    ax.set_xlabel("Δt = t_post − t_pre (ms)")
+    ax.set_ylabel("Δw")
+    ax.legend(frameon=False, fontsize=8)
+    return ax
+
+
+def rate_derivative(change, *, ax=None):
+    """Scatter the exact expected weight change under an STDP window against its
+    rate-derivative prediction, with the diagonal and their correlation in the title.
+
+    Args:
+        change: the ``WindowChange`` of
+            :func:`probsnn.inference.equivalence.window_weight_change` (fields ``window`` and
+            ``derivative``, of one shape).
+        ax: Axes to draw on.
+
+    Returns:
+        The Axes.
+    """
+    ax = _axes(ax)
+    x, y = np.ravel(change.derivative), np.ravel(change.window)
+    ax.scatter(x, y, s=8)
+    lim = [min(x.min(), y.min()), max(x.max(), y.max())]
+    ax.plot(lim, lim, "k--", lw=0.8)
+    ax.set_xlabel("r_pre · dr_post/dt · ∫τK")
+    ax.set_ylabel("E[ΔW] under window K")
+    ax.set_title(f"corr = {np.corrcoef(x, y)[0, 1]:.3f}", fontsize=9)
     return ax

@@ -54,15 +54,26 @@ def sample(
         ValueError, TypeError: on bad sizes, parameter shapes, inputs or clamped spikes.
     """
     spec.check_params(params)
+    request = (key, n_steps, n_trials, inputs, clamp, return_potentials)
+    return run_sampler(_sample, _clamped_spikes, spec, params, *request)
+
+
+def run_sampler(sampler, check_clamp, spec, params, key, n_steps, n_trials, inputs, clamp, full):
+    """The public samplers' shared front: validate the key, sizes, inputs (against the spec's
+    channels for a WTA network) and clamp (``check_clamp(spec, clamp, n_steps, n_trials,
+    batched)``), run the compiled ``sampler(spec, params, key, n_steps, n_trials, inputs,
+    clamp)``, drop the trial axis when ``n_trials`` is None, and return u too when ``full``."""
+    key = _checks.prng_key(key, "key")
     n_steps = _checks.positive_int(n_steps, "n_steps")
     batched = n_trials is not None
     n_trials = _checks.positive_int(n_trials, "n_trials") if batched else 1
-    inputs = sampler_inputs(spec, inputs, n_steps, n_trials, batched)
-    clamp = _clamped_spikes(spec, clamp, n_steps, n_trials, batched)
-    spikes, u = _sample(spec, params, key, n_steps, n_trials, inputs, clamp)
+    input_spec = getattr(spec, "channels", spec)
+    inputs = sampler_inputs(input_spec, inputs, n_steps, n_trials, batched)
+    clamp = check_clamp(spec, clamp, n_steps, n_trials, batched)
+    spikes, u = sampler(spec, params, key, n_steps, n_trials, inputs, clamp)
     if not batched:
         spikes, u = spikes[0], u[0]
-    return (spikes, u) if return_potentials else spikes
+    return (spikes, u) if full else spikes
 
 
 @partial(jax.jit, static_argnums=(0, 3, 4))

@@ -1,4 +1,4 @@
-"""Spike-train statistics and goodness of fit (MATH.md §9 and §6).
+"""Spike-train statistics and goodness of fit (docs/theory.md §9 and §6).
 
 Binned spikes are ``(..., T, N)``; leading axes are trials and are pooled. PSTH, ISI histogram,
 CV, Fano factor and cross-correlograms are vectorised jax (no loop over trials, neurons or bins).

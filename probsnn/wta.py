@@ -6,11 +6,11 @@ Each unit i emits in every bin either silence or one of C symbols. Its C potenti
                 + Σ_{a,k} v_{i,a,b,k} x^{fb}_{i,a,k,t}
                 + Σ_{m,k} c_{m,i,b,k} x^{in}_{m,k,t} + γ_{i,b}
 
-filter the past symbol spikes s^a_j of all units (x the basis traces of MATH.md §1, one per symbol
-channel), and
+filter the past symbol spikes s^a_j of all units (x the basis traces of docs/theory.md §1, one per
+symbol channel), and
 
     p(s^b_{i,t} = 1 | u_{i,t}) = e^{u^b} / (1 + Σ_{b'} e^{u^{b'}}),   silence otherwise
-    (MATH.md §2; Jang, Skatchkovsky & Simeone 2020, "VOWEL: a local online learning rule for
+    (docs/theory.md §2; Jang, Skatchkovsky & Simeone 2020, "VOWEL: a local online learning rule for
     recurrent networks of probabilistic spiking winner-take-all circuits", ICPR).
 
 That is a softmax over the C + 1 logits (0, u^1, …, u^C), so log p is a log-softmax with a zero
@@ -37,7 +37,7 @@ from probsnn import _checks
 from probsnn.glm import SamplerState, Traces, advance, init_state, ring_traces, traces
 from probsnn.glm import check_data as check_channel_data
 from probsnn.network import Network
-from probsnn.simulate import sampler_inputs, scan_bins
+from probsnn.simulate import run_sampler, scan_bins
 
 
 class WTAParams(NamedTuple):
@@ -340,7 +340,7 @@ def log_prob(spec: WTANetwork, params: WTAParams, spikes, inputs=None, method: s
     """Per-unit, per-bin log p(s_{i,t} | u_{i,t}) ``(..., T, N)`` (see :func:`wta_log_prob`).
 
     Args and raises as :func:`potentials`. Sum over the visible units for the learning signal of
-    variational learning (MATH.md §3).
+    variational learning (docs/theory.md §3).
     """
     spikes, inputs = check_data(spec, spikes, inputs)
     spec.check_params(params)
@@ -420,16 +420,16 @@ def sample(
     spec: WTANetwork,
     params: WTAParams,
     key,
-    n_steps: int,
-    n_trials: int | None = None,
+    n_steps,
+    n_trials=None,
     inputs=None,
-    return_potentials: bool = False,
+    return_potentials=False,
     clamp=None,
 ):
     """Sample symbol spike trains bin by bin from silence (``lax.scan`` over :func:`step`).
 
     With ``clamp`` the visible units are set to the given spikes and only the hidden ones are
-    drawn: a sample of q(h‖x), the hidden units' own dynamics (MATH.md §3).
+    drawn: a sample of q(h‖x), the hidden units' own dynamics (docs/theory.md §3).
 
     Args:
         spec, params: the network. key: PRNG key, split once per bin.
@@ -447,15 +447,8 @@ def sample(
         ValueError, TypeError: on bad sizes, parameter shapes, inputs or clamped spikes.
     """
     spec.check_params(params)
-    n_steps = _checks.positive_int(n_steps, "n_steps")
-    batched = n_trials is not None
-    n_trials = _checks.positive_int(n_trials, "n_trials") if batched else 1
-    inputs = sampler_inputs(spec.channels, inputs, n_steps, n_trials, batched)
-    clamp = _clamped_spikes(spec, clamp, n_steps, n_trials, batched)
-    spikes, u = _sample(spec, params, key, n_steps, n_trials, inputs, clamp)
-    if not batched:
-        spikes, u = spikes[0], u[0]
-    return (spikes, u) if return_potentials else spikes
+    request = (key, n_steps, n_trials, inputs, clamp, return_potentials)
+    return run_sampler(_sample, _clamped_spikes, spec, params, *request)
 
 
 @partial(jax.jit, static_argnums=(0, 3, 4))

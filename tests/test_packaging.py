@@ -76,3 +76,19 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     command = ".venv/bin/python -m pytest -n 2 --nbmake tests notebooks"
     assert command in readme and command in ci
+
+
+def test_importing_the_library_loads_neither_pyplot_nor_the_experiments():
+    """Plots live in probsnn.plot and experiments in probsnn.experiments, both imported on
+    demand: ``import probsnn.inference`` (and so ``import probsnn``) must not load
+    matplotlib.pyplot (slow, and it picks a GUI backend), and ``import probsnn`` must not load
+    the experiments (a face layer above inference)."""
+    probe = (
+        "import sys, probsnn;"
+        "assert 'probsnn.experiments' not in sys.modules, 'probsnn imports probsnn.experiments';"
+        "import probsnn.inference;"
+        "loaded = sorted(m for m in sys.modules if m.startswith('matplotlib.pyplot'));"
+        "assert not loaded, f'import probsnn.inference loads {loaded}'"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr

@@ -1,9 +1,8 @@
-"""Posterior-predictive checks of Bayesian GLM network fits (MATH.md §6).
+"""Posterior-predictive checks of Bayesian GLM network fits (docs/theory.md §6).
 
 Spike trains y_rep simulated at posterior draws θ_s (the ``posterior_predictive`` group of
 :func:`~probsnn.inference.bayes.fit.fit_mcmc` / ``fit_svi``) are compared with the observed y
-through
-a discrepancy D; the posterior-predictive p-value is
+through a discrepancy D; the posterior-predictive p-value is
 
     p = P(D(y_rep, θ) >= D(y, θ) | y) ≈ (1/S) Σ_s 1[D(y_rep_s, θ_s) >= D(y, θ_s)]
 
@@ -21,21 +20,27 @@ Three features of spike trains:
 
 For the first two, each replicate's reference r̄ (F̄) is the mean over the *other* replicates, so
 the observed and replicated discrepancies are measured against equally noisy references.
+
+The checks are drawn by :func:`probsnn.plot.psth_check`, :func:`probsnn.plot.isi_check` and
+:func:`probsnn.plot.time_rescaling_check`.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import arviz as az
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 
-from probsnn import _checks, plot, stats
+from probsnn import _checks, stats
 from probsnn.inference.bayes.fit import posterior_params
 from probsnn.network import Network
+
+if TYPE_CHECKING:
+    # ArviZ loads matplotlib.pyplot, which ``import probsnn.inference`` must not
+    # (tests/test_packaging.py): the functions that use it import it.
+    import arviz as az
 
 
 class PredictiveCheck(NamedTuple):
@@ -144,65 +149,12 @@ def time_rescaling_check(spec: Network, idata: az.InferenceData, key) -> Predict
 
 
 # --------------------------------------------------------------------------------------------
-# Plots
-# --------------------------------------------------------------------------------------------
-def plot_psth_check(check: PredictiveCheck, *, neurons=None, prob: float = 0.9, ax=None):
-    """Predictive PSTH band (mean and equal-tailed ``prob`` band, via :func:`probsnn.plot.psth`)
-    with the observed PSTH in black; p-values in the title. Returns the Axes."""
-    chosen = range(check.observed.shape[1]) if neurons is None else list(neurons)
-    lower, upper = _band(check.predictive, prob)
-    band = stats.PSTH(
-        time=check.grid,
-        rate=check.predictive.mean(axis=0),
-        lower=lower,
-        upper=upper,
-        n_trials=check.predictive.shape[0],
-    )
-    ax = plot.psth(band, neurons=chosen, ax=ax)
-    for i in chosen:
-        ax.plot(check.grid, check.observed[:, i], color="k", lw=0.8)
-    ax.set_title("PSTH: p = " + ", ".join(f"{check.pvalue[i]:.2f}" for i in chosen))
-    return ax
-
-
-def plot_isi_check(check: PredictiveCheck, *, neuron: int = 0, prob: float = 0.9, ax=None):
-    """Observed ISI fractions of one neuron as bars (:func:`probsnn.plot.isi`) with the
-    predictive mean and ``prob`` band; the p-value in the title. Returns the Axes."""
-    n_neurons = check.observed.shape[1]
-    histogram = stats.ISIHistogram(
-        intervals=check.grid, counts=check.observed, longer=np.zeros(n_neurons)
-    )
-    ax = plot.isi(histogram, neuron=neuron, density=False, ax=ax)
-    lower, upper = _band(check.predictive[:, :, neuron], prob)
-    ax.plot(check.grid, check.predictive[:, :, neuron].mean(axis=0), color="C1", label="predictive")
-    ax.fill_between(check.grid, lower, upper, color="C1", alpha=0.3, lw=0)
-    ax.set_ylabel("fraction of intervals")
-    ax.set_title(f"ISI of neuron {neuron}: p = {check.pvalue[neuron]:.2f}")
-    ax.legend()
-    return ax
-
-
-def plot_time_rescaling_check(check: PredictiveCheck, *, ax=None):
-    """KS statistic of the data against that of its replicate, one point per draw, with the
-    diagonal: points above it are draws under which the data fit worse than a replicate.
-    Returns the Axes."""
-    ax = plt.gca() if ax is None else ax
-    ax.scatter(check.predictive, check.observed, s=12, color="C0")
-    limits = [0.0, 1.05 * max(check.observed.max(), check.predictive.max())]
-    ax.plot(limits, limits, color="k", lw=0.8)
-    ax.set_xlim(limits)
-    ax.set_ylim(limits)
-    ax.set_xlabel("KS of replicate, D(y_rep, θ)")
-    ax.set_ylabel("KS of data, D(y, θ)")
-    ax.set_title(f"time rescaling: p = {check.pvalue:.2f}")
-    return ax
-
-
-# --------------------------------------------------------------------------------------------
 # Internals
 # --------------------------------------------------------------------------------------------
 def _spike_trains(spec, idata):
     """Observed ``(trials, T, N)`` and replicated ``(S, trials, T, N)`` spikes of ``idata``."""
+    import arviz as az
+
     if not isinstance(spec, Network):
         raise TypeError(f"spec must be a probsnn.Network, got {type(spec).__name__}")
     if not isinstance(idata, az.InferenceData) or "posterior_predictive" not in idata.groups():
@@ -237,8 +189,3 @@ def _mean_square(x, reference):
 
 def _ks_distance(x, reference):
     return np.max(np.abs(np.cumsum(x - reference, axis=-2)), axis=-2)
-
-
-def _band(draws, prob):
-    prob = _checks.probability(prob, "prob")
-    return np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2], axis=0)

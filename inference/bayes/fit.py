@@ -1,12 +1,14 @@
 """Bayesian inference for fully observed GLM networks, reported as ArviZ ``InferenceData``.
 
-The posterior of the GLM network (MATH.md §2, §6) under a :class:`~probsnn.models.GLMPrior`,
+The posterior of the GLM network (docs/theory.md §2, §6) under a
+:class:`~probsnn.models.GLMPrior`,
 
     p(θ | s) ∝ p(θ) Π_{t,i} σ(u_{i,t})^{s_{i,t}} (1 − σ(u_{i,t}))^{1 − s_{i,t}},   u = X B(θ),
 
 is explored by NUTS (Hoffman & Gelman 2014) or approximated by SVI (AutoNormal, low-rank
 multivariate Normal, or AutoDelta = MAP). The spike traces X are computed once
-(:func:`~probsnn.design.build_design`), so each log-density evaluation is one matrix
+(:func:`~probsnn.design.build_design`) and the model is
+:func:`probsnn.models.glm.glm_design_model`, so each log-density evaluation is one matrix
 product. Results land in ArviZ (Kumar et al. 2019) with named dims and coords, a pointwise
 log-likelihood group for PSIS-LOO (Vehtari, Gelman & Gabry 2017) and posterior-predictive spike
 trains.
@@ -27,14 +29,12 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
-import numpyro.distributions as dist
 import optax
 import xarray as xr
 from numpyro import handlers
@@ -42,43 +42,22 @@ from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO, autoguide, in
 from scipy import stats
 
 from probsnn import _checks
-from probsnn.design import Design, build_design, params_to_coef
-from probsnn.models.priors import IID, GLMPrior, prior_params
+from probsnn.design import build_design, params_to_coef
+from probsnn.models.glm import design_params, glm_design_model
+from probsnn.models.priors import IID, GLMPrior
 from probsnn.network import Network, Params
 from probsnn.simulate import sample
+
+if TYPE_CHECKING:
+    # ArviZ loads matplotlib.pyplot, which ``import probsnn.inference`` must not
+    # (tests/test_packaging.py): the functions that use it import it.
+    import arviz as az
 
 GUIDES = {
     "normal": autoguide.AutoNormal,
     "lowrank": autoguide.AutoLowRankMultivariateNormal,
     "delta": autoguide.AutoDelta,
 }
-
-
-def glm_design_model(spec: Network, design: Design, prior: GLMPrior):
-    """NumPyro model of the observed network on a precomputed design.
-
-    Same sites and log density as ``probsnn.models.glm_network(spec, spikes, params=prior)``
-    (sites ``"w"`` ``(n_synapses, K_syn)``, ``"v"``, ``"c"``, ``"bias"``, observed ``"spikes"``;
-    empty groups have no site, see :func:`design_params`), but the traces are not recomputed
-    at every evaluation: u = X B(θ) with X ``(R, P)`` from
-    :func:`~probsnn.design.build_design` and B ``(P, N)`` from
-    :func:`~probsnn.design.params_to_coef`.
-    """
-    u = _design_potentials(spec, design.x, design_params(spec, prior))
-    return numpyro.sample("spikes", dist.Bernoulli(logits=u).to_event(2), obs=design.targets)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _design_potentials(spec: Network, x, params: Params):
-    """u = X B(θ), ``(R, N)`` (one compiled program: NumPyro also runs the model eagerly)."""
-    return x @ params_to_coef(spec, params)
-
-
-def design_params(spec: Network, prior: GLMPrior) -> Params:
-    """Draw :class:`~probsnn.Params` from ``prior`` at the sites of
-    :func:`probsnn.models.network_params`, skipping empty groups (no synapses, no inputs), whose
-    sites contribute nothing to the log density but break the autoguides."""
-    return prior_params(spec, prior, skip_empty=True)
 
 
 def fit_mcmc(
@@ -433,6 +412,8 @@ def _deterministic_sites(spec, prior, latent, key):
 
 
 def _posterior(idata):
+    import arviz as az
+
     if not isinstance(idata, az.InferenceData) or "posterior" not in idata.groups():
         raise TypeError("idata must be an arviz.InferenceData with a posterior group")
     return idata.posterior
@@ -450,13 +431,15 @@ def _pointwise_log_likelihood(spec, design, params):
     signs = 2 * design.targets - 1
 
     def one(theta):
-        u = _design_potentials(spec, design.x, theta)
+        u = design.x @ params_to_coef(spec, theta)
         return jnp.sum(jax.nn.log_sigmoid(signs * u), axis=1)
 
     return jax.lax.map(one, params)
 
 
 def _inference_data(spec, prior, design, shape, samples, sample_stats, key, n_predictive):
+    import arviz as az
+
     samples = {name: np.asarray(value) for name, value in samples.items()}
     chains, draws = samples["bias"].shape[:2]
     n_trials, n_steps = shape

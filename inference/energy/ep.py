@@ -1,6 +1,6 @@
 """Equilibrium propagation (installed as ``probsnn.inference.energy.ep``).
 
-Scellier & Bengio (2017, Front. Comput. Neurosci. 11:24), MATH.md §7. For a network of
+Scellier & Bengio (2017, Front. Comput. Neurosci. 11:24), docs/theory.md §7. For a network of
 :mod:`probsnn.models.energy` with total energy ``F(θ, β, s) = E(θ, s) + β C(θ, s)``:
 
 * **Relaxation** (:func:`relax`): projected gradient descent ``s ← P(s − ε ∂F/∂s)`` (``P`` clips
@@ -20,12 +20,12 @@ Scellier & Bengio (2017, Front. Comput. Neurosci. 11:24), MATH.md §7. For a net
     holomorphic activation (sigmoid, tanh).
 
   Because ``∂E/∂W_l = −ρ(s_{l−1})ᵀρ(s_l)`` and ``∂E/∂b_l = −ρ(s_l)``, the one-sided estimate is
-  the local contrastive Hebbian rule ``ΔW ∝ (1/β)[ρρ^β − ρρ⁰]`` of MATH.md §7.
+  the local contrastive Hebbian rule ``ΔW ∝ (1/β)[ρρ^β − ρρ⁰]`` of docs/theory.md §7.
 
-**Sign convention.** Every estimator, and :func:`ep_rule`'s update, returns an estimate of the
-*gradient of the loss* ``dL/dθ`` (not a descent step). Chain it like a gradient:
-``optax.chain(ep_rule(spec), optax.sgd(lr))`` or ``optax.chain(ep_rule(spec), optax.adam(lr))``;
-with plain deltas use ``optax.scale(-lr)``.
+**Sign convention** (docs/learning.md). EP is a gradient estimator: every estimator, and
+:func:`ep_rule`'s update, returns an estimate of the gradient ``dL/dθ`` of the loss to minimise,
+``L(θ) = mean_batch C(θ, s⁰(θ))``, the cost at the free fixed point, with the sign of
+``jax.grad``. Chain it with a descent optimiser: ``optax.chain(ep_rule(spec), optax.adam(lr))``.
 
 Gradient checks compare the estimators with the exact gradient of the same loss, by implicit
 differentiation at the free fixed point (:func:`implicit_gradient`) or by backpropagation through
@@ -33,22 +33,27 @@ time along the relaxation (:func:`bptt_gradient`); :func:`recurrent_backprop_err
 signals of recurrent backprop that ``(1/β) ds^β/dt`` tracks (Scellier & Bengio 2019, Neural Comput.
 31:312).
 
-Training: :func:`ep_trainer` (EP, optionally with persistent free states) and
-:func:`backprop_trainer` (BPTT through the same free relaxation, the baseline) return a
-:class:`Trainer` with ``init`` / ``step`` (State and Info NamedTuples, explicit PRNG keys);
-:func:`fit_energy` runs epochs of shuffled mini-batches with a tqdm bar and per-epoch metrics.
+Training follows the trainer protocol of :mod:`probsnn.inference._training`: :func:`ep_trainer`
+(EP, optionally with persistent free states) and :func:`backprop_trainer` (BPTT through the same
+free relaxation, the baseline) return a ``Trainer(init, step)`` with :class:`EPState` and
+:class:`EPInfo`; :func:`probsnn.inference.fit` runs the epochs on :func:`classification_data`;
+:func:`predict` and :func:`classification_accuracy` evaluate the free fixed point.
 
 Example::
 
     spec = EnergyNetwork((64, 128, 10), cost="cross_entropy")
     params = init_params(spec, jax.random.key(0), gain=0.5)
-    trainer = ep_trainer(spec, optax.adam(2e-3), EPConfig(estimator="symmetric", beta=0.5))
-    result = fit_energy(trainer, params, (images, labels), key=jax.random.key(1), epochs=10)
+    config = EPConfig(estimator="symmetric", beta=0.5)
+    trainer = ep_trainer(spec, optax.adam(2e-3), config)
+    data = classification_data(spec, images, labels)
+    result = fit(trainer, params, data, key=jax.random.key(1), epochs=10, batch_size=32)
+    predictor = functools.partial(predict, spec, relaxation=config.free)
+    accuracy = classification_accuracy(predictor, result.params, test_images, test_labels)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from functools import partial
 from itertools import pairwise
 from typing import NamedTuple
 
@@ -56,10 +61,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm import tqdm
 
 from probsnn import _checks
-from probsnn.inference._training import shuffled_epoch
+from probsnn.inference._training import Trainer, stateless_rule
 from probsnn.models import energy as em
 
 ESTIMATORS = ("one_sided", "symmetric", "random_sign", "holomorphic")
@@ -232,7 +236,8 @@ def trajectory(spec, params, inputs, states, targets=None, beta=0.0, step_size=0
 
 
 def rate_derivative_increments(spec, inputs, path, beta):
-    """Per-step weight increments of EP applied continuously in the nudged phase (MATH.md §8).
+    """Per-step weight increments of EP applied continuously in the nudged phase
+    (docs/theory.md §8).
 
     ``ΔW_k = (1/β) [ρ̄_preᵀ Δρ_post + Δρ_preᵀ ρ̄_post]`` summed over the batch, with
     ``Δρ = ρ(s_{k+1}) − ρ(s_k)`` and ``ρ̄ = (ρ(s_k) + ρ(s_{k+1}))/2``: presynaptic rate times the
@@ -384,26 +389,20 @@ def ep_gradient(spec, params, signals: EPSignals):
 
 
 def ep_rule(spec: em.EnergyNetwork) -> optax.GradientTransformation:
-    """The EP update as an optax transformation whose ``updates`` input is an :class:`EPSignals`.
+    """Equilibrium propagation as a gradient estimator (docs/learning.md): an optax
+    transformation whose ``updates`` input is an :class:`EPSignals`.
 
-    ``update(signals, state, params)`` returns ``(ep_gradient(spec, params, signals), state)``: a
-    *loss-gradient estimate*, so chain it with a descent optimiser, e.g.
+    ``update(signals, state, params)`` returns ``(ep_gradient(spec, params, signals), state)``, an
+    estimate of ``dL/dθ`` for the loss ``L(θ) = mean_batch C(θ, s⁰(θ))``, the cost at the free
+    fixed point ``s⁰`` (same sign as ``jax.grad``; bias O(β) one-sided, O(β²) symmetric,
+    O(|β|^N) holomorphic). Chain it with a descent optimiser,
     ``optax.chain(ep_rule(spec), optax.adam(1e-3))``. Stateless (``optax.EmptyState``).
 
     Raises:
         ValueError from ``update`` when ``params`` is not given.
     """
 
-    def init(params):
-        del params
-        return optax.EmptyState()
-
-    def update(signals, state, params=None):
-        if params is None:
-            raise ValueError("ep_rule's update needs params (the network's EnergyParams), got None")
-        return ep_gradient(spec, params, signals), state
-
-    return optax.GradientTransformation(init, update)
+    return stateless_rule(partial(ep_gradient, spec), "ep_rule")
 
 
 def _ep_estimate(
@@ -643,7 +642,7 @@ def gradient_check(
 
 
 class EPConfig(NamedTuple):
-    """Settings of EP training. ``persistent`` keeps each training example's free state between
+    """Settings of EP training. ``persistent`` keeps each training item's free state between
     epochs and starts its next free phase there (Scellier & Bengio 2017)."""
 
     estimator: str = "symmetric"
@@ -657,35 +656,49 @@ class EPConfig(NamedTuple):
 DEFAULT_CONFIG = EPConfig()
 
 
-class TrainState(NamedTuple):
-    """Parameters, optimiser state, PRNG key, persistent free states (or None) and step count."""
+class EPBatch(NamedTuple):
+    """A mini-batch of labelled items, the ``batch`` of the energy trainers' ``step``.
+
+    Attributes:
+        inputs: ``(B, n_inputs)`` clamped inputs.
+        targets: ``(B, n_outputs)`` one-hot targets.
+        index: ``(B,)`` int, the items' rows in the training set, read by persistent free
+            states (``EPConfig(persistent=True)``); None otherwise. A plain
+            ``(inputs, targets)`` tuple is a batch too.
+    """
+
+    inputs: jax.Array
+    targets: jax.Array
+    index: jax.Array | None = None
+
+
+class EPState(NamedTuple):
+    """State of the energy trainers: parameters, optimiser state, the persistent free states
+    (tuple of ``(n_train, n_l)``, or None) and the number of steps taken."""
 
     params: em.EnergyParams
     opt_state: object
-    key: jax.Array
     particles: tuple | None
     step: jax.Array
 
 
-class StepInfo(NamedTuple):
-    """Per-step metrics: mean cost and accuracy at the free fixed point (before the update) and
-    the relaxation diagnostics (``nudged`` fields have shape (K,); None without nudged phases)."""
+class EPInfo(NamedTuple):
+    """Per-step metrics of the energy trainers.
+
+    Attributes:
+        loss: mean cost ``C`` at the free fixed point, before the update (the loss minimised).
+        accuracy: fraction of the batch whose argmax output matches the argmax target.
+        free: diagnostics of the free phase (:class:`RelaxInfo`, or
+            :class:`~probsnn.inference.energy.spiking_ep.SpikingInfo` for spiking EP); a
+            free-phase ``residual`` far above ``tol`` points at a too-large relaxation step.
+        nudged: the same for the K nudged phases (fields ``(K,)``); None without nudged phases
+            (the backprop baseline).
+    """
 
     loss: jax.Array
     accuracy: jax.Array
     free: RelaxInfo
     nudged: RelaxInfo | None
-
-
-class Trainer(NamedTuple):
-    """``init(params, key, n_train) -> TrainState``; ``step(state, inputs, targets, indices) ->
-    (TrainState, StepInfo)`` (jitted; ``indices`` locate the batch in the training set for
-    persistent states); ``predict(params, inputs) -> scores (batch, n_outputs)``."""
-
-    spec: em.EnergyNetwork
-    init: Callable
-    step: Callable
-    predict: Callable
 
 
 def batch_metrics(spec, params, states, targets):
@@ -695,32 +708,126 @@ def batch_metrics(spec, params, states, targets):
     return loss, jnp.mean(hits)
 
 
-def ep_trainer(spec, optimizer: optax.GradientTransformation, config: EPConfig = DEFAULT_CONFIG):
-    """A :class:`Trainer` that follows EP estimates with ``optimizer`` (e.g. ``optax.adam(1e-3)``).
+def classification_data(spec, images, labels, *, indexed: bool = False) -> EPBatch:
+    """Labelled images as the training data of the energy trainers (for
+    :func:`probsnn.inference.fit`).
 
-    The update is ``optax.chain(ep_rule(spec), optimizer)``. Raises on a bad config.
+    Args:
+        images: ``(n, ...)`` real, flattening to ``(n, spec.n_inputs)``.
+        labels: ``(n,)`` integers in ``0 .. spec.n_outputs − 1``.
+        indexed: also carry the items' indices ``arange(n)``, needed by persistent free states.
+
+    Returns:
+        :class:`EPBatch` of host arrays: float32 inputs ``(n, n_inputs)``, one-hot float32
+        targets ``(n, n_outputs)``, int32 indices ``(n,)`` or None.
+
+    Raises:
+        ValueError: images that do not flatten to ``n_inputs`` or are not finite, labels of the
+            wrong shape, type or range.
+    """
+    images = np.asarray(images, np.float32)
+    images = images.reshape(len(images), -1)
+    labels = np.asarray(labels)
+    if images.shape[1] != spec.n_inputs:
+        raise ValueError(f"images must flatten to {spec.n_inputs} inputs, got {images.shape}")
+    if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"labels must be integers of shape ({len(images)},), got {labels.dtype} {labels.shape}"
+        )
+    if labels.min() < 0 or labels.max() >= spec.n_outputs:
+        raise ValueError(f"labels must lie in 0..{spec.n_outputs - 1}")
+    if not np.all(np.isfinite(images)):
+        raise ValueError("images must be finite, found NaN or inf")
+    targets = np.eye(spec.n_outputs, dtype=np.float32)[labels]
+    index = np.arange(len(images), dtype=np.int32) if indexed else None
+    return EPBatch(images, targets, index)
+
+
+def batch_arrays(spec, batch, needs_index: bool = False):
+    """``(inputs, targets, index)`` of a trainer's ``batch`` (an :class:`EPBatch` or an
+    ``(inputs, targets)`` tuple), shapes checked (traceable: runs once per compilation).
+
+    Raises:
+        TypeError: a batch that is not such a tuple.
+        ValueError: wrong shapes, or no ``index`` when ``needs_index`` (persistent states).
+    """
+    if not isinstance(batch, tuple) or len(batch) not in (2, 3):
+        raise TypeError(
+            "batch must be (inputs, targets) or an EPBatch(inputs, targets, index), got "
+            f"{type(batch).__name__}"
+        )
+    inputs, targets = em.check_batch(spec, batch[0], batch[1])
+    index = batch[2] if len(batch) == 3 else None
+    if index is None:
+        if needs_index:
+            raise ValueError(
+                "persistent free states need the items' indices: pass EPBatch(inputs, targets, "
+                "index) batches, e.g. classification_data(spec, images, labels, indexed=True)"
+            )
+    elif jnp.shape(index) != (inputs.shape[0],):
+        raise ValueError(
+            f"batch index must have shape ({inputs.shape[0]},), got {jnp.shape(index)}"
+        )
+    return inputs, targets, index
+
+
+def ep_trainer(
+    spec: em.EnergyNetwork,
+    optimizer: optax.GradientTransformation,
+    config: EPConfig = DEFAULT_CONFIG,
+    *,
+    n_train: int | None = None,
+) -> Trainer:
+    """Equilibrium propagation as a :class:`~probsnn.inference._training.Trainer`.
+
+    Each ``step(key, state, batch)`` relaxes the free phase (from zero, or from the items'
+    persistent free states), the nudged phases of ``config.estimator``, and follows the EP
+    estimate of ``dL/dθ`` with ``optax.chain(ep_rule(spec), optimizer)``: ``optimizer`` is a
+    descent optimiser such as ``optax.adam(1e-3)`` (docs/learning.md). The loss is
+    ``L = mean_batch C(θ, s⁰(θ))``, the cost at the free fixed point. ``key`` draws the sign of β
+    for ``"random_sign"`` (unused otherwise).
+
+    Args:
+        spec: the :class:`~probsnn.models.energy.EnergyNetwork`.
+        optimizer: an optax transformation that turns gradients into updates.
+        config: an :class:`EPConfig`.
+        n_train: the training-set size; required with ``config.persistent``, which then keeps
+            ``(n_train, n_l)`` free states and needs batches with indices (:class:`EPBatch`).
+
+    Returns:
+        ``Trainer(init, step)``: ``init(params) -> EPState``; ``step(key, EPState, batch) ->
+        (EPState, EPInfo)`` (jitted), ``batch`` an :class:`EPBatch` or ``(inputs, targets)``.
+
+    Raises:
+        ValueError: a bad estimator, β or relaxation; ``config.persistent`` without ``n_train``
+            or ``n_train`` without it.
     """
     beta = check_estimator(spec, config.estimator, config.beta, config.n_points)
     check_relaxation(config.free, "config.free")
     check_relaxation(config.nudged, "config.nudged")
+    if config.persistent:
+        if n_train is None:
+            raise ValueError("config.persistent=True needs n_train (the training-set size)")
+        n_train = _checks.positive_int(n_train, "n_train")
+    elif n_train is not None:
+        raise ValueError("n_train is only used with config.persistent=True")
     rule = optax.chain(ep_rule(spec), optimizer)
 
-    def init(params, key, n_train=None):
+    def init(params):
+        em.check_params(spec, params)
         particles = None
         if config.persistent:
-            if n_train is None:
-                raise ValueError("config.persistent=True needs n_train (the training-set size)")
-            particles = em.init_states(spec, n_train)
-        return TrainState(params, rule.init(params), key, particles, jnp.asarray(0))
+            particles = em.init_states(spec, n_train, jnp.result_type(float))
+        return EPState(params, rule.init(params), particles, jnp.asarray(0, jnp.int32))
 
     @jax.jit
-    def step(state, inputs, targets, indices):
-        key, nudge_key = jax.random.split(state.key)
+    def step(key, state, batch):
+        inputs, targets, index = batch_arrays(spec, batch, config.persistent)
         if state.particles is None:
             start = em.init_states(spec, inputs.shape[0], inputs.dtype)
         else:
-            start = tuple(p[indices] for p in state.particles)
-        nudging = nudging_plan(config.estimator, beta, nudge_key, config.n_points)
+            start = tuple(p[index] for p in state.particles)
+        nudging = nudging_plan(config.estimator, beta, key, config.n_points)
         signals, info = _ep_phases(
             spec, state.params, inputs, targets, start, nudging, config.free, config.nudged
         )
@@ -730,37 +837,43 @@ def ep_trainer(spec, optimizer: optax.GradientTransformation, config: EPConfig =
         particles = state.particles
         if particles is not None:
             particles = tuple(
-                p.at[indices].set(s) for p, s in zip(particles, signals.free_states, strict=True)
+                p.at[index].set(s) for p, s in zip(particles, signals.free_states, strict=True)
             )
-        new_state = TrainState(params, opt_state, key, particles, state.step + 1)
-        return new_state, StepInfo(loss, accuracy, info.free, info.nudged)
+        new_state = EPState(params, opt_state, particles, state.step + 1)
+        return new_state, EPInfo(loss, accuracy, info.free, info.nudged)
 
-    return Trainer(spec, init, step, _free_predictor(spec, config.free))
-
-
-def _free_predictor(spec, relaxation):
-    @jax.jit
-    def predict(params, inputs):
-        start = em.init_states(spec, inputs.shape[0], inputs.dtype)
-        states, _ = _relax(spec, params, inputs, start, None, 0.0, relaxation)
-        return em.output_scores(spec, params, states)
-
-    return predict
+    return Trainer(init, step)
 
 
-def backprop_trainer(spec, optimizer, relaxation: Relaxation = DEFAULT_CONFIG.free):
-    """Baseline on the same network: exact gradients by backprop through ``relaxation.max_steps``
-    free-phase steps (BPTT, :func:`bptt_gradient`), followed by ``optimizer``."""
+def backprop_trainer(
+    spec: em.EnergyNetwork,
+    optimizer: optax.GradientTransformation,
+    relaxation: Relaxation = DEFAULT_CONFIG.free,
+) -> Trainer:
+    """The baseline on the same network: exact gradients of ``L = mean_batch C(θ, s(θ))`` by
+    backpropagation through ``relaxation.max_steps`` fixed free-phase steps from zero (BPTT,
+    :func:`bptt_gradient`), followed by ``optimizer`` (e.g. ``optax.adam(1e-3)``).
+
+    Returns:
+        ``Trainer(init, step)`` like :func:`ep_trainer`'s (``EPState`` without particles,
+        ``EPInfo`` with ``nudged=None``); ``step`` does not use its key, and ignores a batch's
+        ``index``. Predict with ``relaxation._replace(adaptive=False)`` (:func:`predict`), the
+        dynamics it was trained through.
+
+    Raises:
+        ValueError / TypeError: a bad ``relaxation``.
+    """
     check_relaxation(relaxation)
     fixed = relaxation._replace(adaptive=False)
 
-    def init(params, key, n_train=None):
-        del n_train
-        return TrainState(params, optimizer.init(params), key, None, jnp.asarray(0))
+    def init(params):
+        em.check_params(spec, params)
+        return EPState(params, optimizer.init(params), None, jnp.asarray(0, jnp.int32))
 
     @jax.jit
-    def step(state, inputs, targets, indices):
-        del indices
+    def step(key, state, batch):
+        del key
+        inputs, targets, _ = batch_arrays(spec, batch)
         start = em.init_states(spec, inputs.shape[0], inputs.dtype)
 
         def loss(p):
@@ -771,122 +884,64 @@ def backprop_trainer(spec, optimizer, relaxation: Relaxation = DEFAULT_CONFIG.fr
         loss_value, accuracy = batch_metrics(spec, state.params, states, targets)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        new_state = TrainState(params, opt_state, state.key, None, state.step + 1)
-        return new_state, StepInfo(loss_value, accuracy, info, None)
+        new_state = EPState(params, opt_state, None, state.step + 1)
+        return new_state, EPInfo(loss_value, accuracy, info, None)
 
-    return Trainer(spec, init, step, _free_predictor(spec, fixed))
-
-
-class FitResult(NamedTuple):
-    """Final parameters, final :class:`TrainState` and per-epoch metrics (dict of numpy arrays:
-    ``train_loss``, ``train_accuracy``, ``test_accuracy`` (if a test set was given), ``seconds``,
-    ``free_steps`` and ``nudged_steps`` (mean relaxation steps per batch, nudged phases summed),
-    ``free_converged`` (fraction of batches whose free phase met its tolerance))."""
-
-    params: em.EnergyParams
-    state: TrainState
-    history: dict
+    return Trainer(init, step)
 
 
-def classification_accuracy(
-    trainer: Trainer, params, inputs, labels, batch_size: int = 512
-) -> float:
-    """Fraction of ``labels`` (int, (n,)) matched by the argmax of ``trainer.predict``."""
-    inputs = np.asarray(inputs, np.float32).reshape(len(inputs), -1)
-    hits = 0
-    for start in range(0, len(inputs), batch_size):
-        scores = trainer.predict(params, jnp.asarray(inputs[start : start + batch_size]))
-        hits += int(np.sum(np.argmax(np.asarray(scores), -1) == labels[start : start + batch_size]))
-    return hits / len(inputs)
+@jax.jit(static_argnames=("spec", "relaxation"))
+def _predict(spec, params, inputs, relaxation):
+    start = em.init_states(spec, inputs.shape[0], inputs.dtype)
+    states, _ = _relax(spec, params, inputs, start, None, 0.0, relaxation)
+    return em.output_scores(spec, params, states)
 
 
-def _check_labelled(spec, images, labels, name):
-    images = np.asarray(images, np.float32)
-    images = images.reshape(len(images), -1)
-    labels = np.asarray(labels)
-    if images.shape[1] != spec.n_inputs:
-        raise ValueError(
-            f"{name} images must flatten to {spec.n_inputs} inputs, got {images.shape}"
-        )
-    if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(
-            f"{name} labels must be integers of shape ({len(images)},), got "
-            f"{labels.dtype} {labels.shape}"
-        )
-    if labels.min() < 0 or labels.max() >= spec.n_outputs:
-        raise ValueError(f"{name} labels must lie in 0..{spec.n_outputs - 1}")
-    if not np.all(np.isfinite(images)):
-        raise ValueError(f"{name} images must be finite, found NaN or inf")
-    return images, labels.astype(np.int32)
+def predict(
+    spec: em.EnergyNetwork,
+    params: em.EnergyParams,
+    inputs,
+    relaxation: Relaxation = DEFAULT_CONFIG.free,
+) -> jax.Array:
+    """The network's output scores at the free fixed point reached from zero states (jitted).
 
+    Args:
+        inputs: ``(batch, n_inputs)``.
+        relaxation: the free phase's :class:`Relaxation` (``EPConfig.free`` for EP; for the
+            backprop baseline its fixed-step relaxation).
 
-def fit_energy(
-    trainer: Trainer,
-    params,
-    train,
-    *,
-    key,
-    epochs: int,
-    batch_size: int = 32,
-    test=None,
-    progress: bool = True,
-) -> FitResult:
-    """Train for ``epochs`` passes over ``train = (images, labels)`` in shuffled mini-batches.
-
-    Images are flattened to ``(n, n_inputs)``; labels are one-hot encoded; the last incomplete
-    batch of each epoch is dropped (static shapes). ``key`` seeds the shuffles and the trainer.
-    A tqdm bar shows the epochs when ``progress``.
+    Returns:
+        ``(batch, n_outputs)`` scores (output states, or the readout's logits).
 
     Raises:
-        ValueError for bad data; FloatingPointError when the training loss becomes non-finite
-        (step size or learning rate too large), naming the epoch and the free-phase residual.
+        ValueError / TypeError: bad shapes, non-finite inputs, a bad relaxation.
     """
-    em.check_params(trainer.spec, params)
-    images, labels = _check_labelled(trainer.spec, *train, "train")
-    if test is not None:
-        test = _check_labelled(trainer.spec, *test, "test")
-    n_train = len(images)
-    if not 1 <= batch_size <= n_train:
-        raise ValueError(f"batch_size must lie in 1..{n_train}, got {batch_size}")
-    targets = np.eye(trainer.spec.n_outputs, dtype=np.float32)[labels]
-    shuffle_key, init_key = jax.random.split(key)
-    state = trainer.init(params, init_key, n_train)
-    names = (
-        "train_loss",
-        "train_accuracy",
-        "seconds",
-        "free_steps",
-        "nudged_steps",
-        "free_converged",
-    )
-    history = {name: [] for name in names}
-    if test is not None:
-        history["test_accuracy"] = []
-    bar = tqdm(range(epochs), desc="epochs", disable=not progress)
-    for epoch in bar:
-        shuffle_key, epoch_key = jax.random.split(shuffle_key)
-        state, infos, seconds = shuffled_epoch(
-            epoch_key,
-            state,
-            lambda s, i: trainer.step(s, images[i], targets[i], i),
-            n_train,
-            batch_size,
-        )
-        history["seconds"].append(seconds)
-        loss = float(np.mean([i.loss for i in infos]))
-        if not np.isfinite(loss):
-            residual = max(float(i.free.residual) for i in infos)
-            raise FloatingPointError(
-                f"training diverged in epoch {epoch}: loss {loss}, largest free-phase residual "
-                f"{residual}; lower the relaxation step_size or the learning rate"
-            )
-        history["train_loss"].append(loss)
-        history["train_accuracy"].append(float(np.mean([i.accuracy for i in infos])))
-        history["free_steps"].append(float(np.mean([i.free.steps for i in infos])))
-        history["free_converged"].append(float(np.mean([i.free.converged for i in infos])))
-        nudged = [0 if i.nudged is None else np.sum(i.nudged.steps) for i in infos]
-        history["nudged_steps"].append(float(np.mean(nudged)))
-        if test is not None:
-            history["test_accuracy"].append(classification_accuracy(trainer, state.params, *test))
-        bar.set_postfix({k: round(v[-1], 4) for k, v in history.items() if "acc" in k})
-    return FitResult(state.params, state, {k: np.asarray(v) for k, v in history.items()})
+    inputs, _ = em.check_batch(spec, inputs)
+    em.check_params(spec, params)
+    check_relaxation(relaxation)
+    return _predict(spec, params, inputs, relaxation)
+
+
+def classification_accuracy(predictor, params, images, labels, batch_size: int = 512) -> float:
+    """Fraction of ``labels`` matched by the argmax of ``predictor(params, inputs)``.
+
+    Args:
+        predictor: ``(params, inputs (b, n_inputs)) -> scores (b, n_outputs)``, e.g.
+            ``functools.partial(predict, spec, relaxation=config.free)`` or
+            :func:`probsnn.inference.energy.spiking_ep.spiking_predict` likewise.
+        images: ``(n, ...)`` flattening to ``(n, n_inputs)``; labels: ``(n,)`` integers.
+        batch_size: items per call of ``predictor``.
+
+    Raises:
+        ValueError: labels whose length differs from the images'.
+    """
+    inputs = np.asarray(images, np.float32).reshape(len(images), -1)
+    labels = np.asarray(labels)
+    if labels.shape != (len(inputs),):
+        raise ValueError(f"labels must have shape ({len(inputs)},), got {labels.shape}")
+    batch_size = _checks.positive_int(batch_size, "batch_size")
+    hits = 0
+    for start in range(0, len(inputs), batch_size):
+        scores = predictor(params, jnp.asarray(inputs[start : start + batch_size]))
+        hits += int(np.sum(np.argmax(np.asarray(scores), -1) == labels[start : start + batch_size]))
+    return hits / len(inputs)

@@ -32,6 +32,7 @@ import numpy as np
 import optax
 
 from probsnn import _checks
+from probsnn.inference._training import Trainer
 from probsnn.inference.energy import ep
 from probsnn.models import energy as em
 
@@ -242,8 +243,12 @@ def _check_config(spec, config: SpikingEPConfig) -> float:
 def spiking_ep_estimate(spec, params, inputs, targets, key, config=DEFAULT_SPIKING_CONFIG):
     """Spiking free and nudged phases and the EP estimate of ``dL/dθ``.
 
-    Returns ``(gradient_estimate, EPSignals, SpikingPhaseInfo)``; the estimate chains with optax
-    exactly like :func:`probsnn.inference.energy.ep.ep_rule`'s (a loss gradient).
+    The loss is :func:`probsnn.inference.energy.ep.ep_rule`'s, ``L = mean_batch C(θ, s⁰(θ))``
+    (the cost at the real-valued free fixed point, which the annealed spiking phases approach);
+    the estimate has the sign of ``jax.grad`` and chains with a descent optimiser like
+    ``ep_rule``'s (docs/learning.md).
+
+    Returns ``(gradient_estimate, EPSignals, SpikingPhaseInfo)``.
     """
     inputs, targets = em.check_batch(spec, inputs, targets)
     if targets is None:
@@ -264,12 +269,22 @@ def _estimate_jit(spec, params, inputs, targets, key, config):
 
 
 def spiking_ep_trainer(
-    spec, optimizer: optax.GradientTransformation, config=DEFAULT_SPIKING_CONFIG
-):
-    """A :class:`probsnn.inference.energy.ep.Trainer` for spiking EP, usable with
-    :func:`probsnn.inference.energy.ep.fit_energy`. The update is
-    ``optax.chain(ep_rule(spec), optimizer)``; ``predict`` runs the spiking free phase (with a
-    fixed key, so it is deterministic).
+    spec: em.EnergyNetwork,
+    optimizer: optax.GradientTransformation,
+    config: SpikingEPConfig = DEFAULT_SPIKING_CONFIG,
+) -> Trainer:
+    """Spiking EP as a :class:`~probsnn.inference._training.Trainer`, like
+    :func:`probsnn.inference.energy.ep.ep_trainer` (same loss, state and batches).
+
+    ``step(key, state, batch)`` runs the spiking free phase from zero and the spiking nudged
+    phases (``key`` draws the spikes and, for ``"random_sign"``, the sign of β) and follows
+    ``optax.chain(ep_rule(spec), optimizer)``. Predict with :func:`spiking_predict`.
+
+    Returns:
+        ``Trainer(init, step)``: ``init(params) -> EPState`` (no particles);
+        ``step(key, EPState, batch) -> (EPState, EPInfo)`` with :class:`SpikingInfo`
+        diagnostics; ``batch`` an :class:`~probsnn.inference.energy.ep.EPBatch` or
+        ``(inputs, targets)`` (an index is ignored).
 
     Raises:
         ValueError for a holomorphic estimator, β = 0, a bad relaxation or activation.
@@ -277,14 +292,14 @@ def spiking_ep_trainer(
     beta = _check_config(spec, config)
     rule = optax.chain(ep.ep_rule(spec), optimizer)
 
-    def init(params, key, n_train=None):
-        del n_train
-        return ep.TrainState(params, rule.init(params), key, None, jnp.asarray(0))
+    def init(params):
+        em.check_params(spec, params)
+        return ep.EPState(params, rule.init(params), None, jnp.asarray(0, jnp.int32))
 
     @jax.jit
-    def step(state, inputs, targets, indices):
-        del indices
-        key, sign_key, phase_key = jax.random.split(state.key, 3)
+    def step(key, state, batch):
+        inputs, targets, _ = ep.batch_arrays(spec, batch)
+        sign_key, phase_key = jax.random.split(key)
         nudging = ep.nudging_plan(config.estimator, beta, sign_key)
         signals, info = _spiking_phases(
             spec, state.params, inputs, targets, phase_key, nudging, config.free, config.nudged
@@ -292,23 +307,41 @@ def spiking_ep_trainer(
         loss, accuracy = ep.batch_metrics(spec, state.params, signals.free_states, targets)
         updates, opt_state = rule.update(signals, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        new_state = ep.TrainState(params, opt_state, key, None, state.step + 1)
-        return new_state, ep.StepInfo(loss, accuracy, info.free, info.nudged)
+        new_state = ep.EPState(params, opt_state, None, state.step + 1)
+        return new_state, ep.EPInfo(loss, accuracy, info.free, info.nudged)
 
-    @jax.jit
-    def predict(params, inputs):
-        batch = inputs.shape[0]
-        states, _, _ = _spiking_relax(
-            spec,
-            params,
-            inputs,
-            em.init_states(spec, batch, inputs.dtype),
-            init_residues(spec, batch, inputs.dtype),
-            jax.random.key(0),
-            None,
-            0.0,
-            config.free,
-        )
-        return em.output_scores(spec, params, states)
+    return Trainer(init, step)
 
-    return ep.Trainer(spec, init, step, predict)
+
+@jax.jit(static_argnames=("spec", "relaxation"))
+def _spiking_predict(spec, params, inputs, key, relaxation):
+    batch = inputs.shape[0]
+    start = em.init_states(spec, batch, inputs.dtype)
+    residues = init_residues(spec, batch, inputs.dtype)
+    states, _, _ = _spiking_relax(spec, params, inputs, start, residues, key, None, 0.0, relaxation)
+    return em.output_scores(spec, params, states)
+
+
+def spiking_predict(
+    spec: em.EnergyNetwork,
+    params: em.EnergyParams,
+    inputs,
+    relaxation: SpikingRelaxation = DEFAULT_SPIKING_CONFIG.free,
+    *,
+    key=None,
+) -> jax.Array:
+    """Output scores ``(batch, n_outputs)`` after a spiking free phase from zero (jitted).
+
+    ``key`` draws Bernoulli spikes; None uses ``jax.random.key(0)``, so the prediction is
+    deterministic (sigma-delta spikes need no key). Use it with
+    :func:`probsnn.inference.energy.ep.classification_accuracy` through
+    ``functools.partial(spiking_predict, spec, relaxation=config.free)``.
+
+    Raises:
+        ValueError / TypeError for bad shapes, non-finite inputs, a bad relaxation or activation.
+    """
+    inputs, _ = em.check_batch(spec, inputs)
+    em.check_params(spec, params)
+    check_spiking_relaxation(spec, relaxation)
+    key = jax.random.key(0) if key is None else _checks.prng_key(key, "key")
+    return _spiking_predict(spec, params, inputs, key, relaxation)

@@ -1,11 +1,11 @@
-"""Variational mutual-information criteria for GLM spiking networks (MATH.md §4).
+"""Variational mutual-information criteria for GLM spiking networks (docs/theory.md §4).
 
-Each constructor returns a :class:`~probsnn.inference.information.infomax.Criterion`: a per-sample
-objective
+Each constructor returns an
+:class:`~probsnn.inference.information.infomax.InformationCriterion`: a per-sample objective
 f(s; x, y) of the network's spikes s ~ p_θ(s‖x) (K samples of each of B inputs, spikes
-``(K, B, T, N)``, inputs ``(B, T, M)``) and a learned read-out ψ, maximised in expectation by
-:func:`~probsnn.inference.information.infomax.infomax_rule`. Read-outs see the spike counts c(s) =
-Σ_t s_t.
+``(B, K, T, N)``, inputs ``(B, T, M)``) and a learned read-out ψ, maximised in expectation:
+:func:`~probsnn.inference.information.infomax.infomax_rule` estimates the gradient of the loss
+L = −E[f]. Read-outs see the spike counts c(s) = Σ_t s_t.
 
 * :func:`barber_agakov` — InfoMax with a learned decoder (Barber & Agakov 2003):
   I(X;S) >= H(X) + E log q_ψ(x | s), f = log q_ψ(x | s) with
@@ -42,7 +42,12 @@ from jax.scipy.special import logsumexp
 from probsnn import _checks
 from probsnn.glm import bernoulli_log_prob, contract, potentials, traces
 from probsnn.inference.information.estimators import _log_total, infonce_terms
-from probsnn.inference.information.infomax import Criterion, _check_spec, as_float, spike_counts
+from probsnn.inference.information.infomax import (
+    InformationCriterion,
+    _check_spec,
+    as_float,
+    spike_counts,
+)
 from probsnn.inference.latent.variational import rate_kl
 from probsnn.kernels import filter_spikes
 from probsnn.network import Network, Params
@@ -74,7 +79,7 @@ def _zeros_readout(n_in: int, n_out: int):
 # ----------------------------------------------------------------------------- Barber–Agakov
 
 
-def barber_agakov(spec: Network, input_entropy: float = 0.0) -> Criterion:
+def barber_agakov(spec: Network, input_entropy: float = 0.0) -> InformationCriterion:
     """InfoMax with a learned decoder: f = log q_ψ(x | s) (module docstring).
 
     Args:
@@ -82,9 +87,9 @@ def barber_agakov(spec: Network, input_entropy: float = 0.0) -> Criterion:
         input_entropy: H(X) in nats, added to the reported bound only (0: the bound up to it).
 
     Returns:
-        :class:`~probsnn.inference.information.infomax.Criterion` with a :class:`LinearReadout`
-        ``(N, M)``
-        decoder starting at zero; metrics ``bound`` (H(X) + mean log q) and ``rate``.
+        :class:`~probsnn.inference.information.infomax.InformationCriterion` with a
+        :class:`LinearReadout` ``(N, M)`` decoder starting at zero; metrics ``bound``
+        (H(X) + mean log q) and ``rate``. Its loss is −E log q_ψ(x | s) = H(X) − the bound.
 
     Raises:
         ValueError: a network without inputs, a non-finite entropy.
@@ -92,13 +97,15 @@ def barber_agakov(spec: Network, input_entropy: float = 0.0) -> Criterion:
     _check_spec(spec)
     input_entropy = _checks.finite_float(input_entropy, "input_entropy")
     init = _zeros_readout(spec.n_neurons, spec.n_inputs)
-    return Criterion("Barber-Agakov", _barber_agakov_signal, {"input_entropy": input_entropy}, init)
+    return InformationCriterion(
+        "Barber-Agakov", _barber_agakov_signal, {"input_entropy": input_entropy}, init
+    )
 
 
 def _barber_agakov_signal(spec, hyper, params, readout, spikes, inputs, targets):
     del spec, params, targets
-    logits = spike_counts(spikes) @ readout.weight + readout.bias  # (K, B, M)
-    on = spike_counts(inputs)  # (B, M)
+    logits = spike_counts(spikes) @ readout.weight + readout.bias  # (B, K, M)
+    on = spike_counts(inputs)[:, None]  # (B, 1, M)
     off = inputs.shape[-2] - on
     log_q = on * jax.nn.log_sigmoid(logits) + off * jax.nn.log_sigmoid(-logits)
     log_q = jnp.sum(log_q, axis=-1)
@@ -109,13 +116,13 @@ def _barber_agakov_signal(spec, hyper, params, readout, spikes, inputs, targets)
 # ---------------------------------------------------------------------------------- InfoNCE
 
 
-def infonce(spec: Network) -> Criterion:
+def infonce(spec: Network) -> InformationCriterion:
     """InfoNCE with a learned bilinear critic; f_j <= log B for a batch of B inputs.
 
     Returns:
-        :class:`~probsnn.inference.information.infomax.Criterion` with a :class:`BilinearCritic`
-        starting
-        at zero (bound 0); metrics ``bound`` (the batch's InfoNCE estimate) and ``rate``.
+        :class:`~probsnn.inference.information.infomax.InformationCriterion` with a
+        :class:`BilinearCritic` starting at zero (bound 0); metrics ``bound`` (the batch's
+        InfoNCE estimate) and ``rate``. Its loss is −InfoNCE.
 
     Raises:
         ValueError: a network without inputs.
@@ -126,16 +133,16 @@ def infonce(spec: Network) -> Criterion:
         del key
         return BilinearCritic(jnp.zeros((spec.n_inputs, spec.n_neurons)), jnp.zeros(spec.n_inputs))
 
-    return Criterion("InfoNCE", _infonce_signal, {}, init_readout)
+    return InformationCriterion("InfoNCE", _infonce_signal, {}, init_readout)
 
 
 def _infonce_signal(spec, hyper, params, readout, spikes, inputs, targets):
     del spec, hyper, params, targets
     x = spike_counts(inputs)  # (B, M)
-    s = spike_counts(spikes)  # (K, B, N)
-    scores = jnp.einsum("im,mn,kjn->kij", x, readout.weight, s)
+    s = spike_counts(spikes)  # (B, K, N)
+    scores = jnp.einsum("im,mn,jkn->kij", x, readout.weight, s)  # (K, B inputs i, B codes j)
     scores = scores + (x @ readout.input_weight)[None, :, None]
-    f = infonce_terms(scores)  # (K, B)
+    f = infonce_terms(scores).T  # (B, K)
     return f, {"bound": jnp.mean(f), "rate": jnp.mean(spikes)}
 
 
@@ -144,7 +151,7 @@ def _infonce_signal(spec, hyper, params, readout, spikes, inputs, targets):
 
 def information_bottleneck(
     spec: Network, n_classes: int, beta: float, target_prob: float = 0.02
-) -> Criterion:
+) -> InformationCriterion:
     """The variational information bottleneck: f = log q_ψ(y | s) − β Σ_{t,i} KL(p_t ‖ r).
 
     Large β spends fewer bits (firing pulled to Bern(r)), small β decodes the target better.
@@ -154,9 +161,10 @@ def information_bottleneck(
         beta: β >= 0. target_prob: r in (0, 1), the target spike probability per bin.
 
     Returns:
-        :class:`~probsnn.inference.information.infomax.Criterion` (needs targets) with a softmax
-        :class:`LinearReadout` ``(N, C)``; metrics ``cross_entropy`` (−mean log q),
-        ``accuracy`` (argmax of the read-out), ``kl`` (mean per sample) and ``rate``.
+        :class:`~probsnn.inference.information.infomax.InformationCriterion` (needs targets)
+        with a softmax :class:`LinearReadout` ``(N, C)``; metrics ``cross_entropy``
+        (−mean log q), ``accuracy`` (argmax of the read-out), ``kl`` (mean per sample) and
+        ``rate``. Its loss is E[−log q_ψ(y | s) + β Σ_{t,i} KL(p_t ‖ r)].
 
     Raises:
         ValueError: a network without inputs, n_classes < 2, β < 0, r outside (0, 1).
@@ -167,7 +175,7 @@ def information_bottleneck(
     if beta < 0:
         raise ValueError(f"beta must be >= 0, got {beta}")
     target_prob = _checks.probability(target_prob, "target_prob")
-    return Criterion(
+    return InformationCriterion(
         "information bottleneck",
         _bottleneck_signal,
         {"beta": beta, "target_prob": target_prob},
@@ -177,15 +185,15 @@ def information_bottleneck(
 
 
 def _bottleneck_signal(spec, hyper, params, readout, spikes, inputs, targets):
-    logits = spike_counts(spikes) @ readout.weight + readout.bias  # (K, B, C)
-    log_q = jnp.take_along_axis(jax.nn.log_softmax(logits), targets[None, :, None], axis=-1)
-    log_q = log_q[..., 0]
-    own_inputs = jnp.broadcast_to(inputs, (*spikes.shape[:2], *inputs.shape[1:]))
+    logits = spike_counts(spikes) @ readout.weight + readout.bias  # (B, K, C)
+    log_q = jnp.take_along_axis(jax.nn.log_softmax(logits), targets[:, None, None], axis=-1)
+    log_q = log_q[..., 0]  # (B, K)
+    own_inputs = jnp.broadcast_to(inputs[:, None], (*spikes.shape[:2], *inputs.shape[1:]))
     u = potentials(spec, params, spikes, own_inputs)
     kl = jnp.sum(rate_kl(u, hyper["target_prob"]), axis=(-2, -1))
     metrics = {
         "cross_entropy": -jnp.mean(log_q),
-        "accuracy": jnp.mean(jnp.argmax(logits, axis=-1) == targets[None]),
+        "accuracy": jnp.mean(jnp.argmax(logits, axis=-1) == targets[:, None]),
         "kl": jnp.mean(kl),
         "rate": jnp.mean(spikes),
     }
@@ -249,7 +257,7 @@ def rate_penalised_infomax(
     target_prob: float = 0.02,
     reference_inputs=None,
     reference_log_weights=None,
-) -> Criterion:
+) -> InformationCriterion:
     """Toyoizumi et al. (2005): maximise I(X;Y) − γ KL(P(Y) ‖ P̃(Y)), f = Σ_t B_t.
 
     The batch's own inputs serve as the references by default: then mean f without the rate
@@ -264,8 +272,9 @@ def rate_penalised_infomax(
             reference_log_weights ``(R,)`` log p(x_r) (default uniform).
 
     Returns:
-        :class:`~probsnn.inference.information.infomax.Criterion` without read-out; metrics
-        ``information`` (mean Σ_t log p(y_t|x, y_<t) − log p̄(y_t|y_<t)) and ``rate``.
+        :class:`~probsnn.inference.information.infomax.InformationCriterion` without read-out
+        (ψ = ``()``); metrics ``information`` (mean Σ_t log p(y_t|x, y_<t) − log p̄(y_t|y_<t))
+        and ``rate``. Its loss is −E Σ_t B_t, an estimate of −(I(X;Y) − γ KL(P(Y) ‖ P̃(Y))).
 
     Raises:
         ValueError: a network without inputs, γ < 0, r outside (0, 1), references of the wrong
@@ -280,7 +289,12 @@ def rate_penalised_infomax(
     fixed = _reference_inputs(spec, reference_inputs, reference_log_weights)
     if fixed is not None:
         hyper["reference_inputs"], hyper["reference_log_weights"] = fixed
-    return Criterion("rate-penalised InfoMax", _infomax_signal, hyper, lambda key: ())
+    return InformationCriterion("rate-penalised InfoMax", _infomax_signal, hyper, _no_readout)
+
+
+def _no_readout(key):
+    del key
+    return ()
 
 
 def _infomax_signal(spec, hyper, params, readout, spikes, inputs, targets):
@@ -292,7 +306,7 @@ def _infomax_signal(spec, hyper, params, readout, spikes, inputs, targets):
             f"{tuple(refs.shape[1:])}"
         )
     log_w = hyper.get("reference_log_weights", jnp.full(refs.shape[0], -jnp.log(refs.shape[0])))
-    own_inputs = jnp.broadcast_to(inputs, (*spikes.shape[:2], *inputs.shape[1:]))
+    own_inputs = jnp.broadcast_to(inputs[:, None], (*spikes.shape[:2], *inputs.shape[1:]))
     factor, information = post_factor(
         spec, params, spikes, own_inputs, refs, log_w, hyper["gamma"], hyper["target_prob"]
     )

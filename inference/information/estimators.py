@@ -1,6 +1,6 @@
 """Estimators of the mutual information I(X;S) between inputs and spike codes, in nats.
 
-For judging learned codes (MATH.md §4), from the exact to the approximate:
+For judging learned codes (docs/theory.md §4), from the exact to the approximate:
 
 * **Exact** for small discrete codes: I = Σ p(x, s) log p(x, s) / (p(x) p(s)) from a joint table
   (:func:`mutual_information`) or from log p(x) and a channel log p(s | x)
@@ -177,10 +177,11 @@ class Channel(NamedTuple):
 def network_channel(spec: Network, params: Params, n_steps: int, input_probs) -> Channel:
     """Enumerate the channel from binary inputs to the spikes of a tiny GLM network.
 
-    Inputs are independent Bernoulli(p_m) in every bin (binned Poisson spike trains, MATH.md §9),
-    so log p(x) = Σ_{t,m} log Bern(x_{t,m}; p_m); outputs follow the network,
-    log p(s | x) = Σ_{t,i} log σ((2 s_{t,i} − 1) u_{t,i}) (MATH.md §2). Differentiable in
-    ``params`` (use with :func:`channel_information` for the exact I(X;S) and its gradient).
+    Inputs are independent Bernoulli(p_m) in every bin (binned Poisson spike trains,
+    docs/theory.md §9), so log p(x) = Σ_{t,m} log Bern(x_{t,m}; p_m); outputs follow the
+    network, log p(s | x) = Σ_{t,i} log σ((2 s_{t,i} − 1) u_{t,i}) (docs/theory.md §2).
+    Differentiable in ``params`` (use with :func:`channel_information` for the exact I(X;S)
+    and its gradient).
 
     Args:
         spec: a network with exogenous inputs; params: its Params.

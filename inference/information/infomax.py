@@ -1,28 +1,32 @@
 """Learning spike codes by variational mutual-information criteria: estimator, rule, trainer.
 
-A criterion (:mod:`.mi_criteria`) is a per-sample objective f_{θ,ψ}(s; x, y) of the network's
-spikes s ~ p_θ(s‖x) given exogenous inputs x (and, for the bottleneck, targets y), with a learned
-read-out ψ (decoder or critic). Its expectation J(θ, ψ) = E_{p(x)} E_{p_θ(s‖x)}[f] is maximised
-with the score-function identity through the spikes (Williams 1992; MATH.md §3–4):
+An :class:`InformationCriterion` (constructors in :mod:`.criteria`) is a per-sample objective
+f_{θ,ψ}(s; x, y) of the network's spikes s ~ p_θ(s‖x) given exogenous inputs x (and, for the
+bottleneck, targets y), with a learned read-out ψ (decoder or critic). Learning minimises its
+negative expectation, the **loss** (docs/learning.md; docs/theory.md §4)
 
-    ∇_θ J = E[(f − b) ∇_θ log p_θ(s‖x)] + E[∇_θ f],     ∇_ψ J = E[∇_ψ f],
+    L(θ, ψ) = −J(θ, ψ) = −E_{p(x)} E_{p_θ(s‖x)}[f_{θ,ψ}(s; x, y)],
 
-where ∇_θ log p_θ(s‖x) = Σ_t x_t (s_t − σ(u_t)) is the local presynaptic-trace × postsynaptic-error
-score of the ML rule (:func:`probsnn.inference.likelihood.online.local_gradient`), f − b a global
-third
-factor, and b a baseline that does not depend on s: the mean of the other samples drawn for the
-same input (``"loo"``, K >= 2 samples per input, Kool et al. 2019), or the per-parameter
-variance-optimal constant tracked by moving averages (``"optimal"``,
+through the spikes with the score-function identity (Williams 1992; docs/theory.md §3):
+
+    ∇_θ L = E[(ℓ − b) ∇_θ log p_θ(s‖x)] + E[∇_θ ℓ],     ∇_ψ L = E[∇_ψ ℓ],     ℓ = −f,
+
+where ∇_θ log p_θ(s‖x) = Σ_t x_t (s_t − σ(u_t)) is the local presynaptic-trace × postsynaptic-
+error score of the ML rule (:func:`probsnn.inference.likelihood.online.local_gradient`), ℓ − b a
+global third factor, and b a baseline that does not depend on s: the mean of the other samples
+drawn for the same input (``"loo"``, K >= 2 samples per input, Kool et al. 2019), or the
+per-parameter variance-optimal constant tracked by moving averages (``"optimal"``,
 :func:`probsnn.inference.score.optimal_baseline`). The optimal baseline needs the per-sample
 scores (:func:`sample_scores`, memory S × parameters); the others contract the centred signals
 with the scores in one backward pass (:func:`weighted_score`).
 
-:func:`infomax_rule` is this estimator as an optax ``(init, update)`` pair that returns ascent
-deltas (the sign convention of :func:`probsnn.inference.ml_rule`): chain it with
-``optax.scale(η)`` or ``optax.chain(optax.scale_by_adam(), optax.scale(η))``.
-:func:`infomax_trainer` samples the spikes and applies the rule (blackjax-style ``init``/``step``
-with a State and an Info); :func:`fit_infomax` runs epochs of mini-batches with a progress bar and
-per-epoch metrics.
+Samples are laid out ``(B, K, T, N)``: K spike trains of each of B inputs ``(B, T, M)``.
+
+:func:`infomax_rule` is this estimator as an optax gradient transformation (same sign as
+``jax.grad`` of L: chain it with ``optax.adam(lr)``). :func:`infomax_trainer` samples the spikes
+and applies the rule and an optimizer, in the trainer protocol of
+:func:`probsnn.inference.fit`; :func:`evaluate_infomax` measures the loss and the criterion's
+metrics on held-out inputs (for validation, e.g. in a ``fit`` callback).
 """
 
 from __future__ import annotations
@@ -35,11 +39,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm import tqdm
 
 from probsnn import _checks
 from probsnn.glm import bernoulli_log_prob, contract, traces
-from probsnn.inference._training import shuffled_epoch
+from probsnn.inference._training import Trainer
 from probsnn.inference.likelihood.online import MLSignals, local_gradient
 from probsnn.inference.score import (
     BaselineState,
@@ -55,20 +58,23 @@ from probsnn.simulate import sample
 BASELINES = ("loo", "optimal", "none")
 
 
-class Criterion(NamedTuple):
-    """A per-sample objective to maximise in expectation over the network's spikes.
+class InformationCriterion(NamedTuple):
+    """A per-sample objective f to maximise in expectation over the network's spikes; its
+    negative mean is the loss that :func:`infomax_rule` and :func:`infomax_trainer` minimise.
 
     Attributes:
         name: for messages and progress bars.
         signal: ``(spec, hyper, params, readout, spikes, inputs, targets) -> (f, metrics)`` with
-            spikes ``(K, B, T, N)`` float (K samples of each of B inputs ``(B, T, M)``), f
-            ``(K, B)`` the per-sample objective and metrics a dict of scalars; differentiable in
-            params and readout with the spikes held fixed. f of sample (k, b) may depend on all
+            spikes ``(B, K, T, N)`` float (K samples of each of B inputs ``(B, T, M)``), f
+            ``(B, K)`` the per-sample objective and metrics a dict of scalars; differentiable in
+            params and readout with the spikes held fixed. f of sample (b, k) may depend on all
             inputs and targets of the batch but on no other sample's spikes. A module-level
             function, so that trainers of criteria differing only in ``hyper`` share one
             compilation.
         hyper: the criterion's numbers and arrays (β, γ, r, …), passed to ``signal`` traced.
-        init_readout: ``key -> ψ``, the read-out's initial parameters (a pytree, may be ``()``).
+        init_readout: ``key -> ψ``, the read-out's initial parameters (a pytree, may be ``()``):
+            the initial :class:`InfoMaxParams` are ``InfoMaxParams(network_params,
+            criterion.init_readout(key))``.
         needs_targets: whether the criterion reads targets ``(B,)`` (the bottleneck).
     """
 
@@ -80,21 +86,28 @@ class Criterion(NamedTuple):
 
 
 def evaluate_signal(
-    spec: Network, criterion: Criterion, params: Params, readout, spikes, inputs, targets=None
+    spec: Network,
+    criterion: InformationCriterion,
+    params: Params,
+    readout,
+    spikes,
+    inputs,
+    targets=None,
 ):
-    """``criterion.signal`` with its hyper-parameters: ``(f (K, B), metrics)``."""
+    """``criterion.signal`` with its hyper-parameters: ``(f (B, K), metrics)``."""
     return criterion.signal(spec, criterion.hyper, params, readout, spikes, inputs, targets)
 
 
 class InfoMaxParams(NamedTuple):
-    """Everything learned: the network's :class:`~probsnn.Params` and the read-out ψ."""
+    """Everything learned: the network's :class:`~probsnn.Params` and the read-out ψ (build it
+    with the criterion's ``init_readout(key)``)."""
 
     network: Params
     readout: Any
 
 
 class InfoMaxSignals(NamedTuple):
-    """What :func:`infomax_rule` reads: spikes ``(K, B, T, N)`` sampled from p_θ(s‖x) for the
+    """What :func:`infomax_rule` reads: spikes ``(B, K, T, N)`` sampled from p_θ(s‖x) for the
     inputs ``(B, T, M)``, and targets ``(B,)`` int (None unless the criterion needs them)."""
 
     spikes: jax.Array
@@ -102,7 +115,7 @@ class InfoMaxSignals(NamedTuple):
     targets: jax.Array | None = None
 
 
-class RuleState(NamedTuple):
+class InfoMaxRuleState(NamedTuple):
     """State of :func:`infomax_rule`: the optimal baseline's moving averages (None for the
     ``"loo"`` and ``"none"`` baselines)."""
 
@@ -155,14 +168,14 @@ def weighted_score(spec: Network, params: Params, spikes, inputs, weights) -> Pa
 
 def infomax_gradient(
     spec: Network,
-    criterion: Criterion,
+    criterion: InformationCriterion,
     params: InfoMaxParams,
     signals: InfoMaxSignals,
     baseline: str = "none",
     moments: BaselineState | None = None,
     kappa: float = 0.0,
 ):
-    """One score-function estimate of ∇J (module equation) from the spikes in ``signals``.
+    """One score-function estimate of ∇L (module equation) from the spikes in ``signals``.
 
     Args:
         spec, criterion, params: the network, the criterion and the current parameters.
@@ -172,31 +185,31 @@ def infomax_gradient(
         kappa: their forgetting factor.
 
     Returns:
-        ``(gradient: InfoMaxParams, f (K, B), metrics, moments)`` — the estimate is the mean
-        over the K·B samples of (f − b) ∇ log p(s‖x) + ∇f, and ``moments`` the updated moving
-        averages (None unless ``"optimal"``).
+        ``(gradient: InfoMaxParams, f (B, K), metrics, moments)`` — the estimate is the mean
+        over the B·K samples of (ℓ − b) ∇ log p(s‖x) + ∇ℓ with ℓ = −f, and ``moments`` the
+        updated moving averages (None unless ``"optimal"``).
     """
     spikes = as_float(signals.spikes)
-    k, b = spikes.shape[:2]
+    batch, k = spikes.shape[:2]
 
-    def objective(p):
+    def loss(p):
         f, metrics = evaluate_signal(
             spec, criterion, p.network, p.readout, spikes, signals.inputs, signals.targets
         )
-        return jnp.mean(f), (f, metrics)
+        return -jnp.mean(f), (f, metrics)
 
-    pathwise, (f, metrics) = jax.grad(objective, has_aux=True)(params)
+    pathwise, (f, metrics) = jax.grad(loss, has_aux=True)(params)
     f = jax.lax.stop_gradient(f)
-    flat_spikes = spikes.reshape(k * b, *spikes.shape[2:])
-    flat_inputs = jnp.broadcast_to(signals.inputs, (k, *signals.inputs.shape)).reshape(
-        k * b, *signals.inputs.shape[1:]
-    )
+    sample_loss = -f
+    flat_spikes = spikes.reshape(batch * k, *spikes.shape[2:])
+    own_inputs = jnp.broadcast_to(signals.inputs[:, None], (batch, k, *signals.inputs.shape[1:]))
+    flat_inputs = own_inputs.reshape(batch * k, *signals.inputs.shape[1:])
     if baseline == "optimal":
         scores = sample_scores(spec, params.network, flat_spikes, flat_inputs)
-        offset, moments = optimal_baseline(moments, f.ravel(), scores, kappa)
-        through_spikes = score_gradient(f.ravel(), scores, offset)
+        offset, moments = optimal_baseline(moments, sample_loss.ravel(), scores, kappa)
+        through_spikes = score_gradient(sample_loss.ravel(), scores, offset)
     else:
-        centred = leave_one_out(f, axis=0) if baseline == "loo" else f
+        centred = leave_one_out(sample_loss, axis=1) if baseline == "loo" else sample_loss
         through_spikes = weighted_score(
             spec, params.network, flat_spikes, flat_inputs, centred.ravel() / centred.size
         )
@@ -213,45 +226,66 @@ def check_baseline(baseline: str, n_samples: int) -> None:
 
 
 def infomax_rule(
-    spec: Network, criterion: Criterion, baseline: str = "loo", kappa: float = 0.9
+    spec: Network, criterion: InformationCriterion, baseline: str = "loo", kappa: float = 0.9
 ) -> optax.GradientTransformation:
-    """The criterion's score-function ascent direction as an optax ``(init, update)`` pair.
+    """The score-function estimate of the gradient of the criterion's loss, as an optax
+    gradient transformation (docs/learning.md).
+
+    The loss is L = −E[f] (module equation), the negative of the criterion's objective:
+    −(Barber–Agakov bound − H(X)) for :func:`~.criteria.barber_agakov`, −InfoNCE for
+    :func:`~.criteria.infonce`, E[−log q(y | s) + β KL] for
+    :func:`~.criteria.information_bottleneck`, −(I(X;Y) − γ KL) estimated as in
+    :func:`~.criteria.rate_penalised_infomax`. The estimate has the sign of ``jax.grad`` of L:
+    use ``optax.chain(infomax_rule(...), optax.adam(lr))``.
 
     Args:
-        spec: a network with exogenous inputs. criterion: from :mod:`.mi_criteria`.
+        spec: a network with exogenous inputs. criterion: an :class:`InformationCriterion`.
         baseline: ``"loo"`` (mean of the other samples of the same input; needs K >= 2),
-            ``"optimal"`` (per-parameter E[f e²]/E[e²], moving averages with forgetting ``kappa``)
-            or ``"none"``.
+            ``"optimal"`` (per-parameter E[ℓ e²]/E[e²], moving averages with forgetting
+            ``kappa``) or ``"none"``.
         kappa: forgetting factor of the optimal baseline, in [0, 1).
 
     Returns:
-        ``init(params: InfoMaxParams) -> RuleState``;
-        ``update(signals: InfoMaxSignals, state, params) -> (updates: InfoMaxParams, state)``,
-        the updates being the ascent estimate of ∇J (module equation).
+        ``init(params: InfoMaxParams) -> InfoMaxRuleState``;
+        ``update(signals: InfoMaxSignals, state, params) -> (grads: InfoMaxParams, state)``,
+        ``grads`` the estimate of ∇L from the samples ``(B, K, T, N)`` of the signals.
 
     Raises:
-        ValueError: a network without inputs, an unknown baseline, κ outside [0, 1); at update,
-            K < 2 with ``"loo"``, targets missing for a criterion that needs them.
+        TypeError: ``spec`` not a Network. ValueError: a network without inputs, an unknown
+            baseline, κ outside [0, 1); at update, signals of the wrong shapes, K < 2 with
+            ``"loo"``, targets missing for a criterion that needs them, params missing.
     """
     _check_spec(spec)
     check_baseline(baseline, 2)
     kappa = check_kappa(kappa)
+    static = criterion._replace(hyper=None, init_readout=None)
 
     def init(params):
         moments = init_baseline(params.network) if baseline == "optimal" else None
-        return RuleState(moments)
+        return InfoMaxRuleState(moments)
 
     def update(signals, state, params=None):
         if params is None:
             raise ValueError("infomax_rule.update needs params (the current InfoMaxParams)")
         _check_signals(spec, criterion, signals)
-        check_baseline(baseline, signals.spikes.shape[0])
-        gradient, _, _, moments = infomax_gradient(
-            spec, criterion, params, signals, baseline, state.baseline, kappa
+        check_baseline(baseline, signals.spikes.shape[1])
+        gradient, moments = _rule_gradient(
+            spec, static, baseline, kappa, criterion.hyper, params, signals, state.baseline
         )
-        return gradient, RuleState(moments)
+        return gradient, InfoMaxRuleState(moments)
 
     return optax.GradientTransformation(init, update)
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2, 3))
+def _rule_gradient(spec, criterion, baseline, kappa, hyper, params, signals, moments):
+    """:func:`infomax_gradient` compiled once per network, criterion, baseline and shapes
+    (the criterion's hyper-parameters traced)."""
+    criterion = criterion._replace(hyper=hyper)
+    gradient, _, _, moments = infomax_gradient(
+        spec, criterion, params, signals, baseline, moments, kappa
+    )
+    return gradient, moments
 
 
 def _check_spec(spec):
@@ -269,9 +303,9 @@ def _check_signals(spec, criterion, signals):
     spikes, inputs = signals.spikes, signals.inputs
     if spikes.ndim != 4 or spikes.shape[-1] != spec.n_neurons:
         raise ValueError(
-            f"signals.spikes must have shape (K, B, T, {spec.n_neurons}), got {spikes.shape}"
+            f"signals.spikes must have shape (B, K, T, {spec.n_neurons}), got {spikes.shape}"
         )
-    expected = (spikes.shape[1], spikes.shape[2], spec.n_inputs)
+    expected = (spikes.shape[0], spikes.shape[2], spec.n_inputs)
     if tuple(inputs.shape) != expected:
         raise ValueError(f"signals.inputs must have shape {expected}, got {tuple(inputs.shape)}")
     if criterion.needs_targets and signals.targets is None:
@@ -281,42 +315,31 @@ def _check_signals(spec, criterion, signals):
 # ------------------------------------------------------------------------------------ trainer
 
 
-class TrainState(NamedTuple):
-    """Trainer state: the learned parameters, the rule-and-optimiser state, the PRNG key and
-    the number of steps taken."""
+class InfoMaxState(NamedTuple):
+    """:func:`infomax_trainer` state: the learned :class:`InfoMaxParams`, the rule's state
+    (the optimal baseline's moving averages) and the optimizer's state."""
 
     params: InfoMaxParams
+    rule_state: InfoMaxRuleState
     opt_state: Any
-    key: jax.Array
-    step: jax.Array
 
 
-class StepInfo(NamedTuple):
-    """Diagnostics of one step: the mean objective f and its spread across samples (before the
-    update), and the criterion's metrics (dict of scalars)."""
+class InfoMaxInfo(NamedTuple):
+    """Diagnostics of one :func:`infomax_trainer` step, before its update: ``loss`` the mean
+    of ℓ = −f over the B·K samples (the estimate of L), ``loss_std`` its spread across
+    samples, and the criterion's ``metrics`` (dict of scalars; ``fit`` records them as
+    ``metrics_<name>``)."""
 
-    objective: jax.Array
-    objective_std: jax.Array
+    loss: jax.Array
+    loss_std: jax.Array
     metrics: dict
-
-
-class Trainer(NamedTuple):
-    """``init(network_params, key, readout=None) -> TrainState``;
-    ``step(state, inputs (B, T, M), targets (B,) | None) -> (TrainState, StepInfo)`` (jitted);
-    ``evaluate(params, key, inputs, targets) -> (f (K, B), metrics)`` without an update."""
-
-    spec: Network
-    criterion: Criterion
-    init: Callable
-    step: Callable
-    evaluate: Callable
 
 
 class _StepConfig(NamedTuple):
     """The static (hashable) part of a trainer: one compilation per distinct config."""
 
     spec: Network
-    criterion: Criterion  # with hyper and init_readout set to None
+    criterion: InformationCriterion  # with hyper and init_readout set to None
     optimizer: optax.GradientTransformation
     n_samples: int
     baseline: str
@@ -325,24 +348,30 @@ class _StepConfig(NamedTuple):
 
 def infomax_trainer(
     spec: Network,
-    criterion: Criterion,
+    criterion: InformationCriterion,
     optimizer: optax.GradientTransformation,
     *,
     n_samples: int = 4,
     baseline: str = "loo",
     kappa: float = 0.9,
 ) -> Trainer:
-    """A :class:`Trainer` that follows :func:`infomax_rule` with ``optimizer``.
+    """A :class:`~probsnn.inference.Trainer` that follows :func:`infomax_rule` with
+    ``optimizer`` (e.g. ``optax.adam(1e-2)``), minimising the criterion's loss L = −E[f].
 
-    Each step draws ``n_samples`` spike trains s ~ p_θ(s‖x) per input with
-    :func:`probsnn.sample`, evaluates the rule and applies ``optax.chain(rule, optimizer)``; the
-    optimizer receives ascent directions (e.g. ``optax.scale(1e-2)`` or
-    ``optax.chain(optax.scale_by_adam(), optax.scale(1e-2))``). Trainers built with the same
-    network, optimizer object and settings from criteria that differ only in their
-    hyper-parameters (β, γ, r, …) share one compiled step.
+    ``init(params: InfoMaxParams) -> InfoMaxState``, the initial parameters built as
+    ``InfoMaxParams(network_params, criterion.init_readout(key))``.
+    ``step(key, state, batch) -> (InfoMaxState, InfoMaxInfo)``: ``batch`` is inputs
+    ``(B, T, M)``, or ``(inputs, targets (B,) int)`` for a criterion that needs targets; the
+    step draws ``n_samples`` spike trains s ~ p_θ(s‖x) per input with :func:`probsnn.sample`,
+    estimates ∇L with the rule and applies the optimizer. Train with
+    ``probsnn.inference.fit(trainer, params, inputs or (inputs, targets), key=…, epochs=…,
+    batch_size=…)``. Trainers built with the same network, optimizer object and settings from
+    criteria that differ only in their hyper-parameters (β, γ, r, …) share one compiled step.
 
     Raises:
-        ValueError: as :func:`infomax_rule`, or ``n_samples`` < 1.
+        ValueError: as :func:`infomax_rule`, or ``n_samples`` < 1 (< 2 with ``"loo"``); at
+            init, params that are not :class:`InfoMaxParams` of the network; at step, a batch
+            of the wrong shape, targets missing or given where not needed.
     """
     _check_spec(spec)
     n_samples = _checks.positive_int(n_samples, "n_samples")
@@ -356,64 +385,121 @@ def infomax_trainer(
         baseline,
         kappa,
     )
-    rule = _chained_rule(config)
 
-    def init(params, key, readout=None):
-        spec.check_params(params)
-        if readout is None:
-            readout = criterion.init_readout(key)
-        learned = InfoMaxParams(params, readout)
-        return TrainState(learned, rule.init(learned), key, jnp.zeros((), jnp.int32))
+    def init(params):
+        if not isinstance(params, InfoMaxParams):
+            raise TypeError(
+                "params must be InfoMaxParams(network_params, readout), the read-out from "
+                f"criterion.init_readout(key); got {type(params).__name__}"
+            )
+        spec.check_params(params.network)
+        moments = init_baseline(params.network) if baseline == "optimal" else None
+        return InfoMaxState(params, InfoMaxRuleState(moments), optimizer.init(params))
 
-    def step(state, inputs, targets=None):
-        inputs, targets = _check_batch(spec, criterion, inputs, targets)
-        key, sample_key = jax.random.split(state.key)
-        spikes = _draw(config, state.params.network, sample_key, inputs)
-        return _train_step(config, criterion.hyper, state, key, spikes, inputs, targets)
+    def step(key, state, batch):
+        inputs, targets = _check_batch(spec, criterion, batch)
+        spikes = _draw(spec, n_samples, state.params.network, key, inputs)
+        return _train_step(config, criterion.hyper, state, spikes, inputs, targets)
 
-    def evaluate(params, key, inputs, targets=None):
-        inputs, targets = _check_batch(spec, criterion, inputs, targets)
-        spikes = _draw(config, params.network, key, inputs)
-        return _signal(config, criterion.hyper, params, spikes, inputs, targets)
-
-    return Trainer(spec, criterion, init, step, evaluate)
+    return Trainer(init, step)
 
 
-def _chained_rule(config: _StepConfig, hyper=None):
-    criterion = config.criterion._replace(hyper=hyper)
-    rule = infomax_rule(config.spec, criterion, config.baseline, config.kappa)
-    return optax.chain(rule, config.optimizer)
-
-
-def _draw(config: _StepConfig, network, key, inputs):
+def _draw(spec: Network, n_samples: int, network: Params, key, inputs):
     """K = n_samples spike trains per input with :func:`probsnn.sample` (compiled once per
-    network and batch shape, shared by training and evaluation): ``(K, B, T, N)`` float32."""
-    k, batch = config.n_samples, inputs.shape[0]
-    tiled = jnp.broadcast_to(inputs, (k, *inputs.shape)).reshape(k * batch, *inputs.shape[1:])
-    spikes = sample(config.spec, network, key, inputs.shape[1], k * batch, inputs=tiled)
-    return spikes.reshape(k, batch, *spikes.shape[1:]).astype(jnp.float32)
+    network and batch shape, shared by training and evaluation): ``(B, K, T, N)`` float32."""
+    batch = inputs.shape[0]
+    tiled = jnp.repeat(inputs, n_samples, axis=0)  # (B·K, T, M), input b's samples together
+    spikes = sample(spec, network, key, inputs.shape[1], batch * n_samples, inputs=tiled)
+    return spikes.reshape(batch, n_samples, *spikes.shape[1:]).astype(jnp.float32)
 
 
 @partial(jax.jit, static_argnums=0)
-def _train_step(config: _StepConfig, hyper, state: TrainState, key, spikes, inputs, targets):
-    rule = _chained_rule(config, hyper)
-    signals = InfoMaxSignals(spikes, inputs, targets)
-    updates, opt_state = rule.update(signals, state.opt_state, state.params)
-    f, metrics = _signal(config, hyper, state.params, spikes, inputs, targets)
-    params = optax.apply_updates(state.params, updates)
-    info = StepInfo(jnp.mean(f), jnp.std(f), metrics)
-    return TrainState(params, opt_state, key, state.step + 1), info
-
-
-@partial(jax.jit, static_argnums=0)
-def _signal(config: _StepConfig, hyper, params: InfoMaxParams, spikes, inputs, targets):
+def _train_step(config: _StepConfig, hyper, state: InfoMaxState, spikes, inputs, targets):
     criterion = config.criterion._replace(hyper=hyper)
-    return evaluate_signal(
-        config.spec, criterion, params.network, params.readout, spikes, inputs, targets
+    signals = InfoMaxSignals(spikes, inputs, targets)
+    grads, f, metrics, moments = infomax_gradient(
+        config.spec,
+        criterion,
+        state.params,
+        signals,
+        config.baseline,
+        state.rule_state.baseline,
+        config.kappa,
     )
+    updates, opt_state = config.optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    info = InfoMaxInfo(-jnp.mean(f), jnp.std(f), metrics)
+    return InfoMaxState(params, InfoMaxRuleState(moments), opt_state), info
 
 
-def _check_batch(spec, criterion, inputs, targets):
+@partial(jax.jit, static_argnums=(0, 1))
+def _signal(spec: Network, criterion, hyper, params: InfoMaxParams, spikes, inputs, targets):
+    criterion = criterion._replace(hyper=hyper)
+    return evaluate_signal(spec, criterion, params.network, params.readout, spikes, inputs, targets)
+
+
+def evaluate_infomax(
+    spec: Network,
+    criterion: InformationCriterion,
+    params: InfoMaxParams,
+    key,
+    data,
+    *,
+    n_samples: int = 4,
+    batch_size: int | None = None,
+) -> dict[str, float]:
+    """The criterion's loss and metrics on ``data`` without an update (validation).
+
+    Draws ``n_samples`` spike trains per input and evaluates the criterion on consecutive
+    batches of ``batch_size`` inputs (the last ``n mod batch_size`` are left out; InfoNCE's
+    bound depends on the batch size, so validate with the training batch size).
+
+    Args:
+        spec, criterion: as :func:`infomax_trainer`. params: :class:`InfoMaxParams`.
+        key: PRNG key for the spikes.
+        data: inputs ``(n, T, M)``, or ``(inputs, targets (n,) int)`` for a criterion that
+            needs targets (the trainer's batch format).
+        n_samples: K spike trains per input. batch_size: inputs per batch (default all n).
+
+    Returns:
+        dict of floats averaged over the batches: ``loss`` (the mean of −f) and each of the
+        criterion's metrics (``bound``, ``rate``, ``accuracy``, … as the criterion documents).
+
+    Raises:
+        ValueError: bad data, ``n_samples`` < 1, a batch size outside 1..n.
+    """
+    _check_spec(spec)
+    key = _checks.prng_key(key, "key")
+    n_samples = _checks.positive_int(n_samples, "n_samples")
+    inputs, targets = _check_batch(spec, criterion, data)
+    n = inputs.shape[0]
+    batch_size = n if batch_size is None else _checks.positive_int(batch_size, "batch_size")
+    if batch_size > n:
+        raise ValueError(f"batch_size must lie in 1..{n} (the number of inputs), got {batch_size}")
+    static = criterion._replace(hyper=None, init_readout=None)
+    results = []
+    for index, start in enumerate(range(0, n - batch_size + 1, batch_size)):
+        rows = slice(start, start + batch_size)
+        batch_targets = None if targets is None else targets[rows]
+        spikes = _draw(
+            spec, n_samples, params.network, jax.random.fold_in(key, index), inputs[rows]
+        )
+        f, metrics = _signal(
+            spec, static, criterion.hyper, params, spikes, inputs[rows], batch_targets
+        )
+        results.append({"loss": -jnp.mean(f), **metrics})
+    results = jax.device_get(results)
+    return {name: float(np.mean([r[name] for r in results])) for name in results[0]}
+
+
+def _check_batch(spec, criterion, batch):
+    """A batch (inputs, or (inputs, targets)) as float32 inputs and int32 targets or None."""
+    if isinstance(batch, tuple | list):
+        if len(batch) != 2:
+            raise ValueError(f"batch must be inputs or (inputs, targets), got {len(batch)} items")
+        inputs, targets = batch
+    else:
+        inputs, targets = batch, None
     inputs = _checks.real_array(inputs, "inputs", min_ndim=3)
     if inputs.ndim != 3 or inputs.shape[-1] != spec.n_inputs:
         raise ValueError(
@@ -421,113 +507,14 @@ def _check_batch(spec, criterion, inputs, targets):
         )
     if criterion.needs_targets:
         if targets is None:
-            raise ValueError(f"the {criterion.name} criterion needs targets (B,), got None")
-        targets = np.asarray(targets)
-        if not np.issubdtype(targets.dtype, np.integer) or targets.shape != inputs.shape[:1]:
             raise ValueError(
-                f"targets must be ({inputs.shape[0]},) integers, got {targets.dtype} "
-                f"{targets.shape}"
+                f"the {criterion.name} criterion needs targets: pass (inputs, targets (B,))"
             )
+        dtype = getattr(targets, "dtype", np.asarray(targets).dtype)
+        shape = tuple(np.shape(targets))
+        if not jnp.issubdtype(dtype, jnp.integer) or shape != tuple(inputs.shape[:1]):
+            raise ValueError(f"targets must be ({inputs.shape[0]},) integers, got {dtype} {shape}")
         targets = jnp.asarray(targets, jnp.int32)
     elif targets is not None:
         raise ValueError(f"the {criterion.name} criterion takes no targets, got some")
     return jnp.asarray(inputs, jnp.float32), targets
-
-
-class InfoMaxFit(NamedTuple):
-    """Result of :func:`fit_infomax`: learned :class:`InfoMaxParams`, the final
-    :class:`TrainState` and per-epoch metrics (dict of numpy arrays: ``objective``, each of the
-    criterion's metrics averaged over the epoch's batches, ``seconds``, and ``val_objective`` /
-    ``val_<metric>`` on the validation set when one is given, measured before the first epoch
-    (entry 0) and after each)."""
-
-    params: InfoMaxParams
-    state: TrainState
-    history: dict
-
-
-def fit_infomax(
-    trainer: Trainer,
-    params: Params,
-    key,
-    inputs,
-    targets=None,
-    *,
-    epochs: int = 10,
-    batch_size: int = 64,
-    validation: tuple | None = None,
-    readout=None,
-    progress: bool = True,
-) -> InfoMaxFit:
-    """Train for ``epochs`` passes of shuffled mini-batches of ``batch_size`` inputs.
-
-    Args:
-        trainer: from :func:`infomax_trainer`. params: the network's starting parameters.
-        key: PRNG key (shuffling, spike sampling, read-out initialisation).
-        inputs: ``(n, T, M)`` input spike trains; targets: ``(n,)`` int for the bottleneck.
-        validation: optional ``(inputs, targets)`` (targets None unless needed), evaluated in
-            batches of ``batch_size`` (InfoNCE's bound depends on the batch size).
-        readout: starting read-out (default ``criterion.init_readout``).
-        progress: show a tqdm bar over epochs.
-
-    Returns:
-        :class:`InfoMaxFit`.
-
-    Raises:
-        ValueError: bad sizes or data; FloatingPointError when the objective becomes non-finite.
-    """
-    epochs = _checks.positive_int(epochs, "epochs")
-    inputs, targets = _check_batch(trainer.spec, trainer.criterion, inputs, targets)
-    n = inputs.shape[0]
-    if not 1 <= batch_size <= n:
-        raise ValueError(f"batch_size must lie in 1..{n} (the number of inputs), got {batch_size}")
-    init_key, shuffle_key, eval_key = jax.random.split(key, 3)
-    state = trainer.init(params, init_key, readout)
-    history: dict[str, list] = {"objective": [], "seconds": []}
-    if validation is not None:
-        validation = _check_batch(trainer.spec, trainer.criterion, *validation)
-        _record(history, _validate(trainer, state.params, eval_key, validation, batch_size))
-    bar = tqdm(range(epochs), desc=f"{trainer.criterion.name} epochs", disable=not progress)
-    for epoch in bar:
-        shuffle_key, epoch_key = jax.random.split(shuffle_key)
-        state, infos, seconds = shuffled_epoch(
-            epoch_key,
-            state,
-            lambda s, i: trainer.step(s, inputs[i], None if targets is None else targets[i]),
-            n,
-            batch_size,
-        )
-        history["seconds"].append(seconds)
-        objective = float(np.mean([i.objective for i in infos]))
-        if not np.isfinite(objective):
-            raise FloatingPointError(
-                f"the {trainer.criterion.name} objective became {objective} in epoch {epoch}; "
-                "lower the learning rate"
-            )
-        history["objective"].append(objective)
-        for name in infos[0].metrics:
-            history.setdefault(name, []).append(float(np.mean([i.metrics[name] for i in infos])))
-        if validation is not None:
-            eval_key, key_now = jax.random.split(eval_key)
-            _record(history, _validate(trainer, state.params, key_now, validation, batch_size))
-        bar.set_postfix(objective=f"{objective:.3g}")
-    return InfoMaxFit(state.params, state, {k: np.asarray(v) for k, v in history.items()})
-
-
-def _validate(trainer, params, key, validation, batch_size):
-    inputs, targets = validation
-    results = []
-    for start in range(0, inputs.shape[0] - batch_size + 1, batch_size):
-        key, batch_key = jax.random.split(key)
-        batch_targets = None if targets is None else targets[start : start + batch_size]
-        f, metrics = trainer.evaluate(
-            params, batch_key, inputs[start : start + batch_size], batch_targets
-        )
-        results.append({"objective": jnp.mean(f), **metrics})
-    results = jax.device_get(results)
-    return {name: float(np.mean([r[name] for r in results])) for name in results[0]}
-
-
-def _record(history, values):
-    for name, value in values.items():
-        history.setdefault(f"val_{name}", []).append(value)

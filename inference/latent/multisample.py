@@ -2,17 +2,19 @@
 
 With K completions h_k ~ q(h‖x) of a visible sequence x (the network's hidden dynamics with x
 clamped), the importance log-weights are w_k = log p(x, h_k) − log q(h_k‖x) = ℓ_k, the learning
-signal (MATH.md §3; Jang & Simeone 2020, arXiv 2007.11894). Then
+signal (docs/theory.md §3; Jang & Simeone 2020, arXiv 2007.11894). Then
 
 * the importance-weighted bound IW_K = E[log (1/K) Σ_k e^{w_k}] (Burda et al. 2016) satisfies
   ELBO = IW_1 ≤ IW_K ≤ IW_{K+1} ≤ log p(x), and IW_K → log p(x) as K grows;
-* **VIMCO** (Mnih & Rezende 2016) follows ∇ IW_K = E[Σ_k softmax(w)_k ∇ℓ_k + Σ_k ŝ_k ∇log q(h_k)]
+* **VIMCO** (Mnih & Rezende 2016) estimates ∇ IW_K = E[Σ_k softmax(w)_k ∇ℓ_k + Σ_k ŝ_k ∇log q(h_k)]
   with the leave-one-out signals ŝ_k of :func:`probsnn.inference.score.vimco_signals`;
-* **GEM** (Jang & Simeone 2020) follows Σ_k softmax(w)_k ∇ log p(x, h_k), the self-normalised
-  importance-sampling estimate of ∇ log p(x) = E_{p(h|x)}[∇ log p(x, h)] (Fisher's identity).
+* **GEM** (Jang & Simeone 2020) estimates ∇ log p(x) = E_{p(h|x)}[∇ log p(x, h)] (Fisher's
+  identity) by Σ_k softmax(w)_k ∇ log p(x, h_k), self-normalised importance sampling.
 
-Both are rules reading :class:`~probsnn.inference.latent.variational.VariationalSignals`
-(:func:`multisample_rule`), with ascent updates like every probsnn rule.
+Both are gradient estimators reading
+:class:`~probsnn.inference.latent.variational.VariationalSignals` (:func:`multisample_rule`); like
+every gradient estimator of probsnn (docs/learning.md) they return the gradient of a loss to
+minimise: −Σ_sequences IW_K for VIMCO, −Σ_sequences log p(x) for GEM.
 
 **log p(x) for evaluation**, each with a standard error:
 
@@ -45,11 +47,13 @@ from probsnn import _checks
 from probsnn.glm import (
     advance,
     bernoulli_log_prob,
+    emit_spikes,
     init_state,
     step_potential,
     step_weights,
 )
 from probsnn.glm import traces as filter_traces
+from probsnn.inference._training import stateless_rule
 from probsnn.inference.latent.variational import (
     VariationalSignals,
     VariationalTerms,
@@ -81,21 +85,23 @@ class Estimate(NamedTuple):
 
 
 def multisample_gradient(spec: Network, params: Params, signals, method: str = "vimco") -> Params:
-    """The VIMCO or GEM ascent direction from K completions of each sequence.
+    """The VIMCO or GEM estimate of the gradient of a loss, from K completions of each sequence.
 
     With ℓ_{b,k} the learning signal of completion k of sequence b and α = softmax_k(ℓ_b):
 
-        vimco: Σ_b Σ_k [α_{bk} ∇ℓ_{bk} + ŝ_{bk} ∇log q(h_{bk}‖x_b)]   (ŝ: leave-one-out signals)
-        gem:   Σ_b Σ_k α_{bk} [∇ℓ_{bk} + ∇log q(h_{bk}‖x_b)]
+        vimco: −Σ_b Σ_k [α_{bk} ∇ℓ_{bk} + ŝ_{bk} ∇log q(h_{bk}‖x_b)]   (ŝ: leave-one-out signals)
+        gem:   −Σ_b Σ_k α_{bk} [∇ℓ_{bk} + ∇log q(h_{bk}‖x_b)]
 
-    computed as one gradient of Σ (stopped weight) × log-probability.
+    computed as one gradient of −Σ (stopped weight) × log-probability. The VIMCO estimate is
+    unbiased for ∇ of the loss −Σ_b IW_K(x_b) (Mnih & Rezende 2016); GEM's is consistent (as
+    K → ∞) for ∇ of −Σ_b log p(x_b) (Jang & Simeone 2020).
 
     Args:
         spec, params: the network. signals: :class:`VariationalSignals` with spikes
             ``(B, K, T, N)``. method: ``"vimco"`` (K >= 2) or ``"gem"``.
 
     Returns:
-        A :class:`~probsnn.Params` of ascent directions.
+        A :class:`~probsnn.Params` of loss gradients (the sign of ``jax.grad``).
 
     Raises:
         ValueError: an unknown method, K < 2 for VIMCO, signals of the wrong shape.
@@ -121,17 +127,34 @@ def multisample_gradient(spec: Network, params: Params, signals, method: str = "
     importance = jax.nn.softmax(signal, axis=1)
     hidden_weight = importance if method == "gem" else vimco_signals(signal.T).T
 
-    def surrogate(p):
+    def surrogate_loss(p):
         signal_p, log_q = sums(p)
-        return jnp.sum(importance * signal_p + hidden_weight * log_q)
+        return -jnp.sum(importance * signal_p + hidden_weight * log_q)
 
-    return spec.masked(jax.grad(surrogate)(params))
+    return spec.masked(jax.grad(surrogate_loss)(params))
 
 
-def multisample_rule(spec: Network, method: str = "vimco") -> optax.GradientTransformation:
-    """:func:`multisample_gradient` as a stateless ``(init, update)`` pair reading
+class MultisampleRule(optax.GradientTransformation):
+    """The ``(init, update)`` pair of :func:`multisample_rule`: a plain
+    ``optax.GradientTransformation`` whose type tells
+    :func:`~probsnn.inference.latent.trainer.variational_trainer` that the loss it descends is a
+    multi-sample bound (reported as −IW_K), not the ELBO."""
+
+    __slots__ = ()
+
+
+def multisample_rule(spec: Network, method: str = "vimco") -> MultisampleRule:
+    """:func:`multisample_gradient` as a stateless gradient estimator reading
     :class:`VariationalSignals` (use it as the ``rule`` of
-    :func:`~probsnn.inference.latent.variational.variational_trainer`).
+    :func:`~probsnn.inference.latent.trainer.variational_trainer`).
+
+    **Loss.** ``"vimco"``: −Σ_sequences IW_K, the K-sample importance-weighted bound (unbiased
+    estimate of its gradient). ``"gem"``: −Σ_sequences log p(x) (self-normalised importance
+    sampling, consistent as K grows). K is the signals' sample axis.
+
+    Returns:
+        :class:`MultisampleRule`: ``init(params) -> optax.EmptyState``;
+        ``update(signals, state, params) -> (grads, state)``.
 
     Raises:
         ValueError: an unknown method or a spec without hidden neurons.
@@ -140,16 +163,10 @@ def multisample_rule(spec: Network, method: str = "vimco") -> optax.GradientTran
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
-    def init(params):
-        del params
-        return optax.EmptyState()
+    def gradient(params, signals):
+        return multisample_gradient(spec, params, signals, method)
 
-    def update(signals, state, params=None):
-        if params is None:
-            raise ValueError("multisample_rule.update needs params (the network parameters)")
-        return multisample_gradient(spec, params, signals, method), state
-
-    return optax.GradientTransformation(init, update)
+    return stateless_rule(gradient, "multisample_rule", MultisampleRule)
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,7 +305,6 @@ def _particle_filter(spec, n_particles, n_repeats, params, key, visible, inputs,
     dtype = visible.dtype
     weights = step_weights(spec, params, dtype)
     visible_index = np.flatnonzero(spec.visible)
-    hidden_index = np.flatnonzero(spec.hidden)
     xs = (jnp.swapaxes(visible, 0, 1), None if inputs is None else jnp.swapaxes(inputs, 0, 1))
 
     def body(carry, x_t):
@@ -313,12 +329,12 @@ def _particle_filter(spec, n_particles, n_repeats, params, key, visible, inputs,
             spikes=jnp.take_along_axis(state.spikes, ancestors[None, ..., None], axis=3)
         )
         u = jnp.take_along_axis(u, ancestors[..., None], axis=2)
-        hidden_t = jax.random.bernoulli(draw_key, jax.nn.sigmoid(u[..., hidden_index]))
-        spikes_t = jnp.zeros(u.shape, dtype)
-        spikes_t = spikes_t.at[..., visible_index].set(
-            jnp.broadcast_to(observed, (*u.shape[:-1], visible_index.size))
+        clamp_t = (
+            jnp.zeros(u.shape, dtype)
+            .at[..., visible_index]
+            .set(jnp.broadcast_to(observed, (*u.shape[:-1], visible_index.size)))
         )
-        spikes_t = spikes_t.at[..., hidden_index].set(hidden_t.astype(dtype))
+        spikes_t = emit_spikes(draw_key, u, clamp_t, spec.visible).astype(dtype)
         if input_t is not None:
             input_t = jnp.broadcast_to(input_t[None, :, None, :], (*batch, input_t.shape[-1]))
         return (advance(state, spikes_t, input_t), log_w, log_z + step_log_z), None

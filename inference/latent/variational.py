@@ -3,58 +3,60 @@
 Neurons split into visible X (clamped to data) and hidden H (``spec.visible``). With the causally
 conditioned variational distribution q(h‖x) = Π_t Π_{i∈H} p(h_{i,t} | u_{i,t}) — the network's
 own hidden dynamics with X clamped — the hidden terms cancel in the ELBO (Jang, Simeone, Gardner &
-Grüning 2019, IEEE SPM 36(6):64; MATH.md §3):
+Grüning 2019, IEEE SPM 36(6):64; docs/theory.md §3):
 
     log p(x) ≥ ELBO = E_q[ℓ],   ℓ = Σ_t l_t,   l_t = Σ_{i∈X} log p(x_{i,t} | u_{i,t}),
 
     ∇_θ ELBO = E_q[ Σ_t ∇_θ l_t + (ℓ − b) Σ_t ∇_θ log p(h_t | u_t) ]
 
-for any baseline b independent of the sample. The first term touches the parameters of visible
-neurons (w_{·,i}, v_i, c_{·,i}, γ_i for i ∈ X), the second those of hidden ones; both are
-"presynaptic trace × postsynaptic error" (inference/online.py) and ℓ is one global scalar per
+for any baseline b independent of the sample. The first (pathwise) term touches the parameters
+of visible neurons (w_{·,i}, v_i, c_{·,i}, γ_i for i ∈ X), the second (score-function) term
+those of hidden ones; both are "presynaptic trace × postsynaptic error"
+(:func:`probsnn.inference.likelihood.online.local_gradient`) and ℓ is one global scalar per
 sequence — a neuromodulator-like third factor.
 
-**Rules.** All rules return *ascent* deltas (as :func:`~probsnn.inference.ml_rule`), so
-``optax.chain(rule, optax.scale(η))`` is plain gradient ascent; optax's minimisers need the sign
-flipped first: ``optax.chain(rule, optax.scale(-1.0), optax.adam(1e-2))``.
+**Rules** (gradient estimators, docs/learning.md). Each returns an estimate of the gradient of
+the loss **L = −Σ_sequences ELBO** (plus the optional rate penalty), with the sign of
+``jax.grad``, so ``optax.chain(rule, optax.adam(1e-2))`` or ``optax.chain(rule,
+optax.sgd(η))`` descends it:
 
-* :func:`variational_rule` — batch over trials: reads :class:`VariationalSignals` (rasters with
-  K hidden samples per data sequence) and returns Σ_sequences mean_K of the estimate above, with
-  the variance-optimal per-parameter baseline b = E[ℓ e²] / E[e²] (e the score Σ_t ∇ log p(h_t))
-  tracked by moving averages of earlier batches (Weaver & Tao 2001; Peters & Schaal 2008).
+* :func:`variational_rule` — batch over sequences: reads :class:`VariationalSignals` (rasters
+  with K hidden samples per data sequence, axes (B, K, T, N)) and returns
+  −Σ_sequences mean_K of the estimate above, with the variance-optimal per-parameter baseline
+  b = E[ℓ e²] / E[e²] (e the score Σ_t ∇ log p(h_t)) tracked by moving averages of earlier
+  batches (Weaver & Tao 2001; Peters & Schaal 2008).
 * :func:`online_variational_rule` — streaming, one bin at a time in constant memory:
 
       ℓ̄_t = κ ℓ̄_{t−1} + (1 − κ) l_t,     e^X_t = κ e^X_{t−1} + (1 − κ) ∇ l_t,
-      e^H_t = κ e^H_{t−1} + (1 − κ) ∇ log p(h_t | u_t),     Δθ_t = e^X_t + (ℓ̄_t − b_t) e^H_t.
+      e^H_t = κ e^H_{t−1} + (1 − κ) ∇ log p(h_t | u_t),     g_t = −[e^X_t + (ℓ̄_t − b_t) e^H_t].
 
-  With the weights held fixed over a sequence and no baseline, Σ_t Δθ_t equals the batch rule
+  With the weights held fixed over a sequence and no baseline, Σ_t g_t equals the batch rule
   with the same ``kappa``, whose time-parallel form is
-  Σ_τ ∇l_τ (1 − κ^{T−τ+1}) + Σ_τ ∇log p(h_τ) A_τ with A_τ = (1 − κ) Σ_{t≥τ} κ^{t−τ} ℓ̄_t;
-  ``kappa=None`` in the batch rule is full-sequence credit, the unbiased ELBO gradient.
-* Optional regulariser towards a target hidden rate r: the objective gets
-  −γ_r Σ_t Σ_{i∈H} KL(Bern(σ(u_{i,t})) ‖ Bern(r Δ)) on the sampled trajectory (one-sample
+  −[Σ_τ ∇l_τ (1 − κ^{T−τ+1}) + Σ_τ ∇log p(h_τ) A_τ] with A_τ = (1 − κ) Σ_{t≥τ} κ^{t−τ} ℓ̄_t;
+  ``kappa=None`` in the batch rule is full-sequence credit, the unbiased gradient of −ELBO.
+  A κ in [0, 1) truncates the credit a hidden spike gets from later bins: the estimate is then
+  biased (it weighs the hidden parameters' term down) but local in time.
+* Optional regulariser towards a target hidden rate r: the loss gets
+  +γ_r Σ_t Σ_{i∈H} KL(Bern(σ(u_{i,t})) ‖ Bern(r Δ)) on the sampled trajectory (one-sample
   estimate): its pathwise gradient joins the direct term and it is subtracted from l_t.
 
-**Training.** :func:`variational_trainer` (blackjax-style ``init`` / ``step`` with
-:class:`VariationalState` and :class:`VariationalInfo`) samples K hidden completions per sequence
-with :func:`sample_hidden` and applies any rule reading :class:`VariationalSignals` (this module's,
-or :func:`probsnn.inference.latent.multisample.multisample_rule`); :func:`fit_variational` runs
-epochs of
-shuffled mini-batches with a tqdm bar and per-epoch metrics. :func:`fit_variational_online` streams
-the online rule over one long recording.
+**Training.** :func:`probsnn.inference.latent.trainer.variational_trainer` samples K
+completions per sequence with :func:`sample_hidden` and follows any rule reading
+:class:`VariationalSignals` (this module's, or
+:func:`probsnn.inference.latent.multisample.multisample_rule`) through
+:func:`probsnn.inference.fit`. :func:`fit_variational_online` streams the online rule over one
+long recording in constant memory.
 
 Example::
 
     spec = ps.Network(6, kernels.raw_lags(3), visible=np.array([1, 1, 0, 0, 0, 0], bool))
-    trainer = variational_trainer(spec, optax.chain(optax.scale(-1.0), optax.adam(0.05)),
-                                  n_samples=8)
-    fit = fit_variational(trainer, params, visible, key=jax.random.key(0), epochs=200)
-    fit.history["elbo"]
+    trainer = variational_trainer(spec, optax.adam(0.05), n_samples=8)
+    result = inference.fit(trainer, params, visible, key=jax.random.key(0), epochs=200)
+    result.history["loss"]  # −ELBO per sequence, per epoch
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple
 
@@ -62,7 +64,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm import tqdm
 
 from probsnn import _checks
 from probsnn.glm import (
@@ -70,13 +71,20 @@ from probsnn.glm import (
     bernoulli_log_prob,
     check_data,
     contract,
+    emit_spikes,
     init_state,
     ring_traces,
 )
 from probsnn.glm import traces as filter_traces
-from probsnn.inference._training import shuffled_epoch
 from probsnn.inference.likelihood.online import MLSignals, local_gradient
-from probsnn.inference.score import BaselineState, check_kappa, init_baseline, iw_bound
+from probsnn.inference.score import (
+    BaselineState,
+    baseline_ratio,
+    blend,
+    blend_moments,
+    check_kappa,
+    init_baseline,
+)
 from probsnn.models.hidden import check_hidden_spec, check_visible
 from probsnn.network import Network, Params
 from probsnn.simulate import sample
@@ -103,13 +111,13 @@ class VariationalTerms(NamedTuple):
     log_q: jax.Array
 
 
-class RuleState(NamedTuple):
+class VariationalRuleState(NamedTuple):
     """State of :func:`variational_rule`: the baseline's moving averages (param-shaped)."""
 
     baseline: BaselineState
 
 
-class OnlineRuleState(NamedTuple):
+class OnlineVariationalRuleState(NamedTuple):
     """State of :func:`online_variational_rule`, per trial (leading axis ``n_trials``).
 
     Attributes:
@@ -267,32 +275,11 @@ def _bin_terms(spec, target, u, spikes):
     return direct, log_probs * (1.0 - visible)
 
 
-def _lagged_baseline(state: BaselineState):
-    """b = m_P / m_Q from the moving averages of earlier batches (0 where m_Q = 0)."""
-
-    def ratio(num, den):
-        return jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), 0.0)
-
-    return jax.tree.map(ratio, state.signal_moment, state.score_moment)
-
-
-def _blend_moments(state: BaselineState, products, squares, kappa: float) -> BaselineState:
-    """m ← κ m + (1 − κ) batch mean, for the products G ⊙ e and the squares e²."""
-
-    def blend(old, new):
-        return kappa * old + (1.0 - kappa) * new
-
-    return BaselineState(
-        jax.tree.map(blend, state.signal_moment, products),
-        jax.tree.map(blend, state.score_moment, squares),
-    )
-
-
 def _exponential_filter(x, kappa: float, reverse: bool = False):
     """y_t = κ y_{t∓1} + (1 − κ) x_t along the last axis (causal, or anti-causal with reverse)."""
 
     def body(carry, x_t):
-        carry = kappa * carry + (1.0 - kappa) * x_t
+        carry = blend(carry, x_t, kappa)
         return carry, carry
 
     moved = jnp.moveaxis(x, -1, 0)
@@ -372,18 +359,22 @@ def variational_rule(
     target_rate=None,
     rate_weight: float = 0.0,
 ) -> optax.GradientTransformation:
-    """The batch variational rule as an ``(init, update)`` pair reading :class:`VariationalSignals`.
+    """The batch variational rule: an estimate of the gradient of −Σ_sequences ELBO.
 
-    Per sample (sequence b, completion k), with the per-bin direct objective d_t = l_t − γ_r KL_t
-    and g_τ = ∇ log p(h_τ | u_τ):
+    **Loss.** L(θ) = −Σ_b E_{q(h‖x_b)}[Σ_t d_t], with the per-bin direct objective
+    d_t = l_t − γ_r Σ_{i∈H} KL(Bern(σ(u_{i,t})) ‖ Bern(r Δ)) (d_t = l_t without the
+    regulariser; docs/theory.md §3). Per sample (sequence b, completion k) with
+    g_τ = ∇ log p(h_τ | u_τ), the rule returns
 
-        Δθ = Σ_b mean_k [ Σ_τ B_τ ∇d_τ + Σ_τ (A_τ − b B_τ) g_τ ]
+        ĝ = −Σ_b mean_k [ Σ_τ B_τ ∇d_τ + Σ_τ (A_τ − b B_τ) g_τ ]
 
-    with (A_τ, B_τ) = (Σ_t d_t, 1) for ``kappa=None`` (the unbiased ELBO gradient) or the online
-    rule's filtered credit for κ ∈ [0, 1) (module docstring). The baseline b minimises each
-    coordinate's variance, b = E[G ⊙ e] / E[e²] with G = Σ_τ A_τ g_τ and e = Σ_τ B_τ g_τ (for
-    kappa=None b = E[ℓ e²] / E[e²]), from moving averages over *earlier* updates, so the estimate
-    stays unbiased (the first update has b = 0).
+    with (A_τ, B_τ) = (Σ_t d_t, 1) for ``kappa=None`` — an unbiased estimate of ∇L, the
+    score-function (REINFORCE, Williams 1992) plus pathwise estimator of Jang, Simeone, Gardner
+    & Grüning (2019) — or the online rule's filtered credit for κ ∈ [0, 1) (module docstring;
+    biased). The baseline b minimises each coordinate's variance, b = E[G ⊙ e] / E[e²] with
+    G = Σ_τ A_τ g_τ and e = Σ_τ B_τ g_τ (for kappa=None b = E[ℓ e²] / E[e²]), from moving
+    averages over *earlier* updates, so the estimate stays unbiased (the first update has
+    b = 0).
 
     Args:
         spec: the network (at least one visible and one hidden neuron).
@@ -394,9 +385,10 @@ def variational_rule(
             no regulariser. rate_weight: γ_r >= 0.
 
     Returns:
-        ``optax.GradientTransformation``: ``init(params) -> RuleState``;
-        ``update(signals, state, params) -> (updates, state)`` with ascent ``updates``
-        (:class:`~probsnn.Params`). Compute in float64 by passing float64 spikes.
+        ``optax.GradientTransformation``: ``init(params) -> VariationalRuleState``;
+        ``update(signals: VariationalSignals, state, params) -> (grads, state)``, ``grads`` a
+        :class:`~probsnn.Params` estimate of ∇L (spikes ``(B, K, T, N)``, inputs
+        ``(B, T, M)``). Compute in float64 by passing float64 spikes.
 
     Raises:
         ValueError, TypeError: a spec without hidden neurons, κ outside [0, 1), a target rate of
@@ -410,7 +402,7 @@ def variational_rule(
     target = _rate_target(spec, target_rate, rate_weight)
 
     def init(params):
-        return RuleState(init_baseline(params))
+        return VariationalRuleState(init_baseline(params))
 
     def update(signals, state, params=None):
         if params is None:
@@ -437,14 +429,16 @@ def variational_rule(
             weighted = per_sample(params, x, spikes, score_weight)  # G_s
         new_state = state
         if baseline_kappa is not None:
-            b = _lagged_baseline(state.baseline)
+            b = baseline_ratio(state.baseline, 0.0)
             products = jax.tree.map(lambda g, e: jnp.mean(g * e, axis=0), weighted, scores)
             squares = jax.tree.map(lambda e: jnp.mean(e**2, axis=0), scores)
             weighted = jax.tree.map(lambda g, e, b_leaf: g - b_leaf * e, weighted, scores, b)
-            new_state = RuleState(_blend_moments(state.baseline, products, squares, baseline_kappa))
+            new_state = VariationalRuleState(
+                blend_moments(state.baseline, products, squares, baseline_kappa)
+            )
         direct = jax.grad(lambda p: jnp.sum(direct_weight * terms(p, x, spikes)[0]))(params)
-        updates = jax.tree.map(lambda d, g: (d + jnp.sum(g, axis=0)) / n_samples, direct, weighted)
-        return spec.masked(updates), new_state
+        grads = jax.tree.map(lambda d, g: -(d + jnp.sum(g, axis=0)) / n_samples, direct, weighted)
+        return spec.masked(grads), new_state
 
     return optax.GradientTransformation(init, update)
 
@@ -463,16 +457,22 @@ def online_variational_rule(
     target_rate=None,
     rate_weight: float = 0.0,
 ) -> optax.GradientTransformation:
-    """The streaming rule of MATH.md §3, one bin per update, as an ``(init, update)`` pair.
+    """The streaming rule of docs/theory.md §3, one bin per update: an estimate of the gradient
+    of −ELBO that needs only the present bin.
 
-    Per trial, with the bin's direct objective d_t = l_t − γ_r KL_t:
+    **Loss.** −Σ_trials ELBO (with the rate penalty of :func:`variational_rule`), streamed bin by
+    bin. Per trial, with the bin's direct objective d_t = l_t − γ_r KL_t:
 
         ℓ̄_t = κ ℓ̄_{t−1} + (1−κ) d_t,   e^X_t = κ e^X_{t−1} + (1−κ) ∇d_t,
-        e^H_t = κ e^H_{t−1} + (1−κ) ∇log p(h_t | u_t),   Δθ_t = Σ_trials [e^X_t + (ℓ̄_t − b_t) e^H_t]
+        e^H_t = κ e^H_{t−1} + (1−κ) ∇log p(h_t | u_t),
+        g_t = −Σ_trials [e^X_t + (ℓ̄_t − b_t) e^H_t]
 
-    (Jang et al. 2019, IEEE SPM 36(6), online learning). The per-parameter baseline
-    b_t = m_P / m_Q comes from moving averages (factor κ) of ℓ̄ (e^H)² and (e^H)² over earlier
-    bins. Memory: a few parameter-shaped arrays per trial, whatever the sequence length.
+    (Jang, Simeone, Gardner & Grüning 2019, IEEE SPM 36(6), online learning). Summed over the
+    bins of a sequence at fixed θ this is :func:`variational_rule` with the same κ: the credit a
+    hidden spike receives from later bins decays with κ, so the estimate of ∇(−ELBO) is biased
+    towards the visible (pathwise) term. The per-parameter baseline b_t = m_P / m_Q comes from
+    moving averages (factor κ) of ℓ̄ (e^H)² and (e^H)² over earlier bins. Memory: a few
+    parameter-shaped arrays per trial, whatever the sequence length.
 
     Args:
         spec: the network (at least one visible and one hidden neuron).
@@ -482,10 +482,10 @@ def online_variational_rule(
         target_rate, rate_weight: the hidden-rate regulariser, as in :func:`variational_rule`.
 
     Returns:
-        ``optax.GradientTransformation``: ``init(params) -> OnlineRuleState``;
-        ``update(signals: MLSignals, state, params) -> (updates, state)``, the signals holding
+        ``optax.GradientTransformation``: ``init(params) -> OnlineVariationalRuleState``;
+        ``update(signals: MLSignals, state, params) -> (grads, state)``, the signals holding
         the bin's traces (syn ``(n_trials, N, K_syn)`` …, see :func:`probsnn.glm.ring_traces`)
-        and full spikes ``(n_trials, N)`` (visible data, sampled hidden).
+        and full spikes ``(n_trials, N)`` (visible data, sampled hidden); ``grads`` is g_t.
 
     Raises:
         ValueError: κ outside [0, 1), a spec without hidden neurons, bad regulariser settings;
@@ -500,7 +500,7 @@ def online_variational_rule(
     def init(params):
         per_trial = jax.tree.map(lambda a: jnp.zeros((n_trials, *a.shape), a.dtype), params)
         signal = jnp.zeros((n_trials,), params.bias.dtype)
-        return OnlineRuleState(per_trial, per_trial, signal, init_baseline(params))
+        return OnlineVariationalRuleState(per_trial, per_trial, signal, init_baseline(params))
 
     def update(signals, state, params=None):
         if params is None:
@@ -515,7 +515,7 @@ def online_variational_rule(
             return _rate_penalty(spec, target, contract(spec, p, traces))
 
         def per_trial(traces, spikes):
-            grad = local_gradient(spec, params, MLSignals(traces, spikes))
+            grad = local_gradient(spec, params, MLSignals(traces, spikes))  # ∇ log p (score)
             direct = _restrict(grad, visible)
             if target is not None:
                 direct = jax.tree.map(jnp.subtract, direct, jax.grad(penalty)(params, traces))
@@ -524,23 +524,19 @@ def online_variational_rule(
             return direct, _restrict(grad, 1.0 - visible), signal
 
         direct_t, score_t, signal_t = jax.vmap(per_trial)(signals.traces, signals.spikes)
-
-        def blend(old, new):
-            return kappa * old + (1.0 - kappa) * new
-
-        direct = jax.tree.map(blend, state.direct, direct_t)
-        score = jax.tree.map(blend, state.score, score_t)
-        signal = blend(state.signal, signal_t)
+        direct = blend(state.direct, direct_t, kappa)
+        score = blend(state.score, score_t, kappa)
+        signal = blend(state.signal, signal_t, kappa)
         baseline_state = state.baseline
         b = jax.tree.map(jnp.zeros_like, params)
         if baseline:
-            b = _lagged_baseline(state.baseline)
+            b = baseline_ratio(state.baseline, 0.0)
             squares = jax.tree.map(lambda e: jnp.mean(e**2, axis=0), score)
             products = jax.tree.map(lambda e: jnp.mean(_per_sample(e**2, signal), axis=0), score)
-            baseline_state = _blend_moments(state.baseline, products, squares, kappa)
+            baseline_state = blend_moments(state.baseline, products, squares, kappa)
         centred = jax.tree.map(lambda e, b_leaf: _per_sample(e, signal) - b_leaf * e, score, b)
-        updates = jax.tree.map(lambda d, c: jnp.sum(d + c, axis=0), direct, centred)
-        return spec.masked(updates), OnlineRuleState(direct, score, signal, baseline_state)
+        grads = jax.tree.map(lambda d, c: -jnp.sum(d + c, axis=0), direct, centred)
+        return spec.masked(grads), OnlineVariationalRuleState(direct, score, signal, baseline_state)
 
     return optax.GradientTransformation(init, update)
 
@@ -570,16 +566,19 @@ def fit_variational_online(
     """Stream over the bins of ``visible``: sample the hidden spikes of the bin from q, apply
     :func:`online_variational_rule`, update the weights — every bin, in one ``lax.scan``.
 
-    Memory is constant in T: traces come from ring buffers of the last L bins and each bin's
-    PRNG key is folded from ``key`` and the bin index.
+    What it adds to :func:`probsnn.inference.fit`: one update per bin over recordings of any
+    length in constant memory — traces come from ring buffers of the last L bins and each bin's
+    PRNG key is folded from ``key`` and the bin index, so neither the data's time axis nor the
+    samples are ever materialised beyond one bin.
 
     Args:
         spec, params: the network and its starting parameters.
         visible: ``(T, N_visible)`` or ``(n_trials, T, N_visible)`` (trials run in parallel).
         key: PRNG key. kappa: eligibility factor κ in [0, 1).
         inputs: ``(T, M)`` or ``(n_trials, T, M)`` exogenous inputs.
-        learning_rate: η when ``optimizer`` is None (``optax.scale(η)``, ascent).
-        optimizer: an optax transformation receiving the rule's ascent directions.
+        learning_rate: η of plain gradient descent ``optax.sgd(η)`` when ``optimizer`` is None.
+        optimizer: an optax optimizer applied to the rule's gradients of −ELBO (e.g.
+            ``optax.adam(1e-3)``).
         baseline, target_rate, rate_weight: as in :func:`online_variational_rule`.
 
     Returns:
@@ -625,7 +624,7 @@ def _stream(spec, rule_options, optimizer, learning_rate, params, key, visible, 
         target_rate=None if target_rate is None else np.asarray(target_rate),
         rate_weight=rate_weight,
     )
-    optimizer = optax.scale(learning_rate) if optimizer is None else optimizer
+    optimizer = optax.sgd(learning_rate) if optimizer is None else optimizer
     transform = optax.chain(rule, optimizer)
     visible_index = np.flatnonzero(spec.visible)
     is_visible = jnp.asarray(spec.visible)
@@ -639,9 +638,9 @@ def _stream(spec, rule_options, optimizer, learning_rate, params, key, visible, 
             input_t = jax.lax.dynamic_index_in_dim(inputs, history.t, axis=1, keepdims=False)
         traces = ring_traces(spec, history)
         u = contract(spec, params, traces)  # (n_trials, N)
-        drawn = jax.random.bernoulli(jax.random.fold_in(key, history.t), jax.nn.sigmoid(u))
-        clamped = jnp.zeros_like(u).at[:, visible_index].set(visible_t)
-        spikes_t = jnp.where(is_visible, clamped, drawn.astype(u.dtype))
+        clamp_t = jnp.zeros_like(u).at[:, visible_index].set(visible_t)
+        spikes_t = emit_spikes(jax.random.fold_in(key, history.t), u, clamp_t, spec.visible)
+        spikes_t = spikes_t.astype(u.dtype)
         signal = jnp.sum(bernoulli_log_prob(spikes_t, u) * is_visible)
         updates, opt_state = transform.update(MLSignals(traces, spikes_t), opt_state, params)
         params = optax.apply_updates(params, updates)
@@ -651,180 +650,3 @@ def _stream(spec, rule_options, optimizer, learning_rate, params, key, visible, 
     carry = (params, transform.init(params), history)
     (params, _, _), signal = jax.lax.scan(body, carry, None, length=visible.shape[1])
     return params, signal
-
-
-# --------------------------------------------------------------------------------------------
-# Trainer
-# --------------------------------------------------------------------------------------------
-
-
-class VariationalState(NamedTuple):
-    """Trainer state: parameters, optimiser (rule) state, PRNG key and step count."""
-
-    params: Params
-    opt_state: object
-    key: jax.Array
-    step: jax.Array
-
-
-class VariationalInfo(NamedTuple):
-    """Per-step metrics, from the samples of the step (before the update), per sequence:
-
-    Attributes:
-        elbo: mean over sequences and samples of ℓ — an estimate of the ELBO.
-        iw_bound: mean over sequences of log (1/K) Σ_k e^{ℓ_k}, a draw of the K-sample bound
-            (equal to ``elbo`` for K = 1).
-        hidden_rate: mean hidden firing rate in Hz.
-    """
-
-    elbo: jax.Array
-    iw_bound: jax.Array
-    hidden_rate: jax.Array
-
-
-class VariationalTrainer(NamedTuple):
-    """``init(params, key) -> VariationalState``; ``step(state, visible, inputs=None) ->
-    (VariationalState, VariationalInfo)`` (jitted) with ``visible`` ``(B, T, N_visible)`` and
-    ``inputs`` ``(B, T, M)`` or None."""
-
-    spec: Network
-    n_samples: int
-    init: Callable
-    step: Callable
-
-
-def variational_trainer(
-    spec: Network,
-    optimizer: optax.GradientTransformation,
-    *,
-    n_samples: int = 1,
-    rule: optax.GradientTransformation | None = None,
-) -> VariationalTrainer:
-    """A trainer that samples K completions h ~ q(h‖x) per sequence and follows ``rule``.
-
-    Each step: split the key, draw K hidden completions of every sequence of the batch
-    (:func:`sample_hidden`), build :class:`VariationalSignals`, and apply
-    ``optax.chain(rule, optimizer)``.
-
-    Args:
-        spec: the network (at least one visible and one hidden neuron).
-        optimizer: receives the rule's *ascent* directions, e.g. ``optax.scale(0.05)`` or
-            ``optax.chain(optax.scale(-1.0), optax.adam(0.05))``.
-        n_samples: K >= 1 completions per sequence (VIMCO needs K >= 2).
-        rule: any transformation reading :class:`VariationalSignals`; default
-            :func:`variational_rule` ``(spec)``; see also
-            :func:`probsnn.inference.latent.multisample.multisample_rule`.
-
-    Returns:
-        :class:`VariationalTrainer`.
-
-    Raises:
-        ValueError, TypeError: a spec without hidden neurons, K < 1.
-    """
-    check_hidden_spec(spec)
-    n_samples = _checks.positive_int(n_samples, "n_samples")
-    transform = optax.chain(variational_rule(spec) if rule is None else rule, optimizer)
-    hidden = np.asarray(spec.hidden)
-
-    def init(params, key):
-        spec.check_params(params)
-        return VariationalState(params, transform.init(params), key, jnp.asarray(0))
-
-    @jax.jit
-    def step(state, visible, inputs=None):
-        visible, inputs, _ = check_visible(spec, visible, inputs)
-        key, sample_key = jax.random.split(state.key)
-        spikes = _sample_completions(spec, state.params, sample_key, visible, inputs, n_samples)
-        signals = VariationalSignals(spikes.astype(state.params.bias.dtype), inputs)
-        x = signal_traces(spec, signals)
-        signal = _split_terms(spec, _log_probs(spec, state.params, x, signals.spikes)).signal
-        info = VariationalInfo(
-            elbo=jnp.mean(signal),
-            iw_bound=jnp.mean(iw_bound(signal, axis=1)),
-            hidden_rate=jnp.mean(signals.spikes[..., hidden]) / spec.dt,
-        )
-        updates, opt_state = transform.update(signals, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        return VariationalState(params, opt_state, key, state.step + 1), info
-
-    return VariationalTrainer(spec, n_samples, init, step)
-
-
-class VariationalFit(NamedTuple):
-    """Final parameters, final :class:`VariationalState` and per-epoch metrics (dict of numpy
-    arrays): ``elbo``, ``iw_bound``, ``hidden_rate`` (means of :class:`VariationalInfo` over the
-    epoch's batches), ``seconds``, and the keys returned by the callback."""
-
-    params: Params
-    state: VariationalState
-    history: dict
-
-
-def fit_variational(
-    trainer: VariationalTrainer,
-    params: Params,
-    visible,
-    *,
-    key,
-    epochs: int,
-    batch_size: int | None = None,
-    inputs=None,
-    progress: bool = True,
-    callback: Callable | None = None,
-) -> VariationalFit:
-    """Train for ``epochs`` passes over the sequences of ``visible`` in shuffled mini-batches.
-
-    Args:
-        trainer: from :func:`variational_trainer`. params: starting parameters.
-        visible: ``(T, N_visible)`` (one sequence) or ``(n_sequences, T, N_visible)``.
-        key: seeds the shuffles and the trainer's samples.
-        epochs: passes over the data (>= 1).
-        batch_size: sequences per step, default all; the last incomplete batch of an epoch is
-            dropped (static shapes).
-        inputs: ``(T, M)`` or ``(n_sequences, T, M)`` exogenous inputs.
-        progress: show a tqdm bar over epochs.
-        callback: ``callback(params) -> dict[str, float]`` called after every epoch, e.g. exact
-            or estimated log p(x); its values join the history.
-
-    Returns:
-        :class:`VariationalFit`.
-
-    Raises:
-        ValueError, TypeError: bad data or sizes; FloatingPointError when the ELBO estimate
-            becomes non-finite (learning rate too large).
-    """
-    spec = trainer.spec
-    epochs = _checks.positive_int(epochs, "epochs")
-    visible, inputs, _ = check_visible(spec, visible, inputs)
-    visible = np.asarray(visible)
-    inputs = None if inputs is None else np.asarray(inputs)
-    n_seq = visible.shape[0]
-    batch_size = n_seq if batch_size is None else _checks.positive_int(batch_size, "batch_size")
-    if batch_size > n_seq:
-        raise ValueError(f"batch_size must lie in 1..{n_seq}, got {batch_size}")
-    shuffle_key, init_key = jax.random.split(key)
-    state = trainer.init(params, init_key)
-    history = {name: [] for name in (*VariationalInfo._fields, "seconds")}
-    bar = tqdm(range(epochs), desc="variational epochs", disable=not progress)
-    for epoch in bar:
-        shuffle_key, epoch_key = jax.random.split(shuffle_key)
-        state, infos, seconds = shuffled_epoch(
-            epoch_key,
-            state,
-            lambda s, i: trainer.step(s, visible[i], None if inputs is None else inputs[i]),
-            n_seq,
-            batch_size,
-        )
-        history["seconds"].append(seconds)
-        for name in VariationalInfo._fields:
-            history[name].append(float(np.mean([getattr(i, name) for i in infos])))
-        if not np.isfinite(history["elbo"][-1]):
-            raise FloatingPointError(
-                f"training diverged in epoch {epoch}: ELBO estimate {history['elbo'][-1]}; "
-                "lower the learning rate"
-            )
-        if callback is not None:
-            for name, value in callback(state.params).items():
-                history.setdefault(name, []).append(float(value))
-        bar.set_postfix(elbo=round(history["elbo"][-1], 3))
-    return VariationalFit(state.params, state, {k: np.asarray(v) for k, v in history.items()})

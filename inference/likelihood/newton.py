@@ -1,20 +1,28 @@
 """Maximum-likelihood fit of every neuron of a fully observed GLM network at once.
 
-Each neuron i is a logistic regression on the shared design (:mod:`probsnn.design`):
+Each neuron i is a logistic regression on the shared design (:mod:`probsnn.design`;
+docs/theory.md §2):
 
     minimise  f_i(b) = −Σ_r log σ((2 s_{r,i} − 1) x_r·b) + ½ λ₂ ‖b‖² + λ₁ ‖b‖₁,
 
 the penalties acting on every coefficient but the bias. Without λ₁ the problem is smooth and
-concave-likelihood, and is solved by a truncated Newton method (Nocedal & Wright 2006, §7.1):
-each Newton system H δ = −g is solved by conjugate gradients with Hessian-vector products
+convex, and is solved by a truncated Newton method (Nocedal & Wright 2006, §7.1): each Newton
+system H δ = −g is solved by conjugate gradients with Hessian-vector products
 H v = Xᵀ(σ'(u) ⊙ X v) for all neurons in two matrix products, preconditioned by the scaled Gram
 matrix d̄_i XᵀX (the exact Hessian when the firing probability is constant), then a per-neuron
 Armijo backtracking line search. With λ₁ > 0 the fit is FISTA with adaptive restart (Beck &
 Teboulle 2009; O'Donoghue & Candès 2015) from the smooth solution.
+
+* :func:`newton_trainer` — the smooth solver as a trainer of the learning interface
+  (docs/learning.md): the design and the preconditioner are built once, one ``step`` is one
+  Newton iteration, and :func:`probsnn.inference.fit` drives it with ``data=None``.
+* :func:`fit_ml` — the solver for users: runs the same steps to a tolerance, then FISTA for λ₁,
+  and reports the fit (:class:`FitInfo`).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -23,24 +31,48 @@ import numpy as np
 from tqdm import tqdm
 
 from probsnn.design import Design, build_design, coef_to_params, params_to_coef
+from probsnn.inference._training import Trainer
 from probsnn.network import Network, Params
 
 
 class NewtonState(NamedTuple):
-    """Iterate of the truncated Newton solver. coef ``(P, N)``; objective and decrement ``(N,)``."""
+    """Iterate of the truncated Newton solver.
 
+    Attributes:
+        params: the iterate as :class:`~probsnn.Params`.
+        coef: the same, as design coefficients ``(P, N)``.
+        objective: ``(N,)`` per-neuron penalised negative log-likelihood at ``coef``.
+    """
+
+    params: Params
     coef: jax.Array
     objective: jax.Array
-    decrement: jax.Array
 
 
 class NewtonInfo(NamedTuple):
-    """Diagnostics of one Newton step (per neuron where shaped ``(N,)``)."""
+    """Diagnostics of one Newton iteration (per neuron where shaped ``(N,)``).
 
+    Attributes:
+        loss: the penalised negative log-likelihood Σ_i f_i after the step (scalar).
+        objective: ``(N,)`` each neuron's f_i after the step.
+        decrement: ``(N,)`` the Newton decrement ½ gᵀH⁻¹g at the start of the step, an estimate
+            of f_i − f_i*.
+        gradient_norm: ``(N,)`` ‖∇f_i‖ at the start of the step.
+        step_size: ``(N,)`` the accepted step (0 where no step decreased f_i).
+        cg_iterations: conjugate-gradient iterations of the step (scalar).
+        converged: every decrement is below the tolerance (scalar bool).
+        stalled: no neuron could decrease its objective (scalar bool): the iterate is at the
+            optimum to the data's precision.
+    """
+
+    loss: jax.Array
     objective: jax.Array
     decrement: jax.Array
+    gradient_norm: jax.Array
     step_size: jax.Array
     cg_iterations: jax.Array
+    converged: jax.Array
+    stalled: jax.Array
 
 
 class FitInfo(NamedTuple):
@@ -65,6 +97,8 @@ class FitInfo(NamedTuple):
 
 
 class MLFit(NamedTuple):
+    """Result of :func:`fit_ml`: the fitted :class:`~probsnn.Params` and a :class:`FitInfo`."""
+
     params: Params
     info: FitInfo
 
@@ -84,6 +118,9 @@ def fit_ml(
 ) -> MLFit:
     """Penalised maximum-likelihood fit of all neurons from observed spikes.
 
+    Runs the Newton iterations of :func:`newton_trainer` until every neuron's decrement is below
+    ``tol`` (or no neuron can improve), then, for λ₁ > 0, FISTA from that point.
+
     Args:
         spec: the network (all neurons must be visible).
         spikes: ``(..., T, N)`` observed spikes. inputs: ``(..., T, M)`` if the network has inputs.
@@ -101,37 +138,41 @@ def fit_ml(
         :class:`MLFit` with ``params`` and ``info`` (:class:`FitInfo`).
 
     Raises:
-        ValueError: on hidden neurons, negative penalties, bad spikes or inputs.
+        ValueError: on hidden neurons, negative penalties, bad spikes or inputs, or neurons that
+            never or always spike without a penalty.
+        FloatingPointError: when the iterate turns non-finite (separable data without l2).
     """
-    if spec.hidden.any():
-        raise ValueError(
-            f"fit_ml needs every neuron observed; spec has {int(spec.hidden.sum())} hidden "
-            "neurons (use the variational criteria)"
-        )
-    for name, value in (("l2", l2), ("l1", l1), ("tol", tol)):
-        if not np.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be finite and >= 0, got {value}")
-    design = build_design(spec, spikes, inputs)
+    _check_penalties(l2=l2, l1=l1, tol=tol)
+    design = _design(spec, spikes, inputs, penalised=l2 > 0 or l1 > 0, caller="fit_ml")
     rows, n_cols = design.x.shape
-    counts = np.asarray(jnp.sum(design.targets, axis=0))
-    degenerate = np.flatnonzero((counts == 0) | (counts == rows))
-    if degenerate.size and l2 == 0 and l1 == 0:
-        raise ValueError(
-            f"spikes of neurons {degenerate.tolist()} are all 0 or all 1, so their maximum-"
-            "likelihood bias is infinite; add an l2 or l1 penalty or drop them"
-        )
-    coef = _initial_coef(spec, design, init)
+    trainer = _trainer(spec, design, l2, tol, max_cg)
     if progress is None:
         progress = rows * n_cols * spec.n_neurons > 5e9
-    state, history, converged, criterion, n_iter = _newton(
-        design, coef, l2, tol * rows, max_iter, max_cg, progress
-    )
+    state = trainer.init(init)
+    history = [float(jnp.sum(state.objective))]
+    converged, criterion, n_iter = False, float("inf"), 0
+    bar = tqdm(total=max_iter, desc="ML fit (Newton)", disable=not progress, leave=False)
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is read after the loop
+        state, info = trainer.step(None, state)
+        history.append(float(info.loss))
+        criterion = float(jnp.max(info.decrement))
+        bar.update(1)
+        bar.set_postfix(decrement=f"{criterion / rows:.2e}")
+        if not np.isfinite(history[-1]):
+            raise FloatingPointError(
+                "the Newton iterate became non-finite; the data may be separable — add an l2 "
+                "penalty"
+            )
+        converged = bool(info.converged)
+        if converged or bool(info.stalled):
+            break  # done, or no neuron can decrease its objective at this precision
+    bar.close()
     coef = state.coef
     if l1 > 0:
         coef, objective, converged, criterion, lasso_iters, lasso_history = _fista(
             design, coef, l2, l1, tol * rows, 200 * max_iter
         )
-        history = np.concatenate([history, lasso_history])
+        history.extend(lasso_history)
         n_iter += lasso_iters
     objective = _objective(design, coef, l2, l1)
     u = design.x @ coef
@@ -147,6 +188,94 @@ def fit_ml(
     return MLFit(params=coef_to_params(spec, coef), info=info)
 
 
+def newton_trainer(
+    spec: Network,
+    spikes,
+    inputs=None,
+    *,
+    l2: float = 0.0,
+    tol: float = 1e-7,
+    max_cg: int = 200,
+) -> Trainer:
+    """The truncated Newton solver of maximum likelihood as a trainer (docs/learning.md).
+
+    Minimises the penalised negative log-likelihood Σ_i f_i of the module docstring (λ₁ = 0).
+    The design of ``spikes`` and the Gram preconditioner (factored once, at the uncoupled model
+    of the observed rates) are built here, once; the trainer holds its data, so ``step`` takes
+    ``batch=None`` and :func:`probsnn.inference.fit` runs it with ``data=None``, one Newton
+    iteration per epoch. Stop when ``info.converged`` (e.g. from a ``fit`` callback).
+
+    Args:
+        spec: the network (all neurons must be visible).
+        spikes: ``(..., T, N)`` observed spikes. inputs: ``(..., T, M)`` if the network has inputs.
+        l2: penalty strength λ₂ >= 0 on the summed negative log-likelihood.
+        tol: ``info.converged`` when every neuron's Newton decrement is below ``tol`` nats per
+            bin (see :func:`fit_ml`).
+        max_cg: cap on conjugate-gradient iterations per Newton step.
+
+    Returns:
+        :class:`~probsnn.inference.Trainer`: ``init(params) -> NewtonState`` (``params`` None:
+        an uncoupled network at the observed rates, :func:`fit_ml`'s default start);
+        ``step(key, state, batch=None) -> (NewtonState, NewtonInfo)``, ``key`` unused (the
+        solver is deterministic). ``step`` compiles once per design shape.
+
+    Raises:
+        ValueError: on hidden neurons, a negative penalty or tolerance, bad spikes or inputs,
+            or neurons that never or always spike when l2 = 0; a ``batch`` that is not None.
+    """
+    _check_penalties(l2=l2, tol=tol)
+    max_cg = int(max_cg)
+    if max_cg < 1:
+        raise ValueError(f"max_cg must be >= 1, got {max_cg}")
+    design = _design(spec, spikes, inputs, penalised=l2 > 0, caller="newton_trainer")
+    return _trainer(spec, design, l2, tol, max_cg)
+
+
+def _check_penalties(**values) -> None:
+    for name, value in values.items():
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be finite and >= 0, got {value}")
+
+
+def _design(spec: Network, spikes, inputs, penalised: bool, caller: str) -> Design:
+    """The checked design: every neuron visible, finite maximum-likelihood biases."""
+    if spec.hidden.any():
+        raise ValueError(
+            f"{caller} needs every neuron observed; spec has {int(spec.hidden.sum())} hidden "
+            "neurons (use the variational criteria)"
+        )
+    design = build_design(spec, spikes, inputs)
+    counts = np.asarray(jnp.sum(design.targets, axis=0))
+    degenerate = np.flatnonzero((counts == 0) | (counts == design.x.shape[0]))
+    if degenerate.size and not penalised:
+        raise ValueError(
+            f"spikes of neurons {degenerate.tolist()} are all 0 or all 1, so their maximum-"
+            "likelihood bias is infinite; add an l2 or l1 penalty or drop them"
+        )
+    return design
+
+
+def _trainer(spec: Network, design: Design, l2: float, tol: float, max_cg: int) -> Trainer:
+    """The Newton trainer on a built design (shared by :func:`newton_trainer` and fit_ml)."""
+    start = _initial_coef(spec, design, None)
+    preconditioner = gram_preconditioner(design, start, l2)
+    tol_total = tol * design.x.shape[0]
+
+    def init(params=None) -> NewtonState:
+        coef = start if params is None else _initial_coef(spec, design, params)
+        return newton_init(spec, design, coef, l2)
+
+    def step(key, state: NewtonState, batch=None):
+        del key
+        if batch is not None:
+            raise ValueError(
+                "the Newton trainer holds its data: step takes batch=None (fit with data=None)"
+            )
+        return newton_step(spec, design, state, preconditioner, l2, max_cg, tol_total)
+
+    return Trainer(init, step)
+
+
 def _initial_coef(spec: Network, design: Design, init):
     if init is not None:
         return params_to_coef(spec, spec.check_params(init)).astype(design.x.dtype)
@@ -158,19 +287,21 @@ def _initial_coef(spec: Network, design: Design, init):
 # --------------------------------------------------------------------------------------------
 # Smooth part: truncated Newton
 # --------------------------------------------------------------------------------------------
-def newton_init(design: Design, coef, l2) -> NewtonState:
+def newton_init(spec: Network, design: Design, coef, l2) -> NewtonState:
     """Start the Newton solver at ``coef`` ``(P, N)``."""
     objective = _objective(design, coef, l2, 0.0)
-    return NewtonState(coef=coef, objective=objective, decrement=jnp.full_like(objective, jnp.inf))
+    return NewtonState(params=coef_to_params(spec, coef), coef=coef, objective=objective)
 
 
-@jax.jit
+@partial(jax.jit, static_argnums=0)
 def newton_step(
-    design: Design, state: NewtonState, preconditioner, l2, max_cg
+    spec: Network, design: Design, state: NewtonState, preconditioner, l2, max_cg, tol_total
 ) -> tuple[NewtonState, NewtonInfo]:
     """One truncated-Newton iteration for every neuron (see the module docstring).
 
-    ``preconditioner`` holds the Cholesky factors ``(N, P, P)`` of :func:`gram_preconditioner`.
+    ``preconditioner`` holds the Cholesky factors ``(N, P, P)`` of :func:`gram_preconditioner`;
+    ``tol_total`` is the decrement (in nats, summed over the design's rows) below which a neuron
+    has converged.
     """
     x, mask, pen = design.x, design.mask, design.penalised
     coef = state.coef
@@ -191,33 +322,17 @@ def newton_step(
     step_size, objective = _backtrack(design, coef, direction, slope, state.objective, l2)
     new_coef = jnp.where(step_size[None, :] > 0, coef + step_size[None, :] * direction, coef)
     decrement = -0.5 * slope
-    info = NewtonInfo(objective, decrement, step_size, cg_iters)
-    return NewtonState(new_coef, objective, decrement), info
-
-
-def _newton(design, coef, l2, tol_total, max_iter, max_cg, progress):
-    state = newton_init(design, coef, l2)
-    preconditioner = gram_preconditioner(design, coef, l2)
-    history = [float(jnp.sum(state.objective))]
-    converged, criterion = False, float("inf")
-    bar = tqdm(total=max_iter, desc="ML fit (Newton)", disable=not progress, leave=False)
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is read after the loop
-        state, info = newton_step(design, state, preconditioner, l2, max_cg)
-        history.append(float(jnp.sum(info.objective)))
-        criterion = float(jnp.max(info.decrement))
-        bar.update(1)
-        bar.set_postfix(decrement=f"{criterion / design.x.shape[0]:.2e}")
-        if not np.isfinite(history[-1]):
-            raise FloatingPointError(
-                "the Newton iterate became non-finite; the data may be separable — add an l2 "
-                "penalty"
-            )
-        converged = criterion <= tol_total
-        if converged or not np.any(np.asarray(info.step_size) > 0):
-            break  # done, or no neuron can decrease its objective at this precision
-    bar.close()
-    return state, np.array(history), converged, criterion, n_iter
+    info = NewtonInfo(
+        loss=jnp.sum(objective),
+        objective=objective,
+        decrement=decrement,
+        gradient_norm=grad_norm,
+        step_size=step_size,
+        cg_iterations=cg_iters,
+        converged=jnp.max(decrement) <= tol_total,
+        stalled=~jnp.any(step_size > 0),
+    )
+    return NewtonState(coef_to_params(spec, new_coef), new_coef, objective), info
 
 
 def _objective(design: Design, coef, l2, l1):
@@ -356,4 +471,4 @@ def _fista(design: Design, coef, l2, l1, tol_total, max_iter):
 
     b, objective, change, iters = run(coef)
     converged = bool(change <= tol_total)
-    return b, objective, converged, float(change), int(iters), np.array([float(jnp.sum(objective))])
+    return b, objective, converged, float(change), int(iters), [float(jnp.sum(objective))]

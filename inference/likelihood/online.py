@@ -1,29 +1,29 @@
 """The online maximum-likelihood rule: presynaptic trace × postsynaptic error.
 
-For one bin, the gradient of log p(s_t | u_t) = log σ((2s_t − 1) u_t) is local
-(Jang, Simeone, Gardner & Grüning 2019, IEEE SPM 36(6):64, eq. for ∇ log p):
+For one bin, the score of the Bernoulli likelihood log p(s_t | u_t) = log σ((2s_t − 1) u_t) is
+local (Jang, Simeone, Gardner & Grüning 2019, IEEE SPM 36(6):64; docs/theory.md §2):
 
-    ∂/∂w_{j,i,k} = x^{syn}_{j,k,t} (s_{i,t} − σ(u_{i,t})),
-    ∂/∂v_{i,k}   = x^{fb}_{i,k,t} (s_{i,t} − σ(u_{i,t})),
-    ∂/∂c_{m,i,k} = x^{in}_{m,k,t} (s_{i,t} − σ(u_{i,t})),
-    ∂/∂γ_i       = s_{i,t} − σ(u_{i,t}),
+    ∂/∂w_{j,i,k} log p = x^{syn}_{j,k,t} (s_{i,t} − σ(u_{i,t})),
+    ∂/∂v_{i,k}   log p = x^{fb}_{i,k,t} (s_{i,t} − σ(u_{i,t})),
+    ∂/∂c_{m,i,k} log p = x^{in}_{m,k,t} (s_{i,t} − σ(u_{i,t})),
+    ∂/∂γ_i       log p = s_{i,t} − σ(u_{i,t}).
 
-and the online rule follows the eligibility trace e_t = κ e_{t−1} + (1 − κ) ∇ log p(s_t | u_t),
-θ ← θ + η e_t. :func:`ml_rule` is this as an optax gradient transformation whose "updates" input
-is the bin's :class:`MLSignals`; it returns ascent deltas, so
-``optax.chain(ml_rule(spec), optax.scale(η))`` followed by ``optax.apply_updates`` is the rule.
+:func:`local_gradient` is this score, ∇_θ log p (the variational, information and
+winner-take-all rules reuse it). :func:`ml_rule` is the gradient estimator of the learning
+interface (docs/learning.md): it returns the gradient of the bin's **loss** −log p(s_t | u_t),
+g_t = −score, through the eligibility e_t = κ e_{t−1} + (1 − κ) g_t, so
+``optax.chain(ml_rule(spec), optax.sgd(η))`` is the online rule θ ← θ − η e_t.
+:func:`ml_online_trainer` streams it over the bins of mini-batches of trials.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from probsnn import _checks
 from probsnn.glm import (
     Traces,
     advance,
@@ -33,7 +33,8 @@ from probsnn.glm import (
     init_state,
     ring_traces,
 )
-from probsnn.inference.score import check_kappa
+from probsnn.inference._training import Trainer
+from probsnn.inference.score import blend, check_kappa
 from probsnn.network import Network, Params
 
 
@@ -56,7 +57,18 @@ class EligibilityState(NamedTuple):
 
 
 def local_gradient(spec: Network, params: Params, signals: MLSignals) -> Params:
-    """∇_θ log p(s_t | u_t) for one bin, summed over the signals' leading batch dims."""
+    """The score ∇_θ log p(s_t | u_t) of one bin, summed over the signals' leading batch dims.
+
+    The gradient of the log-likelihood itself (the module equations); :func:`ml_rule` returns
+    its negative, the gradient of the loss.
+
+    Args:
+        spec, params: the network and its :class:`~probsnn.Params`.
+        signals: :class:`MLSignals`, traces ``(..., N, K)`` and spikes ``(..., N)``.
+
+    Returns:
+        :class:`~probsnn.Params` shaped like ``params`` (w zero outside the connectivity).
+    """
     x = signals.traces
     u = contract(spec, params, x)  # (..., N)
     error = jnp.asarray(signals.spikes, u.dtype) - jax.nn.sigmoid(u)  # (..., N)
@@ -73,7 +85,18 @@ def local_gradient(spec: Network, params: Params, signals: MLSignals) -> Params:
 
 
 def ml_rule(spec: Network, kappa: float = 0.0) -> optax.GradientTransformation:
-    """The online ML rule as an ``(init, update)`` pair.
+    """The online maximum-likelihood rule, a gradient estimator (docs/learning.md).
+
+    Loss of bin t: L_t(θ) = −Σ_{batch, i} log p(s_{i,t} | u_{i,t}), the negative log-likelihood
+    of the bin summed over the signals' leading batch dims and the neurons. The update is the
+    eligibility
+
+        e_t = κ e_{t−1} + (1 − κ) ∇_θ L_t(θ),
+
+    with ∇_θ L_t = −:func:`local_gradient`: at κ = 0 exactly ∇_θ L_t (the sign of ``jax.grad``);
+    for κ > 0, at fixed θ, the gradient of the discounted loss Σ_{τ≤t} (1 − κ) κ^{t−τ} L_τ.
+    Chain an optimizer after it: ``optax.chain(ml_rule(spec), optax.sgd(η))`` descends the
+    negative log-likelihood bin by bin (Jang et al. 2019, IEEE SPM 36(6):64; docs/theory.md §2).
 
     Args:
         spec: the network.
@@ -81,11 +104,11 @@ def ml_rule(spec: Network, kappa: float = 0.0) -> optax.GradientTransformation:
 
     Returns:
         ``optax.GradientTransformation``: ``init(params) -> EligibilityState``;
-        ``update(signals: MLSignals, state, params) -> (updates: Params, state)`` with
-        updates = e_t, the ascent direction of the log-likelihood.
+        ``update(signals: MLSignals, state, params) -> (grads: Params, state)``, signals with
+        traces ``(..., N, K)`` and spikes ``(..., N)`` of one bin.
 
     Raises:
-        ValueError: if κ is outside [0, 1).
+        ValueError: κ outside [0, 1), or ``update`` called without params.
     """
     kappa = check_kappa(kappa)
 
@@ -95,81 +118,108 @@ def ml_rule(spec: Network, kappa: float = 0.0) -> optax.GradientTransformation:
     def update(signals, state, params=None):
         if params is None:
             raise ValueError("ml_rule.update needs params (the current network parameters)")
-        grad = local_gradient(spec, params, signals)
-        eligibility = jax.tree.map(
-            lambda e, g: kappa * e + (1.0 - kappa) * g, state.eligibility, grad
-        )
+        loss_grad = jax.tree.map(jnp.negative, local_gradient(spec, params, signals))
+        eligibility = blend(state.eligibility, loss_grad, kappa)
         return eligibility, EligibilityState(eligibility)
 
     return optax.GradientTransformation(init, update)
 
 
-class OnlineFit(NamedTuple):
-    """Result of :func:`fit_ml_online`: final params and the per-bin log-likelihood ``(T,)``
-    (summed over trials and neurons, evaluated before each bin's update)."""
+# --------------------------------------------------------------------------------------------
+# Trainer
+# --------------------------------------------------------------------------------------------
+class OnlineMLState(NamedTuple):
+    """State of :func:`ml_online_trainer`: the parameters and the optimizer's state."""
 
     params: Params
+    opt_state: optax.OptState
+
+
+class OnlineMLInfo(NamedTuple):
+    """Diagnostics of one step of :func:`ml_online_trainer`.
+
+    Attributes:
+        loss: negative log-likelihood per bin and trial (summed over neurons), each bin
+            evaluated before its update — the online (prequential) loss of the batch.
+        log_likelihood: ``(T,)`` log-likelihood of each bin, summed over the batch's trials and
+            neurons, evaluated before the bin's update.
+    """
+
+    loss: jax.Array
     log_likelihood: jax.Array
 
 
-def fit_ml_online(
-    spec: Network,
-    params: Params,
-    spikes,
-    inputs=None,
-    *,
-    learning_rate: float = 1e-2,
-    kappa: float = 0.0,
-    optimizer: optax.GradientTransformation | None = None,
-) -> OnlineFit:
-    """Stream over the bins of ``spikes`` applying the online ML rule after every bin.
+def ml_online_trainer(
+    spec: Network, optimizer: optax.GradientTransformation, kappa: float = 0.0
+) -> Trainer:
+    """The online ML rule as a trainer: one optimizer update per bin, streamed over a batch.
 
-    Memory is constant in T: traces come from ring buffers of the last L bins.
+    ``step(key, state, batch)`` runs through the bins of a batch of trials in parallel, from an
+    empty past, in constant memory in T (traces come from ring buffers of the last L bins): in
+    each bin t it applies ``optax.chain(ml_rule(spec, kappa), optimizer)`` to the bin's signals
+    (the gradient of −log p(s_t | u_t) summed over the batch's trials), so a batch of T bins
+    makes T updates. The eligibility starts at zero with each batch, like the traces; the
+    optimizer's state carries over. One long recording is one step with a batch of one trial,
+    and ``info.log_likelihood`` is its per-bin log-likelihood trace.
+
+    The step is jitted once per trainer and batch shape: build the trainer once (the
+    optimizer, learning rate included, is part of it), e.g. ``optax.sgd(η)`` for the plain
+    rule θ ← θ − η e_t (divide η by the batch size for a per-trial rate).
 
     Args:
-        spec, params: the network and its starting parameters.
-        spikes: ``(T, N)`` or ``(trials, T, N)`` observed spikes (trials are processed in
-            parallel and their gradients summed). inputs: matching ``(..., T, M)``.
-        learning_rate: η, used when ``optimizer`` is None (``optax.scale(η)``).
-        kappa: eligibility decay κ.
-        optimizer: an optax transformation applied after the rule (receives ascent directions),
-            e.g. ``optax.scale(1e-2)``.
+        spec: the network (every neuron observed).
+        optimizer: an optax transformation applied after the rule (it receives loss gradients).
+        kappa: eligibility decay κ in [0, 1).
 
     Returns:
-        :class:`OnlineFit`.
+        :class:`~probsnn.inference.Trainer`: ``init(params) -> OnlineMLState``;
+        ``step(key, state, batch) -> (OnlineMLState, OnlineMLInfo)`` with ``batch`` spikes
+        ``(B, T, N)``, or ``(spikes, inputs)`` with inputs ``(B, T, M)`` when the network has
+        inputs; ``key`` is unused (the rule is deterministic).
+
+    Raises:
+        ValueError: hidden neurons, κ outside [0, 1); (at the first step) a batch whose shapes
+            do not match the network.
     """
-    spec.check_params(params)
-    spikes, inputs = check_data(spec, spikes, inputs)
-    learning_rate = _checks.positive_float(learning_rate, "learning_rate")
-    kappa = check_kappa(kappa)
-    squeeze = spikes.ndim == 2
-    spikes = jnp.asarray(spikes, jnp.float32)
-    spikes = spikes[None] if squeeze else spikes
-    if inputs is not None:
-        inputs = jnp.asarray(inputs, jnp.float32)
-        inputs = inputs[None] if squeeze else inputs
-    final, log_lik = _stream(spec, kappa, optimizer, learning_rate, params, spikes, inputs)
-    return OnlineFit(params=final, log_likelihood=log_lik)
+    if spec.hidden.any():
+        raise ValueError(
+            f"ml_online_trainer needs every neuron observed; spec has {int(spec.hidden.sum())} "
+            "hidden neurons (use the variational criteria)"
+        )
+    if not hasattr(optimizer, "init") or not hasattr(optimizer, "update"):
+        raise TypeError(f"optimizer must be an optax.GradientTransformation, got {optimizer!r}")
+    rule = ml_rule(spec, kappa)
 
+    def init(params) -> OnlineMLState:
+        params = spec.check_params(params)
+        return OnlineMLState(params, optimizer.init(params))
 
-@partial(jax.jit, static_argnums=(0, 1, 2))
-def _stream(spec, kappa, optimizer, learning_rate, params, spikes, inputs):
-    """One compilation per (spec, κ, optimizer, shapes): the learning rate is traced."""
-    optimizer = optax.scale(learning_rate) if optimizer is None else optimizer
-    rule = optax.chain(ml_rule(spec, kappa), optimizer)
-    states = init_state(spec, (spikes.shape[0],))
-    xs = (jnp.swapaxes(spikes, 0, 1), None if inputs is None else jnp.swapaxes(inputs, 0, 1))
+    @jax.jit
+    def step(key, state: OnlineMLState, batch):
+        del key
+        spikes, inputs = batch if isinstance(batch, tuple | list) else (batch, None)
+        spikes, inputs = check_data(spec, spikes, inputs)
+        if spikes.ndim != 3:
+            raise ValueError(f"batch spikes must be (B, T, N), got shape {tuple(spikes.shape)}")
+        dtype = state.params.bias.dtype
+        spikes = jnp.swapaxes(jnp.asarray(spikes, dtype), 0, 1)  # (T, B, N)
+        if inputs is not None:
+            inputs = jnp.swapaxes(jnp.asarray(inputs, dtype), 0, 1)
 
-    def body(carry, x_t):
-        params, opt_state, states = carry
-        spikes_t, input_t = x_t
-        signals = MLSignals(ring_traces(spec, states), spikes_t)
-        u = contract(spec, params, signals.traces)
-        log_lik = jnp.sum(bernoulli_log_prob(spikes_t, u))
-        updates, opt_state = rule.update(signals, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        states = advance(states, spikes_t, input_t)
-        return (params, opt_state, states), log_lik
+        def body(carry, x_t):
+            params, eligibility, opt_state, past = carry
+            spikes_t, input_t = x_t
+            signals = MLSignals(ring_traces(spec, past), spikes_t)
+            log_lik = jnp.sum(bernoulli_log_prob(spikes_t, contract(spec, params, signals.traces)))
+            grads, eligibility = rule.update(signals, eligibility, params)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            return (params, eligibility, opt_state, advance(past, spikes_t, input_t)), log_lik
 
-    (params, _, _), log_lik = jax.lax.scan(body, (params, rule.init(params), states), xs)
-    return params, log_lik
+        past = init_state(spec, (spikes.shape[1],), dtype)
+        carry = (state.params, rule.init(state.params), state.opt_state, past)
+        (params, _, opt_state, _), log_lik = jax.lax.scan(body, carry, (spikes, inputs))
+        loss = -jnp.sum(log_lik) / (spikes.shape[0] * spikes.shape[1])
+        return OnlineMLState(params, opt_state), OnlineMLInfo(loss, log_lik)
+
+    return Trainer(init, step)

@@ -7,14 +7,19 @@ input traces x_t = d x_{t−1} + s^{in}_{t−1} (d = e^{−Δ/τ}, strictly caus
     neuron k_t ~ softmax(u_t / T)                        (a stochastic WTA circuit),
 
 so at most one feature neuron spikes per bin (Nessler, Pfeiffer, Buesing & Maass 2013, PLoS
-Comput. Biol. 9:e1003037). An STDP rule of :mod:`probsnn.inference.plasticity.stdp` (e.g. pair STDP
-with
-hard bounds) updates w after every bin from the input and feature spikes. After each sample the
-weights of every neuron are rescaled to a fixed total, w_{·k} ← W w_{·k} / Σ_j w_{jk} (synaptic
-scaling), and the biases follow a homeostatic rule b_k ← b_k + η (ρT/K − n_k) with n_k the
-neuron's spike count, so that every neuron wins its share (Diehl & Cook 2015, Front. Comput.
-Neurosci. 9:99). Samples are presented one after the other (``lax.scan``); the learnt features
-of a sample are the K spike counts of a presentation without plasticity.
+Comput. Biol. 9:e1003037). A plasticity rule of :mod:`probsnn.inference.plasticity.stdp` (e.g.
+pair STDP with hard bounds) updates w after every bin from the input and feature spikes by its
+terminal deltas, w ← w + Δw (docs/learning.md). After each sample the weights of every neuron
+are rescaled to a fixed total, w_{·k} ← W w_{·k} / Σ_j w_{jk} (synaptic scaling), and the biases
+follow a homeostatic rule b_k ← b_k + η (ρT/K − n_k) with n_k the neuron's spike count, so that
+every neuron wins its share (Diehl & Cook 2015, Front. Comput. Neurosci. 9:99). Samples are
+presented one after the other (``lax.scan``); the learnt features of a sample are the K spike
+counts of a presentation without plasticity.
+
+Training follows the one trainer protocol (docs/learning.md): :func:`stdp_features_trainer`
+with :func:`probsnn.inference.fit` (a step presents its batch's samples in order; ``fit``
+shuffles the samples into batches each epoch). Time is in ms here (``trace_ms``, ``dt_ms``),
+like the rest of the STDP layer.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 import optax
 
 from probsnn import _checks
+from probsnn.inference._training import Trainer
 from probsnn.inference.plasticity.stdp import STDPSignals, decay_factor
 
 
@@ -108,19 +114,15 @@ def _present(layer, rule, params, key, spikes):
     return w, post
 
 
-@partial(jax.jit, static_argnames=("layer", "rule"))
-def _epoch(layer, rule, params, key, spikes):
-    target = layer.layer_rate * spikes.shape[1] / params.bias.shape[0]
-
-    def sample(params, inputs):
-        spikes_n, key_n = inputs
-        w, post = _present(layer, rule, params, key_n, spikes_n)
-        counts = jnp.sum(post, axis=0)
-        bias = params.bias + layer.homeostasis * (target - counts)
-        return FeatureParams(_scaled(w, layer.weight_total), bias), None
-
-    keys = jax.random.split(key, spikes.shape[0])
-    return jax.lax.scan(sample, params, (spikes, keys))[0]
+def _reconstruction_error(w, spikes, post):
+    """1 − cos(c, w n) for one sample: c ``(F,)`` its input spike counts, n ``(K,)`` the layer's
+    spike counts; returns (error, 1) or (0, 0) when c or w n is zero."""
+    counts = jnp.sum(spikes, axis=0)
+    reconstruction = w @ jnp.sum(post, axis=0)
+    squares = (counts @ counts) * (reconstruction @ reconstruction)
+    counted = squares > 0
+    cosine = counts @ reconstruction * jax.lax.rsqrt(jnp.where(counted, squares, 1))
+    return jnp.where(counted, 1 - cosine, 0), counted
 
 
 def _check_spikes(spikes, params):
@@ -130,25 +132,103 @@ def _check_spikes(spikes, params):
     return jnp.asarray(spikes, params.w.dtype)
 
 
-def fit_stdp_features(
-    layer: FeatureLayer, rule: optax.GradientTransformation, params: FeatureParams, key, spikes
-) -> FeatureParams:
-    """One pass over the samples ``(n, T, F)`` in order, with plasticity (module equations).
+class FeatureState(NamedTuple):
+    """State of :func:`stdp_features_trainer`: the layer's :class:`FeatureParams` (the rule's
+    traces restart with every sample, so nothing else persists between steps)."""
+
+    params: FeatureParams
+
+
+class FeatureInfo(NamedTuple):
+    """Info of one step of :func:`stdp_features_trainer`.
+
+    Attributes:
+        loss: the batch's mean reconstruction error (see :func:`stdp_features_trainer`), a
+            scalar.
+    """
+
+    loss: jax.Array
+
+
+def stdp_features_trainer(layer: FeatureLayer, rule: optax.GradientTransformation) -> Trainer:
+    """STDP feature learning in the soft-WTA layer (module equations) as a trainer
+    (docs/learning.md), for :func:`probsnn.inference.fit`.
+
+    ``step(key, state, batch)`` presents the batch's samples ``(B, T, F)`` one after the other
+    with plasticity: ``rule`` changes w after every bin, and after every sample the weights are
+    rescaled and the biases move homeostatically. ``key`` draws the layer's spikes (split per
+    sample). ``fit(trainer, params, spikes, key=key, epochs=E, batch_size=B)`` shuffles the
+    samples into batches each epoch; ``batch_size=None`` presents all of them in their order.
+
+    STDP descends no loss. ``Info.loss`` is a monitor that falls as features form, the mean
+    cosine **reconstruction error** of the inputs by the features they activate,
+
+        Q = mean_n [1 − c_n · (W m_n) / (‖c_n‖ ‖W m_n‖)],
+
+    over the batch's samples n, with c_n ``(F,)`` the sample's input spike counts, m_n ``(K,)``
+    the layer's spike counts during its presentation and W ``(F, K)`` the weights before it
+    (a prequential error: the model is scored on a sample before learning from it; samples
+    without input or layer spikes are left out). W m_n is the input pattern that the chosen
+    features' weights spell out. STDP in a WTA circuit moves each winner's weights towards the
+    input patterns that make it win, so that the weights become prototypes of the inputs
+    (Nessler et al. 2013; a spherical k-means reading of the layer), and Q falls as they form:
+    in [0, 1] for non-negative inputs, 0 when the activated features reproduce the direction of
+    every sample's input counts.
 
     Args:
-        layer: the layer's settings. rule: an STDP rule of
-        :mod:`probsnn.inference.plasticity.stdp`; its
-            params are the weights ``(F, K)``. params: the starting :class:`FeatureParams`.
-        key: PRNG key of the layer's spikes. spikes: binary input trains ``(n, T, F)``.
+        layer: the layer's settings, a :class:`FeatureLayer`.
+        rule: a plasticity rule of :mod:`probsnn.inference.plasticity.stdp` or
+            :mod:`~probsnn.inference.plasticity.rule_engine` (terminal deltas); its params are
+            the weights ``(F, K)``.
 
     Returns:
-        The :class:`FeatureParams` after the pass (shuffle the samples between passes).
+        ``Trainer(init, step)``: ``init(params: FeatureParams) -> FeatureState``;
+        ``step(key, FeatureState, spikes (B, T, F)) -> (FeatureState, FeatureInfo)``, jitted
+        (compiles once per batch shape).
 
     Raises:
-        ValueError/TypeError: bad settings, or spikes that are not binary ``(n, T, F)``.
+        ValueError/TypeError: bad layer settings or a rule without ``init``/``update``;
+            ``init`` for params that are not :class:`FeatureParams` of matching shapes;
+            ``step`` for spikes that are not ``(B, T, F)`` (their values are not checked under
+            jit: pass binary trains).
     """
     check_layer(layer)
-    return _epoch(layer, rule, params, key, _check_spikes(spikes, params))
+    if not (callable(getattr(rule, "init", None)) and callable(getattr(rule, "update", None))):
+        raise TypeError(f"rule must be a plasticity rule with init/update, got {rule!r}")
+
+    def init(params):
+        return FeatureState(_check_params(params))
+
+    @jax.jit
+    def step(key, state, batch):
+        params = state.params
+        spikes = _check_spikes(batch, params)
+        target = layer.layer_rate * spikes.shape[1] / params.bias.shape[0]
+
+        def sample(params, inputs):
+            spikes_n, key_n = inputs
+            w, post = _present(layer, rule, params, key_n, spikes_n)
+            error = _reconstruction_error(params.w, spikes_n, post)
+            bias = params.bias + layer.homeostasis * (target - jnp.sum(post, axis=0))
+            return FeatureParams(_scaled(w, layer.weight_total), bias), error
+
+        keys = jax.random.split(key, spikes.shape[0])
+        params, (errors, counts) = jax.lax.scan(sample, params, (spikes, keys))
+        loss = jnp.sum(errors) / jnp.maximum(jnp.sum(counts), 1)
+        return FeatureState(params), FeatureInfo(loss)
+
+    return Trainer(init, step)
+
+
+def _check_params(params) -> FeatureParams:
+    if not isinstance(params, FeatureParams):
+        raise TypeError(f"params must be FeatureParams, got {type(params).__name__}")
+    w_shape, bias_shape = np.shape(params.w), np.shape(params.bias)
+    if len(w_shape) != 2 or bias_shape != w_shape[1:]:
+        raise ValueError(
+            f"params.w must be (F, K) and params.bias (K,), got {w_shape} and {bias_shape}"
+        )
+    return params
 
 
 @partial(jax.jit, static_argnames=("layer",))

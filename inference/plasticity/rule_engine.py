@@ -21,13 +21,19 @@ Variables (bin t):
 - any other name: an array given in the signals mapping under that name, broadcastable to w.
 
 Pre-side variables are shaped ``(N_pre, 1, …)`` and post-side ones ``(1, N_post, …)`` to broadcast
-against w ``(N_pre, N_post, …)``. The built-in rules of :mod:`.stdp` and the ML rule of the GLM
-(MATH.md §2) are given here as engine rules (:func:`pair_stdp`, :func:`triplet_stdp`,
-:func:`reward_stdp`, :func:`ml_rule`).
+against w ``(N_pre, N_post, …)``. The built-in rules of :mod:`.stdp` and the maximum-likelihood
+rule of the GLM (docs/theory.md §2) are given here as engine rules (:func:`pair_stdp`,
+:func:`triplet_stdp`, :func:`reward_stdp`, :func:`ml_sum_of_products`).
+
+Every engine rule is a **plasticity rule** (docs/learning.md): ``update`` returns terminal weight
+deltas Δw (the terms' scales are the learning rates; bounded to [0, w_max] when ``w_max`` is
+given), applied with ``optax.apply_updates`` and nothing else. Time constants are in ms, with the
+bin width ``dt_ms``.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -119,8 +125,8 @@ def sum_of_products(
         ``optax.GradientTransformation``: ``init(w) -> EngineState``;
         ``update(signals, state, w) -> (Δw, state)`` where ``signals`` is a mapping (or an
         :class:`~probsnn.inference.plasticity.stdp.STDPSignals`) holding ``"pre"``, ``"post"`` and
-        any other
-        variables the terms read.
+        any other variables the terms read, and Δw is a terminal weight delta (apply it as is,
+        docs/learning.md).
 
     Raises:
         ValueError/TypeError: for malformed terms, a reserved trace name, a bad trace side or
@@ -230,141 +236,109 @@ def _pair_terms(a_plus, a_minus, weight_dependence, w_max):
     return (Term(a_plus, ("x1", "post")), Term(-a_minus, ("pre", "y1")))
 
 
-def pair_stdp(
-    a_plus: float = 0.01,
-    a_minus: float = 0.0105,
-    tau_plus_ms: float = 16.8,
-    tau_minus_ms: float = 33.7,
-    dt_ms: float = 1.0,
-    *,
-    pairing: str = "all",
-    weight_dependence: str = "additive",
-    w_max: float | None = None,
-) -> optax.GradientTransformation:
-    """:func:`probsnn.inference.plasticity.stdp.pair_stdp` written in the engine:
-    Δw = A₊ x₁ y₀ − A₋ x₀ y₁ (additive) or −A₊ x₁ y₀ (w − w_max) − A₋ x₀ y₁ w (multiplicative)."""
-    _stdp.pair_stdp(
-        a_plus,
-        a_minus,
-        tau_plus_ms,
-        tau_minus_ms,
-        dt_ms,
-        pairing=pairing,
-        weight_dependence=weight_dependence,
-        w_max=w_max,
-    )  # validates the arguments with the hand-written rule's messages
-    impulse = "add" if pairing == "all" else "reset"
+def _settings(hand_written, args: tuple, settings: dict) -> dict:
+    """Validate the arguments with the hand-written rule (its messages, its defaults) and return
+    every argument of it by name, defaults filled in: the engine versions take exactly its
+    arguments."""
+    hand_written(*args, **settings)
+    bound = inspect.signature(hand_written).bind(*args, **settings)
+    bound.apply_defaults()
+    return bound.arguments
+
+
+def pair_stdp(*args, **settings) -> optax.GradientTransformation:
+    """:func:`probsnn.inference.plasticity.stdp.pair_stdp` written in the engine, with the same
+    arguments: Δw = A₊ x₁ y₀ − A₋ x₀ y₁ (additive) or −A₊ x₁ y₀ (w − w_max) − A₋ x₀ y₁ w
+    (multiplicative), a terminal weight delta."""
+    a = _settings(_stdp.pair_stdp, args, settings)
+    impulse = "add" if a["pairing"] == "all" else "reset"
     return sum_of_products(
-        _pair_terms(a_plus, a_minus, weight_dependence, w_max),
+        _pair_terms(a["a_plus"], a["a_minus"], a["weight_dependence"], a["w_max"]),
         traces={
-            "x1": TraceSpec("pre", tau_plus_ms, impulse),
-            "y1": TraceSpec("post", tau_minus_ms, impulse),
+            "x1": TraceSpec("pre", a["tau_plus_ms"], impulse),
+            "y1": TraceSpec("post", a["tau_minus_ms"], impulse),
         },
-        dt_ms=dt_ms,
-        w_max=w_max,
+        dt_ms=a["dt_ms"],
+        w_max=a["w_max"],
     )
 
 
-def triplet_stdp(
-    a2_plus: float = 5e-10,
-    a3_plus: float = 6.2e-3,
-    a2_minus: float = 7e-3,
-    a3_minus: float = 2.3e-4,
-    tau_plus_ms: float = 16.8,
-    tau_minus_ms: float = 33.7,
-    tau_x_ms: float = 101.0,
-    tau_y_ms: float = 125.0,
-    dt_ms: float = 1.0,
-    *,
-    w_max: float | None = None,
-) -> optax.GradientTransformation:
-    """:func:`probsnn.inference.plasticity.stdp.triplet_stdp` in the engine:
-    Δw = A₂⁺ x₁ y₀ + A₃⁺ x₁ y₀ y₂ − A₂⁻ x₀ y₁ − A₃⁻ x₀ y₁ x₂."""
-    _stdp.triplet_stdp(
-        a2_plus,
-        a3_plus,
-        a2_minus,
-        a3_minus,
-        tau_plus_ms,
-        tau_minus_ms,
-        tau_x_ms,
-        tau_y_ms,
-        dt_ms,
-        w_max=w_max,
-    )
+def triplet_stdp(*args, **settings) -> optax.GradientTransformation:
+    """:func:`probsnn.inference.plasticity.stdp.triplet_stdp` in the engine, with the same
+    arguments: Δw = A₂⁺ x₁ y₀ + A₃⁺ x₁ y₀ y₂ − A₂⁻ x₀ y₁ − A₃⁻ x₀ y₁ x₂."""
+    a = _settings(_stdp.triplet_stdp, args, settings)
     return sum_of_products(
         (
-            Term(a2_plus, ("x1", "post")),
-            Term(a3_plus, ("x1", "post", "y2")),
-            Term(-a2_minus, ("pre", "y1")),
-            Term(-a3_minus, ("pre", "y1", "x2")),
+            Term(a["a2_plus"], ("x1", "post")),
+            Term(a["a3_plus"], ("x1", "post", "y2")),
+            Term(-a["a2_minus"], ("pre", "y1")),
+            Term(-a["a3_minus"], ("pre", "y1", "x2")),
         ),
         traces={
-            "x1": TraceSpec("pre", tau_plus_ms),
-            "x2": TraceSpec("pre", tau_x_ms),
-            "y1": TraceSpec("post", tau_minus_ms),
-            "y2": TraceSpec("post", tau_y_ms),
+            "x1": TraceSpec("pre", a["tau_plus_ms"]),
+            "x2": TraceSpec("pre", a["tau_x_ms"]),
+            "y1": TraceSpec("post", a["tau_minus_ms"]),
+            "y2": TraceSpec("post", a["tau_y_ms"]),
         },
-        dt_ms=dt_ms,
-        w_max=w_max,
+        dt_ms=a["dt_ms"],
+        w_max=a["w_max"],
     )
 
 
-def reward_stdp(
-    a_plus: float = 0.01,
-    a_minus: float = 0.0105,
-    tau_plus_ms: float = 16.8,
-    tau_minus_ms: float = 33.7,
-    tau_eligibility_ms: float = 1000.0,
-    dt_ms: float = 1.0,
-    *,
-    pairing: str = "all",
-    w_max: float | None = None,
-) -> optax.GradientTransformation:
-    """:func:`probsnn.inference.plasticity.stdp.reward_stdp` in the engine: tag increment A₊ x₁ y₀
-    − A₋ x₀ y₁
-    with decay τ_e, Δw = reward · tag."""
-    _stdp.reward_stdp(
-        a_plus,
-        a_minus,
-        tau_plus_ms,
-        tau_minus_ms,
-        tau_eligibility_ms,
-        dt_ms,
-        pairing=pairing,
-        w_max=w_max,
-    )
-    impulse = "add" if pairing == "all" else "reset"
+def reward_stdp(*args, **settings) -> optax.GradientTransformation:
+    """:func:`probsnn.inference.plasticity.stdp.reward_stdp` in the engine, with the same
+    arguments: tag increment A₊ x₁ y₀ − A₋ x₀ y₁ with decay τ_e, Δw = reward · tag (a terminal
+    weight delta)."""
+    a = _settings(_stdp.reward_stdp, args, settings)
+    impulse = "add" if a["pairing"] == "all" else "reset"
     return sum_of_products(
         (Term(1.0, ("reward", "tag")),),
         traces={
-            "x1": TraceSpec("pre", tau_plus_ms, impulse),
-            "y1": TraceSpec("post", tau_minus_ms, impulse),
+            "x1": TraceSpec("pre", a["tau_plus_ms"], impulse),
+            "y1": TraceSpec("post", a["tau_minus_ms"], impulse),
         },
-        dt_ms=dt_ms,
-        tag=_pair_terms(a_plus, a_minus, "additive", None),
-        tag_tau_ms=tau_eligibility_ms,
-        w_max=w_max,
+        dt_ms=a["dt_ms"],
+        tag=_pair_terms(a["a_plus"], a["a_minus"], "additive", None),
+        tag_tau_ms=a["tau_eligibility_ms"],
+        w_max=a["w_max"],
     )
 
 
-def ml_rule() -> optax.GradientTransformation:
-    """The GLM maximum-likelihood rule for the synaptic weights (MATH.md §2) in the engine:
+def ml_sum_of_products(learning_rate: float = 1.0) -> optax.GradientTransformation:
+    """The GLM maximum-likelihood rule for the synaptic weights (docs/theory.md §2) written in
+    the engine, as a plasticity rule:
 
-        Δw_{j,i,k} = m_{j,i} x^{syn}_{j,k} s_i − m_{j,i} x^{syn}_{j,k} σ(u_i),
+        Δw_{j,i,k} = η m_{j,i} x^{syn}_{j,k} s_i − η m_{j,i} x^{syn}_{j,k} σ(u_i),
 
     two terms over the variables ``"syn"`` (the presynaptic basis traces, ``(N_pre, 1, K)``),
     ``"post"`` (s_t), ``"rate"`` (σ(u_t), ``(1, N_post, 1)``) and ``"mask"`` (the connectivity,
-    ``(N_pre, N_post, 1)``); :func:`ml_signals` builds them from a network bin. It is the gradient
-    of log p(s_t | u_t) with respect to w (Jang, Simeone, Gardner & Grüning 2019).
+    ``(N_pre, N_post, 1)``); :func:`ml_sum_of_products_signals` builds them from a network bin.
+
+    Δw = η ∂ log p(s_t | u_t)/∂w: one step of gradient *ascent* on the bin's log-likelihood with
+    learning rate η (Jang, Simeone, Gardner & Grüning 2019), returned as a **terminal weight
+    delta** (docs/learning.md) — apply it with ``optax.apply_updates``, chain no optimizer after
+    it. The gradient estimator of the same criterion, which returns the gradient of the negative
+    log-likelihood for an optax optimizer, is
+    :func:`probsnn.inference.likelihood.online.ml_rule`: with η = 1 its estimate is −Δw.
+
+    Args:
+        learning_rate: η, a finite number (the scale of both terms).
+
+    Returns:
+        ``optax.GradientTransformation``: ``init(w) -> EngineState``,
+        ``update(signals, state, w) -> (Δw (N_pre, N_post, K_syn), state)``.
+
+    Raises:
+        ValueError/TypeError: a learning rate that is not a finite number.
     """
+    eta = _checks.finite_float(learning_rate, "learning_rate")
     return sum_of_products(
-        (Term(1.0, ("mask", "syn", "post")), Term(-1.0, ("mask", "syn", "rate"))),
+        (Term(eta, ("mask", "syn", "post")), Term(-eta, ("mask", "syn", "rate"))),
     )
 
 
-def ml_signals(spec, params, traces, spikes) -> dict:
-    """Engine signals of :func:`ml_rule` for one bin of a :class:`~probsnn.Network`.
+def ml_sum_of_products_signals(spec, params, traces, spikes) -> dict:
+    """Engine signals of :func:`ml_sum_of_products` for one bin of a :class:`~probsnn.Network`.
 
     Args:
         spec, params: the network and its :class:`~probsnn.Params`.

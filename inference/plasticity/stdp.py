@@ -1,6 +1,7 @@
 """Spike-timing-dependent plasticity: trace-based pair, triplet and reward-modulated rules.
 
-Pair STDP with Δt = t_post − t_pre (MATH.md §8; Bi & Poo 1998; Song, Miller & Abbott 2000):
+Pair STDP with Δt = t_post − t_pre (docs/theory.md §8; Bi & Poo 1998; Song, Miller & Abbott
+2000):
 
     Δw = A₊ exp(−Δt/τ₊)   for Δt > 0,        Δw = −A₋ exp(Δt/τ₋)   for Δt < 0,
 
@@ -17,13 +18,20 @@ Weight dependence: additive (A₊, A₋ fixed, optionally clipped to the hard bo
 multiplicative / soft-bounded (A₊ (w_max − w), A₋ w; van Rossum, Bi & Turrigiano 2000) and then
 clipped to [0, w_max].
 
-Every rule is an ``optax.GradientTransformation`` whose "updates" input is the bin's
-:class:`STDPSignals` and whose ``params`` is the weight matrix ``w`` ``(N_pre, N_post)``; it
-returns the deltas Δw, so ``optax.apply_updates(w, Δw)`` applies the rule and the pair runs inside
-``lax.scan``. Time constants are in ms and are converted with the bin width ``dt_ms``.
+These are **plasticity rules** (docs/learning.md): each is an ``(init, update)`` pair in the
+shape of an ``optax.GradientTransformation`` whose "updates" input is the bin's
+:class:`STDPSignals` and whose ``params`` is the weight matrix ``w`` ``(N_pre, N_post)``, and it
+returns **terminal weight deltas** Δw — already scaled by the amplitudes and, when ``w_max`` is
+given, bounded so that w + Δw stays in [0, w_max] — not the gradient of a loss. Apply them
+with ``optax.apply_updates(w, Δw)`` (or ``w + Δw``) and nothing else: chaining an optimizer
+after them is a mistake. The rules run inside ``lax.scan``.
 
-Also here: :func:`run_stdp` (a rule over fixed spike trains), :func:`measure_window` (the window
-from simulated pairings) and :func:`song_experiment` (Song, Miller & Abbott 2000).
+Time: the STDP layer works in milliseconds, and every time argument carries its unit in its name
+(``tau_plus_ms``, ``dt_ms``, ``lags_ms``; lags counted in bins are ``lags_bins``).
+
+Also here: :func:`run_stdp` (a rule over fixed spike trains) and :func:`measure_window` (the
+window from simulated pairings). The closed-loop experiment of Song, Miller & Abbott (2000) is
+:func:`probsnn.experiments.song_experiment`.
 """
 
 from __future__ import annotations
@@ -36,7 +44,6 @@ import numpy as np
 import optax
 
 from probsnn import _checks
-from probsnn.encoding import poisson_spikes
 
 PAIRINGS = ("all", "nearest")
 WEIGHT_DEPENDENCES = ("additive", "multiplicative")
@@ -164,7 +171,7 @@ def pair_stdp(
     weight_dependence: str = "additive",
     w_max: float | None = None,
 ) -> optax.GradientTransformation:
-    """Trace-based pair STDP (module equation) as an ``(init, update)`` rule.
+    """Trace-based pair STDP (module equation) as an ``(init, update)`` plasticity rule.
 
     Args:
         a_plus, a_minus: A₊, A₋ ≥ 0 (for the multiplicative rule, per unit of w_max − w and w).
@@ -177,7 +184,8 @@ def pair_stdp(
 
     Returns:
         ``optax.GradientTransformation``: ``init(w) -> PairState`` (zero traces);
-        ``update(signals: STDPSignals, state, w) -> (Δw (N_pre, N_post), state)``.
+        ``update(signals: STDPSignals, state, w) -> (Δw (N_pre, N_post), state)``, Δw a
+        terminal weight delta (scaled, bounded; apply it as is, docs/learning.md).
 
     Raises:
         ValueError/TypeError: naming the argument for negative amplitudes, non-positive time
@@ -239,7 +247,8 @@ def triplet_stdp(
 
     Returns:
         ``optax.GradientTransformation``: ``init(w) -> TripletState``,
-        ``update(signals: STDPSignals, state, w) -> (Δw, state)``.
+        ``update(signals: STDPSignals, state, w) -> (Δw, state)``, Δw a terminal weight delta
+        (scaled, bounded; apply it as is, docs/learning.md).
 
     Raises:
         ValueError/TypeError: naming the argument for negative amplitudes, non-positive time
@@ -308,7 +317,8 @@ def reward_stdp(
 
     Returns:
         ``optax.GradientTransformation``: ``init(w) -> RewardState``,
-        ``update(signals: STDPSignals, state, w) -> (Δw, state)``.
+        ``update(signals: STDPSignals, state, w) -> (Δw, state)``, Δw a terminal weight delta
+        (scaled, bounded; apply it as is, docs/learning.md).
 
     Raises:
         ValueError/TypeError: as :func:`pair_stdp`, and for a non-positive ``tau_eligibility_ms``;
@@ -429,101 +439,3 @@ def measure_window(rule: optax.GradientTransformation, lags_bins, w0: float = 0.
     w = jnp.full((1, 1), w0, jnp.float32)
     run = jax.jit(jax.vmap(lambda p, q: _run(rule, w, p, q, None, False).w[0, 0]))
     return np.asarray(run(jnp.asarray(pre), jnp.asarray(post))) - w0
-
-
-class SongResult(NamedTuple):
-    """:func:`song_experiment` result: final weights ``(n_inputs,)``, the output spike count per
-    second of simulated time ``(duration_s,)`` (a rate in Hz), and the mean output rate over the
-    last quarter of the run."""
-
-    w: jax.Array
-    rate_history: jax.Array
-    output_rate_hz: jax.Array
-
-
-def song_experiment(
-    key,
-    rule: optax.GradientTransformation,
-    *,
-    w_max: float = 0.015,
-    n_inputs: int = 1000,
-    input_rate_hz=10.0,
-    duration_s: int = 100,
-    dt_ms: float = 1.0,
-    n_inhibitory: int = 200,
-    inhibitory_rate_hz: float = 10.0,
-    g_inhibitory: float = 0.05,
-) -> SongResult:
-    """One leaky integrate-and-fire neuron driven by Poisson inputs through plastic excitatory
-    synapses (Song, Miller & Abbott 2000, Nat. Neurosci. 3:919).
-
-    τ_m dV/dt = V_rest − V + g_ex (E_ex − V) + g_in (E_in − V), with τ_m = 20 ms, V_rest = −70 mV,
-    threshold −54 mV, reset −60 mV, E_ex = 0 mV, E_in = −70 mV; the conductances (in units of the
-    leak) decay with τ = 5 ms and jump by w_j at a spike of excitatory input j and by
-    ``g_inhibitory`` at an inhibitory one. Inputs are Poisson (Bernoulli(1 − e^{−λΔ}) per bin,
-    :func:`probsnn.encoding.poisson_spikes`), drawn at most 100 bins at a time inside an outer
-    ``lax.scan``; ``rule`` (e.g. :func:`pair_stdp` with
-    bounds [0, w_max]) updates the weights after every bin. The initial weights are uniform on
-    [0, w_max]. Forward-Euler integration.
-
-    Args:
-        key: PRNG key (inputs and initial weights).
-        rule: the plasticity rule; its params are the weights ``(n_inputs, 1)``.
-        w_max: the largest excitatory conductance jump g_max (leak units), for the initial weights.
-        n_inputs, input_rate_hz: the plastic excitatory inputs (the rate may be a traced scalar,
-            e.g. under vmap).
-        duration_s: simulated seconds (an integer). dt_ms: the bin width in ms (divides 1000).
-        n_inhibitory, inhibitory_rate_hz, g_inhibitory: the fixed inhibitory inputs.
-
-    Returns:
-        :class:`SongResult`. Vmap over ``key`` and/or ``input_rate_hz`` for batched trials.
-
-    Raises:
-        ValueError/TypeError: naming the argument for non-positive sizes, w_max, dt_ms, or a dt_ms
-            that does not divide 1000 ms.
-    """
-    w_max = _checks.positive_float(w_max, "w_max")
-    n_inputs = _checks.positive_int(n_inputs, "n_inputs")
-    n_inhibitory = _checks.positive_int(n_inhibitory, "n_inhibitory", minimum=0)
-    duration_s = _checks.positive_int(duration_s, "duration_s")
-    dt_ms = _checks.positive_float(dt_ms, "dt_ms")
-    steps_per_s = round(1000.0 / dt_ms)
-    if abs(steps_per_s * dt_ms - 1000.0) > 1e-9:
-        raise ValueError(f"dt_ms must divide 1000 ms evenly, got {dt_ms}")
-    k_w, k_run = jax.random.split(key)
-    w0 = jax.random.uniform(k_w, (n_inputs, 1), maxval=w_max)
-    dt_s = dt_ms * 1e-3
-    leak, syn = dt_ms / 20.0, float(np.exp(-dt_ms / 5.0))
-    chunk_steps = max(d for d in range(1, min(steps_per_s, 100) + 1) if steps_per_s % d == 0)
-
-    def step(carry, x_t):
-        w, state, v, g_ex, g_in = carry
-        pre, n_in = x_t
-        g_ex = g_ex * syn + jnp.sum(pre * w[:, 0])
-        g_in = g_in * syn + g_inhibitory * n_in
-        v = v + leak * (-70.0 - v + g_ex * (0.0 - v) + g_in * (-70.0 - v))
-        spike = v >= -54.0
-        v = jnp.where(spike, -60.0, v)
-        delta, state = rule.update(STDPSignals(pre, spike.astype(w.dtype)[None]), state, w)
-        return (w + delta, state, v, g_ex, g_in), spike
-
-    def chunk(carry, key_chunk):
-        # inputs for ≤ 100 bins drawn at once (vectorized RNG, small enough to stay in cache
-        # when trials are batched), then a scan over those bins
-        k_ex, k_in = jax.random.split(key_chunk)
-        pre = poisson_spikes(k_ex, input_rate_hz, dt_s, (chunk_steps, n_inputs)).astype(w0.dtype)
-        inhibitory = poisson_spikes(k_in, inhibitory_rate_hz, dt_s, (chunk_steps, n_inhibitory))
-        n_in = jnp.sum(inhibitory, axis=1)
-        carry, spikes = jax.lax.scan(step, carry, (pre, n_in.astype(w0.dtype)))
-        return carry, jnp.sum(spikes)
-
-    def second(carry, s):
-        keys = jax.random.split(jax.random.fold_in(k_run, s), steps_per_s // chunk_steps)
-        carry, counts = jax.lax.scan(chunk, carry, keys)
-        return carry, jnp.sum(counts)
-
-    init = (w0, rule.init(w0), jnp.asarray(-70.0), jnp.asarray(0.0), jnp.asarray(0.0))
-    (w, *_), counts = jax.lax.scan(second, init, jnp.arange(duration_s))
-    rate = counts.astype(w.dtype)
-    tail = max(duration_s // 4, 1)
-    return SongResult(w[:, 0], rate, jnp.mean(rate[-tail:]))

@@ -5,10 +5,11 @@ code of :func:`probsnn.encoding.rate_encode`: pixel x drives a Poisson train of 
 T bins. These 64 trains are the network's exogenous inputs (clamped in training and test). One
 output neuron per class; during training the outputs are clamped to a target pattern — the
 label's neuron fires as a Poisson train at ``target_rate``, the others are silent — so learning
-is maximum likelihood of the targets given the inputs (MATH.md §2), and with hidden neurons the
-variational rule of :mod:`probsnn.inference.latent.variational` (MATH.md §3; Jang, Simeone, Gardner
-&
-Grüning 2019, IEEE SPM 36(6):64). At test time the whole network runs freely from the inputs
+is maximum likelihood of the targets given the inputs (docs/theory.md §2), and with hidden
+neurons the variational rule of :mod:`probsnn.inference.latent.variational` (docs/theory.md §3;
+Jang, Simeone, Gardner & Grüning 2019, IEEE SPM 36(6):64), trained by
+:func:`~probsnn.inference.latent.trainer.variational_trainer` through
+:func:`probsnn.inference.fit`. At test time the whole network runs freely from the inputs
 and the class is the output neuron with the most spikes (summed over ``n_samples`` runs, ties
 broken at random).
 
@@ -16,7 +17,8 @@ broken at random).
 neurons beside (i) a fully visible network (inputs → outputs, fitted by :func:`fit_ml`) and
 (ii) a logistic regression on the input spike counts (scikit-learn), on the same encoding. With
 ``wta=True`` it adds (iii) a network whose output is one winner-take-all unit with one symbol per
-class (:mod:`probsnn.wta`; Jang, Skatchkovsky & Simeone 2020), fitted by :func:`fit_wta`.
+class (:mod:`probsnn.wta`; Jang, Skatchkovsky & Simeone 2020), trained by
+:func:`~probsnn.inference.latent.trainer.wta_trainer`.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ import numpy as np
 import optax
 
 from probsnn import _checks, data, encoding, kernels, wta
-from probsnn.inference.latent.variational import fit_variational, variational_trainer
-from probsnn.inference.latent.wta import fit_wta
+from probsnn.inference._training import FitResult, fit
+from probsnn.inference.latent.trainer import variational_trainer, wta_trainer
 from probsnn.inference.likelihood.newton import fit_ml
 from probsnn.network import Network, Params
 from probsnn.simulate import sample
@@ -272,8 +274,8 @@ class DigitsComparison(NamedTuple):
         standard_error: dict model → sqrt(a(1 − a)/n_test).
         seconds: dict model → wall-clock training time (s, compilation included).
         chance: 1 / n_classes. n_test: held-out examples.
-        hidden_fit: the :class:`~probsnn.inference.latent.variational.VariationalFit` (per-epoch
-        ELBO).
+        hidden_fit: the :class:`~probsnn.inference.FitResult` of the hidden network (per-epoch
+            ``loss`` = −ELBO per example, ``elbo``, … in its history).
         hidden_spec, hidden_params: the trained network with hidden neurons.
     """
 
@@ -282,7 +284,7 @@ class DigitsComparison(NamedTuple):
     seconds: dict
     chance: float
     n_test: int
-    hidden_fit: object
+    hidden_fit: FitResult
     hidden_spec: Network
     hidden_params: Params
 
@@ -308,10 +310,11 @@ def compare_digit_classifiers(
         key: PRNG key (initialisation, hidden samples, test runs).
         train, test: from :func:`split_dataset`.
         n_hidden: hidden neurons (>= 1). epochs, batch_size, n_samples, learning_rate: the
-            variational training (Adam on the negated ELBO gradient, K = ``n_samples`` hidden
-            completions per example). l2: ridge penalty of the fully visible ML fit.
+            variational training (Adam on the rule's gradient of −ELBO, K = ``n_samples``
+            hidden completions per example). l2: ridge penalty of the fully visible ML fit.
         n_test_samples: free runs per test example. wta_outputs: also train the WTA-output
-            network (no hidden units, ML by :func:`fit_wta`).
+            network (no hidden units: maximum likelihood by
+            :func:`~probsnn.inference.latent.trainer.wta_trainer`).
         progress: show the trainers' progress bars.
 
     Returns:
@@ -335,16 +338,14 @@ def compare_digit_classifiers(
     began = time.perf_counter()
     hidden_spec = classifier_network(n_classes, n_inputs, n_hidden, dt=dt)
     params = hidden_spec.init_params(init_key, rate=100.0)
-    optimizer = optax.chain(optax.scale(-1.0), optax.adam(learning_rate))
-    trainer = variational_trainer(hidden_spec, optimizer, n_samples=n_samples)
-    hidden_fit = fit_variational(
+    trainer = variational_trainer(hidden_spec, optax.adam(learning_rate), n_samples=n_samples)
+    hidden_fit = fit(
         trainer,
         params,
-        train.targets,
+        (train.targets, train.inputs),
         key=fit_key,
         epochs=epochs,
         batch_size=batch_size,
-        inputs=train.inputs,
         progress=progress,
     )
     seconds["hidden"] = time.perf_counter() - began
@@ -358,20 +359,17 @@ def compare_digit_classifiers(
         began = time.perf_counter()
         wta_spec = wta_classifier_network(n_classes, n_inputs, 0, dt=dt)
         start = wta_spec.init_params(init_key, rate=100.0)
-        fit = fit_wta(
-            wta_spec,
+        wta_fit = fit(
+            wta_trainer(wta_spec, optax.adam(learning_rate), n_samples=1),
             start,
-            wta_key,
-            wta_targets(train),
-            train.inputs,
-            n_epochs=epochs,
+            (wta_targets(train), train.inputs),
+            key=wta_key,
+            epochs=epochs,
             batch_size=batch_size,
-            n_samples=1,
-            optimizer=optax.adam(learning_rate),
             progress=progress,
         )
         seconds["wta"] = time.perf_counter() - began
-        evaluate("wta", wta_spec, fit.params)
+        evaluate("wta", wta_spec, wta_fit.params)
 
     n_test = len(test.labels)
     errors = {name: _binomial_se(a, n_test) for name, a in accuracies.items()}

@@ -1,5 +1,7 @@
 """Plots draw what they are given and return their Axes."""
 
+from typing import NamedTuple
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -109,3 +111,69 @@ def test_psth_isi_and_time_rescaling_plots(spikes):
     ax = plot.time_rescaling(rescaled, ax=plt.figure().gca(), label="model")
     np.testing.assert_allclose(ax.lines[0].get_ydata(), rescaled.uniform)
     assert len(ax.lines) == 4 and "KS" in ax.get_title()
+
+
+class _Check(NamedTuple):
+    """The fields of probsnn.inference.bayes.checks.PredictiveCheck."""
+
+    observed: np.ndarray
+    predictive: np.ndarray
+    pvalue: np.ndarray | float
+    grid: np.ndarray | None
+
+
+def test_posterior_predictive_check_plots():
+    rng = np.random.default_rng(2)
+    n_steps, n_neurons, n_draws = 50, 3, 8
+    grid = (np.arange(n_steps) + 0.5) * 1e-3
+    psth = _Check(
+        rng.random((n_steps, n_neurons)),
+        rng.random((n_draws, n_steps, n_neurons)),
+        np.array([0.1, 0.5, 0.9]),
+        grid,
+    )
+    ax = plot.psth_check(psth, neurons=[0, 2])
+    assert len(ax.lines) == 4 and ax.get_title() == "PSTH: p = 0.10, 0.90"
+    np.testing.assert_allclose(ax.lines[2].get_ydata(), psth.observed[:, 0])
+
+    intervals = np.arange(1, 21) * 1e-3
+    isi = _Check(
+        rng.random((20, n_neurons)),
+        rng.random((n_draws, 20, n_neurons)),
+        np.array([0.2, 0.3, 0.4]),
+        intervals,
+    )
+    ax = plot.isi_check(isi, neuron=1, ax=plt.figure().gca())
+    np.testing.assert_allclose([p.get_height() for p in ax.patches], isi.observed[:, 1])
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), isi.predictive[:, :, 1].mean(axis=0))
+    assert "p = 0.30" in ax.get_title()
+
+    rescaling = _Check(rng.random(n_draws), rng.random(n_draws), 0.25, None)
+    ax = plot.time_rescaling_check(rescaling, ax=plt.figure().gca())
+    assert len(ax.collections[0].get_offsets()) == n_draws and "0.25" in ax.get_title()
+    with pytest.raises(ValueError, match="prob"):
+        plot.psth_check(psth, prob=1.5)
+
+
+class _WindowChange(NamedTuple):
+    """The fields of probsnn.inference.equivalence.WindowChange."""
+
+    window: np.ndarray
+    derivative: np.ndarray
+    rate_term: np.ndarray
+
+
+def test_stdp_window_and_rate_derivative_plots():
+    lags_ms = np.arange(-10, 11) * 0.5
+    dw = np.sign(lags_ms) * np.exp(-np.abs(lags_ms) / 5)
+    ax = plot.stdp_window(lags_ms, dw, reference=dw, label="ML")
+    assert len(ax.lines) == 4  # the two axes lines, the window and the reference
+    np.testing.assert_allclose(ax.lines[2].get_xdata(), lags_ms)
+    assert ax.get_xlabel() == "Δt = t_post − t_pre (ms)"
+    with pytest.raises(ValueError, match="reference"):
+        plot.stdp_window(lags_ms, dw, reference=dw[:-1])
+    derivative = np.random.default_rng(3).normal(size=30)
+    change = _WindowChange(2 * derivative, derivative, np.zeros(30))
+    ax = plot.rate_derivative(change, ax=plt.figure().gca())
+    assert ax.get_title() == "corr = 1.000"
+    assert len(ax.collections[0].get_offsets()) == 30

@@ -136,3 +136,33 @@ def test_clamp_bad_shape_and_values():
         ps.sample(spec, params, jax.random.key(0), 10, n_trials=2, clamp=jnp.zeros((3, 10, 2)))
     with pytest.raises(ValueError, match="binary"):
         ps.sample(spec, params, jax.random.key(0), 10, clamp=jnp.full((10, 2), 0.5))
+
+
+def test_the_sampler_is_the_clamped_step_bin_by_bin():
+    """``ps.sample`` scans ``ps.step``: the same keys give the same spikes and potentials, with
+    and without a clamp, and one bin's ``contract`` of ring traces gives the step's potential."""
+    spec = ps.Network(
+        4,
+        ps.kernels.raised_cosine(2, 1, 5),
+        visible=np.array([True, False, True, False]),
+        dt=1e-3,
+    )
+    params = spec.init_params(jax.random.key(0), rate=100.0, weight_scale=2.0)
+    n_steps = 30
+    clamp = jax.random.bernoulli(jax.random.key(3), 0.3, (2, n_steps, 2)).astype(jnp.uint8)
+    full_clamp = jnp.zeros((2, n_steps, 4), jnp.uint8).at[..., [0, 2]].set(clamp)
+    for given in (None, clamp):
+        spikes, u = ps.sample(
+            spec, params, jax.random.key(1), n_steps, 2, clamp=given, return_potentials=True
+        )
+        state = ps.init_state(spec, (2,))
+        for t, key in enumerate(jax.random.split(jax.random.key(1), n_steps)):
+            clamp_t = None if given is None else full_clamp[:, t]
+            x = ps.glm.ring_traces(spec, state)
+            state, (spikes_t, u_t) = ps.step(spec, params, state, key, clamp_t=clamp_t)
+            np.testing.assert_array_equal(np.asarray(spikes_t), np.asarray(spikes[:, t]))
+            np.testing.assert_allclose(np.asarray(u_t), np.asarray(u[:, t]), atol=1e-5)
+            one_bin = ps.glm.contract(spec, params, x)
+            np.testing.assert_allclose(np.asarray(one_bin), np.asarray(u_t), atol=1e-5)
+        if given is not None:
+            np.testing.assert_array_equal(np.asarray(spikes[..., [0, 2]]), np.asarray(clamp))

@@ -15,7 +15,6 @@ import pytest
 
 import probsnn as ps
 from probsnn import kernels, plot, topology
-from probsnn.inference import fit_ml
 from probsnn.inference.bayes.fit import (
     auroc,
     fit_mcmc,
@@ -24,6 +23,7 @@ from probsnn.inference.bayes.fit import (
     posterior_params,
     synapse_test,
 )
+from probsnn.inference.likelihood.newton import fit_ml
 from probsnn.models import GLMPrior
 
 matplotlib.use("Agg")

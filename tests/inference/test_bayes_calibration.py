@@ -18,8 +18,8 @@ from numpyro import handlers
 
 import probsnn as ps
 from probsnn import kernels
-from probsnn.inference.bayes.fit import design_params, fit_mcmc
-from probsnn.models import GLMPrior
+from probsnn.inference.bayes.fit import fit_mcmc
+from probsnn.models import GLMPrior, design_params
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 

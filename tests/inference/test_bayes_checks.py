@@ -16,15 +16,8 @@ import numpyro.distributions as dist
 import pytest
 
 import probsnn as ps
-from probsnn import kernels, topology
-from probsnn.inference.bayes.checks import (
-    isi_check,
-    plot_isi_check,
-    plot_psth_check,
-    plot_time_rescaling_check,
-    psth_check,
-    time_rescaling_check,
-)
+from probsnn import kernels, plot, topology
+from probsnn.inference.bayes.checks import isi_check, psth_check, time_rescaling_check
 from probsnn.inference.bayes.fit import fit_mcmc
 from probsnn.models import GLMPrior
 
@@ -137,11 +130,11 @@ def _check_results_and_plots(fits):
     assert rescaling.observed.shape == rescaling.predictive.shape == (n_replicates,)
     assert isinstance(rescaling.pvalue, float)
     _fig, axes = plt.subplots(1, 3)
-    plot_psth_check(psth, neurons=[0, 2], ax=axes[0])
+    plot.psth_check(psth, neurons=[0, 2], ax=axes[0])
     assert len(axes[0].lines) == 4 and "p = " in axes[0].get_title()
-    plot_isi_check(isi, neuron=1, ax=axes[1])
+    plot.isi_check(isi, neuron=1, ax=axes[1])
     assert len(axes[1].patches) == 40
-    plot_time_rescaling_check(rescaling, ax=axes[2])
+    plot.time_rescaling_check(rescaling, ax=axes[2])
     assert len(axes[2].collections[0].get_offsets()) == n_replicates
     plt.close("all")
     idata_without = az.InferenceData(posterior=idata.posterior, observed_data=idata.observed_data)

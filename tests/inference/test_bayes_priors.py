@@ -20,9 +20,9 @@ from scipy import stats
 import probsnn as ps
 from probsnn import kernels, topology
 from probsnn.design import build_design
-from probsnn.inference import fit_ml
-from probsnn.inference.bayes.fit import design_params, fit_mcmc, fit_svi, glm_design_model
-from probsnn.models import GLMPrior, Horseshoe, glm_network
+from probsnn.inference.bayes.fit import fit_mcmc, fit_svi
+from probsnn.inference.likelihood.newton import fit_ml
+from probsnn.models import GLMPrior, Horseshoe, design_params, glm_design_model, glm_network
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 

@@ -1,6 +1,8 @@
 """Tests of equilibrium propagation (probsnn.inference.energy.ep): relaxations, estimators against
-the
-exact gradient, the equivalence with recurrent backprop, the optax rule and training."""
+the exact gradient, the equivalence with recurrent backprop, the optax rule, the trainers and
+prediction."""
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -9,6 +11,7 @@ import optax
 import pytest
 
 from probsnn.data import load_digits
+from probsnn.inference._training import fit
 from probsnn.inference.energy import ep
 from probsnn.models import energy as em
 
@@ -268,8 +271,9 @@ def test_one_sided_update_is_the_local_contrastive_hebbian_rule():
 
 
 def test_ep_update_is_rate_derivative_stdp_integrated_over_the_nudged_phase():
-    """MATH.md §8 (EP ⇒ STDP): the per-step increments ρ_pre · dρ_post/dt + dρ_pre/dt · ρ_post,
-    summed over the nudged phase, are the EP update; most of them come early in the phase."""
+    """docs/theory.md §8 (EP ⇒ STDP): the per-step increments ρ_pre · dρ_post/dt +
+    dρ_pre/dt · ρ_post, summed over the nudged phase, are the EP update; most of them come early
+    in the phase."""
     spec, params, inputs, targets = _problem("hard_sigmoid", sizes=(5, 7, 3))
     beta, relaxation = 0.3, ep.Relaxation(0.5, 500, 1e-6)
     free, _ = ep.free_phase(spec, params, inputs, relaxation=relaxation)
@@ -334,70 +338,135 @@ def _digits():
     return (images[:1347], labels[:1347]), (images[1347:], labels[1347:])
 
 
+def _train(spec, trainer, params, train, *, epochs, predictor, test, indexed=False):
+    """``fit`` on digits with the held-out accuracy after every epoch (a callback)."""
+    accuracies = []
+
+    def record(epoch, state, info):
+        accuracies.append(ep.classification_accuracy(predictor, state.params, *test))
+
+    data = ep.classification_data(spec, *train, indexed=indexed)
+    result = fit(
+        trainer,
+        params,
+        data,
+        key=jax.random.key(1),
+        epochs=epochs,
+        batch_size=32,
+        callback=record,
+        progress=False,
+    )
+    return result, accuracies
+
+
+def test_trainer_steps_follow_the_loss_gradient():
+    """With plain SGD one step moves the parameters by −lr times the EP estimate (ep_trainer) or
+    the BPTT gradient (backprop_trainer) of the same batch: both descend the loss."""
+    spec, params, inputs, targets = _problem("hard_sigmoid")
+    config = ep.EPConfig(beta=0.2)
+    trainer = ep.ep_trainer(spec, optax.sgd(0.1), config)
+    state = trainer.init(params)
+    new_state, info = trainer.step(jax.random.key(0), state, (inputs, targets))
+    estimate, signals, _ = ep.ep_estimate(
+        spec, params, inputs, targets, beta=0.2, free=config.free, nudged=config.nudged
+    )
+    leaves = map(jax.tree.leaves, (new_state.params, params, estimate))
+    for new, old, g in zip(*leaves, strict=True):
+        np.testing.assert_allclose(new - old, -0.1 * g, rtol=1e-4, atol=1e-7)
+    loss, accuracy = ep.batch_metrics(spec, params, signals.free_states, targets)
+    np.testing.assert_allclose(info.loss, loss, rtol=1e-6)
+    assert float(info.accuracy) == float(accuracy) and int(new_state.step) == 1
+    assert state.particles is None and info.nudged.steps.shape == (2,)
+
+    relaxation = ep.Relaxation(0.5, 40)
+    baseline = ep.backprop_trainer(spec, optax.sgd(0.1), relaxation)
+    new_state, info = baseline.step(jax.random.key(0), baseline.init(params), (inputs, targets))
+    exact = ep.bptt_gradient(spec, params, inputs, targets, relaxation)
+    leaves = map(jax.tree.leaves, (new_state.params, params, exact))
+    for new, old, g in zip(*leaves, strict=True):
+        np.testing.assert_allclose(new - old, -0.1 * g, rtol=1e-4, atol=1e-7)
+    assert info.nudged is None and int(info.free.steps) == 40
+
+
+def test_predict_is_the_output_at_the_free_fixed_point():
+    spec, params, inputs, _ = _problem("hard_sigmoid", cost="cross_entropy")
+    relaxation = ep.Relaxation(0.5, 500, 1e-6)
+    states, _ = ep.free_phase(spec, params, inputs, relaxation=relaxation)
+    scores = ep.predict(spec, params, inputs, relaxation)
+    np.testing.assert_allclose(scores, em.output_scores(spec, params, states), atol=1e-6)
+    predictor = functools.partial(ep.predict, spec, relaxation=relaxation)
+    labels = np.asarray(jnp.argmax(scores, -1))
+    assert ep.classification_accuracy(predictor, params, inputs, labels, batch_size=3) == 1.0
+    wrong = (labels + 1) % 3
+    assert ep.classification_accuracy(predictor, params, inputs, wrong) == 0.0
+    with pytest.raises(ValueError, match=r"labels must have shape \(4,\)"):
+        ep.classification_accuracy(predictor, params, inputs, labels[:2])
+
+
 def test_persistent_states_are_stored_per_example():
     spec = em.EnergyNetwork((64, 16, 10))
-    trainer = ep.ep_trainer(spec, optax.adam(1e-3), ep.EPConfig(persistent=True))
     params = em.init_params(spec, jax.random.key(0))
+    config = ep.EPConfig(persistent=True)
     with pytest.raises(ValueError, match="needs n_train"):
-        trainer.init(params, jax.random.key(1))
+        ep.ep_trainer(spec, optax.adam(1e-3), config)
+    with pytest.raises(ValueError, match=r"only used with config\.persistent"):
+        ep.ep_trainer(spec, optax.adam(1e-3), n_train=100)
+    trainer = ep.ep_trainer(spec, optax.adam(1e-3), config, n_train=100)
     (images, labels), _ = _digits()
-    state = trainer.init(params, jax.random.key(1), n_train=100)
+    data = ep.classification_data(spec, images[:100], labels[:100], indexed=True)
+    state = trainer.init(params)
     index = np.arange(10, 20)
-    targets = np.eye(10, dtype=np.float32)[labels[index]]
-    new_state, info = trainer.step(state, images[index], targets, index)
-    relaxed, _ = ep.free_phase(spec, params, images[index], relaxation=ep.EPConfig().free)
+    batch = jax.tree.map(lambda leaf: leaf[index], data)
+    with pytest.raises(ValueError, match="need the items' indices"):
+        trainer.step(jax.random.key(1), state, (batch.inputs, batch.targets))
+    new_state, info = trainer.step(jax.random.key(1), state, batch)
+    relaxed, _ = ep.free_phase(spec, params, images[index], relaxation=config.free)
     np.testing.assert_allclose(new_state.particles[0][index], relaxed[0], atol=1e-6)
     np.testing.assert_array_equal(new_state.particles[0][:10], 0.0)
     assert info.nudged.steps.shape == (2,) and int(new_state.step) == 1
 
 
-def test_fit_is_reproducible_from_its_key():
+def test_fit_is_reproducible_from_its_key_and_compiles_the_step_once():
     spec = em.EnergyNetwork((64, 16, 10))
     trainer = ep.ep_trainer(spec, optax.adam(1e-3), ep.EPConfig(estimator="random_sign"))
     params = em.init_params(spec, jax.random.key(0))
     (images, labels), _ = _digits()
+    data = ep.classification_data(spec, images[:128], labels[:128])
     runs = [
-        ep.fit_energy(
-            trainer,
-            params,
-            (images[:128], labels[:128]),
-            key=jax.random.key(k),
-            epochs=2,
-            progress=False,
-        )
+        fit(trainer, params, data, key=jax.random.key(k), epochs=2, batch_size=32, progress=False)
         for k in (5, 5, 6)
     ]
-    same, other = runs[0].history["train_loss"], runs[2].history["train_loss"]
-    np.testing.assert_array_equal(same, runs[1].history["train_loss"])
+    same, other = runs[0].history["loss"], runs[2].history["loss"]
+    np.testing.assert_array_equal(same, runs[1].history["loss"])
     assert not np.array_equal(same, other)
+    assert trainer.step._cache_size() == 1
+    fields = ("steps", "residual", "converged")
     assert set(runs[0].history) == {
-        "train_loss",
-        "train_accuracy",
+        "loss",
+        "accuracy",
         "seconds",
-        "free_steps",
-        "nudged_steps",
-        "free_converged",
+        *(f"{phase}_{field}" for phase in ("free", "nudged") for field in fields),
     }
 
 
-def test_fit_rejects_bad_data_and_reports_divergence():
+def test_bad_data_and_divergence_raise():
     spec = em.EnergyNetwork((64, 16, 10), activation="sigmoid")
     trainer = ep.ep_trainer(spec, optax.sgd(1e30), ep.EPConfig(beta=0.5))
     params = em.init_params(spec, jax.random.key(0))
     (images, labels), _ = _digits()
     with pytest.raises(ValueError, match="flatten to 64 inputs"):
-        ep.fit_energy(trainer, params, (images[:, :10], labels), key=jax.random.key(0), epochs=1)
+        ep.classification_data(spec, images[:, :10], labels)
     with pytest.raises(ValueError, match=r"labels must lie in 0..9"):
-        ep.fit_energy(trainer, params, (images, labels + 1), key=jax.random.key(0), epochs=1)
+        ep.classification_data(spec, images, labels + 1)
+    with pytest.raises(ValueError, match="labels must be integers"):
+        ep.classification_data(spec, images, labels.astype(float))
+    with pytest.raises(ValueError, match="inputs must have shape"):
+        trainer.step(jax.random.key(0), trainer.init(params), (images[:4, :10], labels[:4]))
+    with pytest.raises(TypeError, match="batch must be"):
+        trainer.step(jax.random.key(0), trainer.init(params), images[:4])
+    data = ep.classification_data(spec, images[:256], labels[:256])
     with pytest.raises(FloatingPointError, match="diverged in epoch 0"):
-        ep.fit_energy(
-            trainer,
-            params,
-            (images[:256], labels[:256]),
-            key=jax.random.key(0),
-            epochs=2,
-            progress=False,
-        )
+        fit(trainer, params, data, key=jax.random.key(0), epochs=2, batch_size=32, progress=False)
 
 
 @pytest.mark.slow
@@ -408,15 +477,17 @@ def test_digits_ep_matches_backprop_on_the_same_network():
     params = em.init_params(spec, jax.random.key(0), gain=0.5)
     train, test = _digits()
     config = ep.EPConfig(beta=0.5)
+    fixed = config.free._replace(adaptive=False)
     runs = {}
-    for name, trainer in [
-        ("ep", ep.ep_trainer(spec, optax.adam(2e-3), config)),
-        ("backprop", ep.backprop_trainer(spec, optax.adam(2e-3), config.free)),
+    for name, trainer, relaxation in [
+        ("ep", ep.ep_trainer(spec, optax.adam(2e-3), config), config.free),
+        ("backprop", ep.backprop_trainer(spec, optax.adam(2e-3), config.free), fixed),
     ]:
-        result = ep.fit_energy(
-            trainer, params, train, key=jax.random.key(1), epochs=12, test=test, progress=False
+        predictor = functools.partial(ep.predict, spec, relaxation=relaxation)
+        _, accuracies = _train(
+            spec, trainer, params, train, epochs=12, predictor=predictor, test=test
         )
-        runs[name] = result.history["test_accuracy"][-1]
+        runs[name] = accuracies[-1]
     assert runs["ep"] >= 0.95 and runs["backprop"] >= 0.95
     assert abs(runs["ep"] - runs["backprop"]) <= 0.015
 
@@ -427,9 +498,11 @@ def test_digits_classic_ep_with_squared_error_in_the_energy():
     spec = em.EnergyNetwork((64, 128, 10))
     params = em.init_params(spec, jax.random.key(0), gain=0.5)
     train, test = _digits()
-    trainer = ep.ep_trainer(spec, optax.adam(2e-3), ep.EPConfig(beta=0.5, persistent=True))
-    result = ep.fit_energy(
-        trainer, params, train, key=jax.random.key(1), epochs=12, test=test, progress=False
+    config = ep.EPConfig(beta=0.5, persistent=True)
+    trainer = ep.ep_trainer(spec, optax.adam(2e-3), config, n_train=len(train[0]))
+    predictor = functools.partial(ep.predict, spec, relaxation=config.free)
+    result, accuracies = _train(
+        spec, trainer, params, train, epochs=12, predictor=predictor, test=test, indexed=True
     )
-    assert result.history["test_accuracy"][-1] >= 0.95
-    assert result.history["train_loss"][-1] < result.history["train_loss"][0]
+    assert accuracies[-1] >= 0.95
+    assert result.history["loss"][-1] < result.history["loss"][0]

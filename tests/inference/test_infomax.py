@@ -1,6 +1,8 @@
-"""Information criteria for spiking networks: exact gradients by enumeration, unbiasedness,
-learning (exact information rises, STDP window, bottleneck trade-off, digit representation)."""
+"""Information criteria for spiking networks: exact loss gradients by enumeration,
+unbiasedness, the trainer protocol, learning (exact information rises, STDP window, bottleneck
+trade-off, digit representation)."""
 
+import cases_information as cases
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,7 +12,7 @@ from jax.scipy.special import logsumexp
 
 import probsnn as ps
 from probsnn import encoding, kernels
-from probsnn.inference import score
+from probsnn.inference import fit, score
 from probsnn.inference.information import criteria as crit
 from probsnn.inference.information import estimators as mi
 from probsnn.inference.information import infomax as im
@@ -30,116 +32,110 @@ def _cast(tree, dtype):
     return jax.tree.map(lambda a: jnp.asarray(np.asarray(a), dtype), tree)
 
 
-def _random_readout(criterion, seed, dtype):
-    rng = np.random.default_rng(seed)
-    zeros = criterion.init_readout(None)
-    return jax.tree.map(lambda a: jnp.asarray(0.5 * rng.normal(size=a.shape), dtype), zeros)
-
-
 def _binary(seed, shape, p, dtype):
     return jnp.asarray(np.random.default_rng(seed).random(shape) < p, dtype)
 
 
-def _criteria(spec):
-    return {
-        "barber_agakov": crit.barber_agakov(spec, input_entropy=1.0),
-        "infonce": crit.infonce(spec),
-        "bottleneck": crit.information_bottleneck(spec, 2, beta=0.3, target_prob=0.1),
-        "toyoizumi": crit.rate_penalised_infomax(spec, gamma=0.5, target_prob=0.1),
-    }
-
-
-def _enumerated(spec, params, inputs):
-    """Every output pattern as K samples of each input: spikes (P, B, T, N), log p(s_p‖x_b)."""
-    patterns = jnp.asarray(mi.enumerate_patterns(N_STEPS, spec.n_neurons), inputs.dtype)
-    shape = (len(patterns), inputs.shape[0], *patterns.shape[1:])
-    spikes = jnp.broadcast_to(patterns[:, None], shape)
-    tiled = jnp.broadcast_to(inputs, (len(patterns), *inputs.shape))
-
-    def log_prob(p):
-        u = ps.potentials(spec, p, spikes, tiled)
-        return jnp.sum(ps.bernoulli_log_prob(spikes, u), axis=(-2, -1))
-
-    return spikes, log_prob
-
-
 @pytest.mark.parametrize("name", ["barber_agakov", "infonce", "bottleneck", "toyoizumi"])
-def test_score_function_estimator_is_the_gradient_of_the_enumerated_objective(x64, name):
-    """J(θ, ψ) = mean_b Σ_s p_θ(s‖x_b) f_{θ,ψ}(s; x, y) by enumerating all 64 spike patterns
-    of a recurrent two-neuron network: Σ_s p (f ∇log p + ∇f), with the local
-    pre-trace × error scores of :func:`sample_scores`, equals jax.grad(J) to 1e-9."""
+def test_score_function_estimator_is_the_gradient_of_the_enumerated_loss(x64, name):
+    """L(θ, ψ) = −mean_b Σ_s p_θ(s‖x_b) f_{θ,ψ}(s; x, y) by enumerating all 64 spike patterns
+    of a recurrent two-neuron network: Σ_s p (ℓ ∇log p + ∇ℓ) with ℓ = −f, the local
+    pre-trace × error scores of :func:`sample_scores`, equals jax.grad(L) to 1e-9."""
     spec, params = _tiny_network(jnp.float64)
-    criterion = _criteria(spec)[name]
+    criterion = cases.criteria(spec)[name]
     inputs = _binary(1, (3, N_STEPS, 2), 0.4, jnp.float64)
     targets = jnp.array([0, 1, 1]) if criterion.needs_targets else None
-    readout = _random_readout(criterion, 1, jnp.float64)
+    readout = cases.random_readout(criterion, 1, jnp.float64)
     learned = im.InfoMaxParams(params, readout)
-    spikes, log_prob = _enumerated(spec, params, inputs)
+    spikes, log_prob = cases.enumerated(spec, params, inputs)  # (B, P, T, N), (B, P)
     batch = inputs.shape[0]
 
-    def objective(p):
+    def loss(p):
         f, _ = im.evaluate_signal(spec, criterion, p.network, p.readout, spikes, inputs, targets)
-        return jnp.sum(jnp.exp(log_prob(p.network)) * f) / batch
+        return -jnp.sum(jnp.exp(log_prob(p.network)) * f) / batch
 
-    exact = jax.jit(jax.grad(objective))(learned)
-    weights = jnp.exp(log_prob(params)) / batch  # (P, B)
+    exact = jax.jit(jax.grad(loss))(learned)
+    weights = jnp.exp(log_prob(params)) / batch  # (B, P)
 
-    def weighted_signal(p):
+    def weighted_loss(p):
         f, _ = im.evaluate_signal(spec, criterion, p.network, p.readout, spikes, inputs, targets)
-        return jnp.sum(weights * f), f
+        return -jnp.sum(weights * f), -f
 
-    pathwise, f = jax.jit(jax.grad(weighted_signal, has_aux=True))(learned)
-    n = spikes.shape[0] * batch
-    tiled = jnp.broadcast_to(inputs, (spikes.shape[0], *inputs.shape))
+    pathwise, sample_loss = jax.jit(jax.grad(weighted_loss, has_aux=True))(learned)
+    n = batch * spikes.shape[1]
+    tiled = jnp.broadcast_to(inputs[:, None], (*spikes.shape[:2], *inputs.shape[1:]))
     scores = jax.jit(im.sample_scores, static_argnums=0)(
         spec, params, spikes.reshape(n, N_STEPS, -1), tiled.reshape(n, N_STEPS, -1)
     )
-    through = jax.tree.map(lambda e: jnp.tensordot((weights * f).ravel(), e, axes=1), scores)
+    weighted = (weights * sample_loss).ravel()
+    through = jax.tree.map(lambda e: jnp.tensordot(weighted, e, axes=1), scores)
     estimate = im.InfoMaxParams(jax.tree.map(jnp.add, pathwise.network, through), pathwise.readout)
     for got, want in zip(jax.tree.leaves(estimate), jax.tree.leaves(exact), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
     assert max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(exact.network)) > 1e-3
 
 
+@pytest.mark.parametrize("name", ["barber_agakov", "infonce", "bottleneck", "toyoizumi"])
+def test_rule_returns_the_gradient_of_the_loss_not_of_the_objective(x64, name):
+    """infomax_rule on an exactly enumerated sample (every pattern repeated in proportion to its
+    probability, tests/inference/cases_information.py) equals jax.grad of the loss −E[f] —
+    the sign of jax.grad, so ``optax.chain(rule, optax.sgd(η))`` raises the objective."""
+    made = cases.exact_rule_case(name, "none")
+    grads, _ = made.rule.update(made.signals, made.rule.init(made.params), made.params)
+    for got, want in zip(jax.tree.leaves(grads), jax.tree.leaves(made.reference), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    spec, network = cases.quarter_network()
+    criterion = cases.criteria(spec)[name]
+    inputs, targets = made.signals.inputs, made.signals.targets
+    patterns, log_prob = cases.enumerated(spec, network, inputs)
+
+    def objective(p):  # J = E[f] by enumeration
+        f, _ = im.evaluate_signal(spec, criterion, p.network, p.readout, patterns, inputs, targets)
+        return float(jnp.sum(jnp.exp(log_prob(p.network)) * f))
+
+    stepped = optax.apply_updates(made.params, jax.tree.map(lambda g: -1e-3 * g, grads))
+    assert objective(stepped) > objective(made.params)
+
+
 def test_signals_match_their_equations(x64):
-    """Each criterion's f against a direct per-bin evaluation of its equation."""
+    """Each criterion's f ``(B, K)`` against a direct per-bin evaluation of its equation."""
     spec, params = _tiny_network(jnp.float64)
-    criteria = _criteria(spec)
+    criteria = cases.criteria(spec)
     inputs = _binary(2, (3, N_STEPS, 2), 0.4, jnp.float64)
-    spikes = _binary(3, (2, 3, N_STEPS, 2), 0.5, jnp.float64)
+    spikes = _binary(3, (3, 2, N_STEPS, 2), 0.5, jnp.float64)  # (B, K, T, N)
     targets = jnp.array([0, 1, 1])
     counts = spikes.sum(-2)
 
-    readout = _random_readout(criteria["barber_agakov"], 2, jnp.float64)
+    readout = cases.random_readout(criteria["barber_agakov"], 2, jnp.float64)
     f, _ = im.evaluate_signal(spec, criteria["barber_agakov"], params, readout, spikes, inputs)
-    logits = counts @ readout.weight + readout.bias  # (K, B, M)
-    per_bin = ps.bernoulli_log_prob(inputs[None], logits[:, :, None, :])  # (K, B, T, M)
+    logits = counts @ readout.weight + readout.bias  # (B, K, M)
+    per_bin = ps.bernoulli_log_prob(inputs[:, None], logits[:, :, None, :])  # (B, K, T, M)
     np.testing.assert_allclose(f, per_bin.sum((-2, -1)), rtol=1e-12)
 
-    critic = _random_readout(criteria["infonce"], 3, jnp.float64)
+    critic = cases.random_readout(criteria["infonce"], 3, jnp.float64)
     f, _ = im.evaluate_signal(spec, criteria["infonce"], params, critic, spikes, inputs)
     x_counts = inputs.sum(-2)
-    for k in range(2):
-        for j in range(3):
+    for j in range(3):
+        for k in range(2):
             scores = np.array(
                 [
-                    x_counts[i] @ critic.weight @ counts[k, j] + x_counts[i] @ critic.input_weight
+                    x_counts[i] @ critic.weight @ counts[j, k] + x_counts[i] @ critic.input_weight
                     for i in range(3)
                 ]
             )
             want = scores[j] - logsumexp(scores) + np.log(3)
-            np.testing.assert_allclose(f[k, j], want, rtol=1e-10)
+            np.testing.assert_allclose(f[j, k], want, rtol=1e-10)
     assert np.all(f <= np.log(3) + 1e-12)
 
-    classifier = _random_readout(criteria["bottleneck"], 4, jnp.float64)
+    classifier = cases.random_readout(criteria["bottleneck"], 4, jnp.float64)
     f, metrics = im.evaluate_signal(
         spec, criteria["bottleneck"], params, classifier, spikes, inputs, targets
     )
-    u = ps.potentials(spec, params, spikes, jnp.broadcast_to(inputs, (2, *inputs.shape)))
+    u = ps.potentials(spec, params, spikes, jnp.broadcast_to(inputs[:, None], (3, 2, N_STEPS, 2)))
     p, r = jax.nn.sigmoid(u), 0.1
     kl = np.sum(p * np.log(p / r) + (1 - p) * np.log((1 - p) / (1 - r)), axis=(-2, -1))
-    log_q = jax.nn.log_softmax(counts @ classifier.weight + classifier.bias)[..., targets]
-    log_q = np.take_along_axis(np.asarray(log_q), np.arange(3)[None, :, None], -1)[..., 0]
+    log_q = np.asarray(jax.nn.log_softmax(counts @ classifier.weight + classifier.bias))
+    log_q = np.take_along_axis(log_q, np.asarray(targets)[:, None, None], -1)[..., 0]
     np.testing.assert_allclose(f, log_q - 0.3 * kl, rtol=1e-10)
     np.testing.assert_allclose(metrics["kl"], kl.mean(), rtol=1e-10)
 
@@ -158,9 +154,9 @@ def test_weighted_score_contracts_the_per_sample_local_scores(x64):
 
 
 def test_rate_penalised_infomax_gradient_is_that_of_the_exact_information(x64):
-    """With every input pattern as reference (weights p(x)), the expected Toyoizumi update
-    Σ_{x,y} p(x) p(y|x) [f ∇log p + ∇f] is jax.grad of I(X;Y) − γ KL(P(Y) ‖ Bern(r)^T)
-    computed independently from the enumerated channel."""
+    """With every input pattern as reference (weights p(x)), the expected Toyoizumi loss
+    gradient Σ_{x,y} p(x) p(y|x) [ℓ ∇log p + ∇ℓ] (ℓ = −f) is −jax.grad of
+    I(X;Y) − γ KL(P(Y) ‖ Bern(r)^T) computed independently from the enumerated channel."""
     spec = ps.Network(1, kernels.raw_lags(2), input_basis=kernels.raw_lags(2), n_inputs=2)
     _, params = _poisson_neuron()
     params = _cast(params, jnp.float64)
@@ -174,27 +170,28 @@ def test_rate_penalised_infomax_gradient_is_that_of_the_exact_information(x64):
         log_target = jnp.sum(outputs * np.log(r) + (1 - outputs) * np.log(1 - r), axis=(1, 2))
         return information - gamma * jnp.sum(jnp.exp(log_py) * (log_py - log_target))
 
-    exact = jax.jit(jax.grad(exact_objective))(params)
+    exact = jax.jit(jax.grad(lambda p: -exact_objective(p)))(params)
     channel = mi.network_channel(spec, params, n_steps, p_in)
     x = jnp.asarray(channel.inputs, jnp.float64)
     criterion = crit.rate_penalised_infomax(
         spec, gamma, r, reference_inputs=x, reference_log_weights=channel.log_px
     )
     y = jnp.asarray(channel.outputs, jnp.float64)
-    spikes = jnp.broadcast_to(y[:, None], (len(y), len(x), n_steps, 1))
-    weights = jnp.exp(channel.log_psx.T + channel.log_px[None])  # (n_y, n_x)
+    spikes = jnp.broadcast_to(y[None], (len(x), len(y), n_steps, 1))  # (B = n_x, K = n_y, T, N)
+    weights = jnp.exp(channel.log_psx + channel.log_px[:, None])  # (n_x, n_y)
 
-    def weighted(p):
+    def weighted_loss(p):
         f, _ = im.evaluate_signal(spec, criterion, p, (), spikes, x, None)
-        return jnp.sum(weights * f), f
+        return -jnp.sum(weights * f), -f
 
-    pathwise, f = jax.jit(jax.grad(weighted, has_aux=True))(params)
+    pathwise, sample_loss = jax.jit(jax.grad(weighted_loss, has_aux=True))(params)
     n = spikes.shape[0] * spikes.shape[1]
-    tiled = jnp.broadcast_to(x, (len(y), *x.shape)).reshape(n, n_steps, 2)
+    tiled = jnp.broadcast_to(x[:, None], (len(x), len(y), n_steps, 2)).reshape(n, n_steps, 2)
     scores = jax.jit(im.sample_scores, static_argnums=0)(
         spec, params, spikes.reshape(n, n_steps, 1), tiled
     )
-    through = jax.tree.map(lambda e: jnp.tensordot((weights * f).ravel(), e, axes=1), scores)
+    weighted = (weights * sample_loss).ravel()
+    through = jax.tree.map(lambda e: jnp.tensordot(weighted, e, axes=1), scores)
     for got, want in zip(jax.tree.map(jnp.add, pathwise, through), exact, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-13)
     # f without the rate term, averaged, is exactly I(X;Y).
@@ -208,25 +205,26 @@ def test_rate_penalised_infomax_gradient_is_that_of_the_exact_information(x64):
 
 
 def test_rule_is_unbiased_and_the_baselines_cut_its_variance():
-    """infomax_rule's updates on 30 independent batches (64 samples of each of 3 inputs)
-    average to the enumerated gradient within 4 standard errors for every parameter, with the
-    leave-one-out, optimal and no baseline; both baselines lower the total variance."""
+    """infomax_rule's gradients on 30 independent batches (64 samples of each of 3 inputs)
+    average to the enumerated gradient of the loss within 4 standard errors for every
+    parameter, with the leave-one-out, optimal and no baseline; both baselines lower the total
+    variance."""
     spec, params = _tiny_network()
-    criterion = _criteria(spec)["bottleneck"]
+    criterion = cases.criteria(spec)["bottleneck"]
     inputs = _binary(4, (3, N_STEPS, 2), 0.4, jnp.float32)
     targets = jnp.array([0, 1, 1])
-    learned = im.InfoMaxParams(params, _random_readout(criterion, 5, jnp.float32))
-    spikes_all, log_prob = _enumerated(spec, params, inputs)
+    learned = im.InfoMaxParams(params, cases.random_readout(criterion, 5, jnp.float32))
+    spikes_all, log_prob = cases.enumerated(spec, params, inputs)
 
-    def objective(p):
+    def loss(p):
         f, _ = im.evaluate_signal(
             spec, criterion, p.network, p.readout, spikes_all, inputs, targets
         )
-        return jnp.sum(jnp.exp(log_prob(p.network)) * f) / 3
+        return -jnp.sum(jnp.exp(log_prob(p.network)) * f) / 3
 
-    exact = np.concatenate([np.ravel(g) for g in jax.tree.leaves(jax.grad(objective)(learned))])
+    exact = np.concatenate([np.ravel(g) for g in jax.tree.leaves(jax.grad(loss)(learned))])
     k = 64
-    tiled = jnp.tile(inputs, (k, 1, 1))
+    tiled = jnp.repeat(inputs, k, axis=0)
     variances = {}
     for baseline in ("loo", "optimal", "none"):
         rule = im.infomax_rule(spec, criterion, baseline=baseline, kappa=0.5)
@@ -235,9 +233,9 @@ def test_rule_is_unbiased_and_the_baselines_cut_its_variance():
         estimates = []
         for batch_key in jax.random.split(jax.random.key(5), 30):
             spikes = ps.sample(spec, params, batch_key, N_STEPS, 3 * k, inputs=tiled)
-            spikes = spikes.reshape(k, 3, N_STEPS, 2).astype(jnp.float32)
-            updates, state = update(im.InfoMaxSignals(spikes, inputs, targets), state, learned)
-            estimates.append(np.concatenate([np.ravel(u) for u in jax.tree.leaves(updates)]))
+            spikes = spikes.reshape(3, k, N_STEPS, 2).astype(jnp.float32)  # (B, K, T, N)
+            grads, state = update(im.InfoMaxSignals(spikes, inputs, targets), state, learned)
+            estimates.append(np.concatenate([np.ravel(g) for g in jax.tree.leaves(grads)]))
         estimates = np.array(estimates[5:])  # the optimal baseline's averages warm up
         mean, se = estimates.mean(0), estimates.std(0) / np.sqrt(len(estimates))
         assert np.all(np.abs(mean - exact) <= 4 * se + 1e-6), (baseline, mean - exact, se)
@@ -246,11 +244,44 @@ def test_rule_is_unbiased_and_the_baselines_cut_its_variance():
     assert variances["optimal"] < 0.7 * variances["none"], variances
 
 
+def test_trainer_follows_the_rule_and_shares_its_state_layout():
+    """One infomax_trainer step with plain SGD moves the parameters by −η × the rule's
+    gradient on the step's own samples (the spikes are redrawn from the same key), the State
+    holds no key, and the Info's loss is −mean f before the update."""
+    spec, params = _tiny_network()
+    criterion = cases.criteria(spec)["barber_agakov"]
+    eta = 0.1
+    trainer = im.infomax_trainer(spec, criterion, optax.sgd(eta), n_samples=3, baseline="none")
+    learned = im.InfoMaxParams(params, criterion.init_readout(jax.random.key(0)))
+    state = trainer.init(learned)
+    assert set(state._fields) == {"params", "rule_state", "opt_state"}
+    inputs = _binary(9, (4, N_STEPS, 2), 0.4, jnp.float32)
+    key = jax.random.key(3)
+    new_state, info = trainer.step(key, state, inputs)
+    spikes = ps.sample(spec, params, key, N_STEPS, 12, inputs=jnp.repeat(inputs, 3, axis=0))
+    signals = im.InfoMaxSignals(spikes.reshape(4, 3, N_STEPS, 2).astype(jnp.float32), inputs)
+    rule = im.infomax_rule(spec, criterion, baseline="none")
+    grads, _ = rule.update(signals, rule.init(learned), learned)
+    for new, old, g in zip(
+        jax.tree.leaves(new_state.params),
+        jax.tree.leaves(learned),
+        jax.tree.leaves(grads),
+        strict=True,
+    ):
+        np.testing.assert_allclose(new, old - eta * g, rtol=1e-5, atol=1e-6)
+    f, metrics = im.evaluate_signal(
+        spec, criterion, params, learned.readout, signals.spikes, inputs
+    )
+    np.testing.assert_allclose(info.loss, -jnp.mean(f), rtol=1e-6)
+    assert set(info.metrics) == set(metrics) == {"bound", "rate"}
+
+
 def test_leave_one_out_signals():
     f = jnp.array([[1.0, 4.0], [3.0, 0.0], [5.0, 2.0]])
     np.testing.assert_allclose(
         score.leave_one_out(f), [[1 - 4, 4 - 1], [3 - 3, 0 - 3], [5 - 2, 2 - 2]]
     )
+    np.testing.assert_allclose(score.leave_one_out(f.T, axis=1), score.leave_one_out(f).T)
     with pytest.raises(ValueError, match="number of samples per group"):
         score.leave_one_out(jnp.ones((1, 3)))
 
@@ -262,6 +293,47 @@ def _poisson_neuron():
     spec = ps.Network(1, kernels.raw_lags(2), input_basis=kernels.raw_lags(2), n_inputs=2)
     params = spec.init_params(jax.random.key(0), rate=100.0, weight_scale=0.3, refractory=1.0)
     return spec, params
+
+
+#: One optimizer object: trainers that share it (and differ only in the criterion's
+#: hyper-parameters) share one compiled step.
+ADAM = optax.adam(0.05)
+
+
+def _train(spec, criterion, params, data, *, epochs, validation=None):
+    """``fit`` an infomax_trainer (:data:`ADAM`, K = 4, batches of 64) from ``params`` and a
+    zero read-out; with ``validation`` (the trainer's batch format), a ``fit`` callback records
+    :func:`evaluate_infomax` on it before training and after every epoch. Returns
+    ``(FitResult, {metric: (epochs + 1,) array})``."""
+    trainer = im.infomax_trainer(spec, criterion, ADAM, n_samples=4)
+    start = im.InfoMaxParams(params, criterion.init_readout(jax.random.key(0)))
+    held_out = []
+
+    def evaluate(index, learned):
+        key = jax.random.fold_in(jax.random.key(9), index)
+        held_out.append(
+            im.evaluate_infomax(spec, criterion, learned, key, validation, batch_size=64)
+        )
+
+    callback = None
+    if validation is not None:
+        evaluate(0, start)
+
+        def callback(epoch, state, info):
+            evaluate(epoch + 1, state.params)
+
+    result = fit(
+        trainer,
+        start,
+        data,
+        key=jax.random.key(2),
+        epochs=epochs,
+        batch_size=64,
+        callback=callback,
+        progress=False,
+    )
+    names = held_out[0] if held_out else {}
+    return result, {name: np.array([row[name] for row in held_out]) for name in names}
 
 
 @pytest.mark.slow
@@ -280,16 +352,14 @@ def test_infomax_learning_increases_the_exact_information_and_the_rate_term_hold
 
     before, _ = exact(params)
     data = jax.random.bernoulli(jax.random.key(1), p_in, (2048, n_steps, 2)).astype(jnp.float32)
-    optimizer = optax.chain(optax.scale_by_adam(), optax.scale(0.05))
     results = {}
     for gamma in (0.0, 1.0):
         criterion = crit.rate_penalised_infomax(spec, gamma, r)
-        trainer = im.infomax_trainer(spec, criterion, optimizer, n_samples=4)
-        fit = im.fit_infomax(
-            trainer, params, jax.random.key(2), data, epochs=3, batch_size=64, progress=False
-        )
-        results[gamma] = exact(fit.params.network)
-        assert fit.history["information"][-1] > fit.history["information"][0]
+        result, _ = _train(spec, criterion, params, data, epochs=3)
+        results[gamma] = exact(result.params.network)
+        information = result.history["metrics_information"]
+        assert information[-1] > information[0]
+        assert np.all(np.diff(result.history["loss"]) < 0)
     print(f"exact I(X;Y): before {before:.4f}, after (γ, I, rate): {results}")
     assert before < 0.01
     assert results[0.0][0] > 0.5
@@ -306,28 +376,20 @@ def test_spiking_bounds_stay_below_the_exact_information_and_rise_with_training(
     entropy_x = 2 * n_steps * -(p_in * np.log(p_in) + (1 - p_in) * np.log(1 - p_in))
     data = jax.random.bernoulli(jax.random.key(1), p_in, (3072, n_steps, 2)).astype(jnp.float32)
     train, held_out = data[:2048], data[2048:]
-    optimizer = optax.chain(optax.scale_by_adam(), optax.scale(0.05))
     for criterion in (crit.barber_agakov(spec, entropy_x), crit.infonce(spec)):
-        trainer = im.infomax_trainer(spec, criterion, optimizer, n_samples=4)
-        fit = im.fit_infomax(
-            trainer,
-            params,
-            jax.random.key(2),
-            train,
-            epochs=2,
-            batch_size=64,
-            validation=(held_out, None),
-            progress=False,
-        )
-        batch_bounds = []
-        for i, key in enumerate(jax.random.split(jax.random.key(3), 16)):
-            _, metrics = trainer.evaluate(fit.params, key, held_out[64 * i : 64 * (i + 1)])
-            batch_bounds.append(float(metrics["bound"]))
+        result, validated = _train(spec, criterion, params, train, epochs=2, validation=held_out)
+        batch_bounds = [
+            im.evaluate_infomax(
+                spec, criterion, result.params, key, held_out[64 * i : 64 * (i + 1)]
+            )
+            for i, key in enumerate(jax.random.split(jax.random.key(3), 16))
+        ]
+        batch_bounds = [row["bound"] for row in batch_bounds]
         bound, se = np.mean(batch_bounds), np.std(batch_bounds) / np.sqrt(16)
-        channel = mi.network_channel(spec, fit.params.network, n_steps, p_in)
+        channel = mi.network_channel(spec, result.params.network, n_steps, p_in)
         exact = float(mi.channel_information(channel.log_px, channel.log_psx))
         print(f"{criterion.name}: bound {bound:.3f} ± {se:.3f} <= exact I {exact:.3f} nats")
-        assert fit.history["val_bound"][-1] > fit.history["val_bound"][0] + 0.05
+        assert validated["bound"][-1] > validated["bound"][0] + 0.05
         assert bound < exact + 3 * se
 
 
@@ -380,23 +442,11 @@ def test_bottleneck_trades_spike_rate_for_accuracy_monotonically_in_beta():
         return np.asarray(x, np.float32), labels
 
     train, test = draw(jax.random.key(2), 1024), draw(jax.random.key(3), 512)
-    optimizer = optax.chain(optax.scale_by_adam(), optax.scale(0.05))
     rows, compiled = [], im._train_step._cache_size()
     for beta in (0.0, 0.01, 0.03, 0.1):
         criterion = crit.information_bottleneck(spec, n_classes, beta, target_prob=0.02)
-        trainer = im.infomax_trainer(spec, criterion, optimizer, n_samples=4)
-        fit = im.fit_infomax(
-            trainer,
-            params,
-            jax.random.key(4),
-            *train,
-            epochs=4,
-            batch_size=64,
-            validation=test,
-            progress=False,
-        )
-        h = fit.history
-        rows.append((beta, h["val_rate"][-1], h["val_accuracy"][-1], h["val_kl"][-1]))
+        _, h = _train(spec, criterion, params, train, epochs=4, validation=test)
+        rows.append((beta, h["rate"][-1], h["accuracy"][-1], h["kl"][-1]))
     print("β, rate per bin, accuracy, KL per sample:")
     for row in rows:
         print("  {:5.2f}  {:.4f}  {:.3f}  {:7.2f}".format(*row))
@@ -450,15 +500,10 @@ def test_infomax_representation_beats_the_untrained_network_in_a_linear_probe():
         model = LogisticRegression(max_iter=2000).fit(train, labels[:n_train])
         return model.score(test, labels[n_train:])
 
-    criterion = crit.barber_agakov(spec)
-    optimizer = optax.chain(optax.scale_by_adam(), optax.scale(0.05))
-    trainer = im.infomax_trainer(spec, criterion, optimizer, n_samples=4)
-    fit = im.fit_infomax(
-        trainer, params, jax.random.key(2), x[:n_train], epochs=6, batch_size=64, progress=False
-    )
-    untrained, trained = probe(params), probe(fit.params.network)
+    result, _ = _train(spec, crit.barber_agakov(spec), params, x[:n_train], epochs=6)
+    untrained, trained = probe(params), probe(result.params.network)
     print(f"linear probe on held-out digits: untrained {untrained:.3f}, InfoMax {trained:.3f}")
-    assert fit.history["bound"][-1] > fit.history["bound"][0]
+    assert result.history["metrics_bound"][-1] > result.history["metrics_bound"][0]
     assert trained > untrained + 0.2
 
 
@@ -498,28 +543,36 @@ def test_bad_inputs_raise_clear_errors():
     learned = im.InfoMaxParams(params, criterion.init_readout(None))
     state = rule.init(learned)
     inputs = jnp.zeros((3, 4, 2))
-    with pytest.raises(ValueError, match=r"signals.spikes must have shape \(K, B, T, 2\)"):
+    with pytest.raises(ValueError, match=r"signals.spikes must have shape \(B, K, T, 2\)"):
         rule.update(im.InfoMaxSignals(jnp.zeros((3, 4, 2)), inputs), state, learned)
-    with pytest.raises(ValueError, match=r"signals.inputs must have shape \(3, 4, 2\)"):
-        rule.update(im.InfoMaxSignals(jnp.zeros((2, 3, 4, 2)), inputs[:2]), state, learned)
+    with pytest.raises(ValueError, match=r"signals.inputs must have shape \(2, 4, 2\)"):
+        rule.update(im.InfoMaxSignals(jnp.zeros((2, 3, 4, 2)), inputs), state, learned)
     with pytest.raises(ValueError, match="needs params"):
-        rule.update(im.InfoMaxSignals(jnp.zeros((2, 3, 4, 2)), inputs), state)
+        rule.update(im.InfoMaxSignals(jnp.zeros((3, 2, 4, 2)), inputs), state)
     trainer = im.infomax_trainer(spec, criterion, optimizer)
+    with pytest.raises(TypeError, match=r"InfoMaxParams\(network_params, readout\)"):
+        trainer.init(params)
+    state = trainer.init(learned)
+    key = jax.random.key(0)
     with pytest.raises(ValueError, match="takes no targets"):
-        im.fit_infomax(trainer, params, jax.random.key(0), inputs, np.zeros(3, int), epochs=1)
+        trainer.step(key, state, (inputs, np.zeros(3, int)))
     with pytest.raises(ValueError, match=r"inputs must have shape \(B, T, 2\)"):
-        im.fit_infomax(trainer, params, jax.random.key(0), jnp.zeros((3, 4, 5)), epochs=1)
+        trainer.step(key, state, jnp.zeros((3, 4, 5)))
+    with pytest.raises(ValueError, match=r"batch must be inputs or \(inputs, targets\)"):
+        trainer.step(key, state, (inputs, None, None))
     with pytest.raises(ValueError, match=r"batch_size must lie in 1\.\.3"):
-        im.fit_infomax(trainer, params, jax.random.key(0), inputs, epochs=1, batch_size=8)
-    bottleneck = im.infomax_trainer(spec, crit.information_bottleneck(spec, 2, 1.0), optimizer)
+        im.evaluate_infomax(spec, criterion, learned, key, inputs, batch_size=8)
+    vib = crit.information_bottleneck(spec, 2, 1.0)
+    bottleneck = im.infomax_trainer(spec, vib, optimizer)
+    vib_state = bottleneck.init(im.InfoMaxParams(params, vib.init_readout(key)))
     with pytest.raises(ValueError, match="needs targets"):
-        im.fit_infomax(bottleneck, params, jax.random.key(0), inputs, epochs=1)
+        bottleneck.step(key, vib_state, inputs)
     with pytest.raises(ValueError, match="targets must be"):
-        im.fit_infomax(bottleneck, params, jax.random.key(0), inputs, np.zeros(3), epochs=1)
+        bottleneck.step(key, vib_state, (inputs, np.zeros(3)))
     refs = crit.rate_penalised_infomax(spec, reference_inputs=np.zeros((4, 5, 2)))
     toyoizumi = im.infomax_trainer(spec, refs, optimizer)
     with pytest.raises(ValueError, match=r"reference_inputs must have the inputs' \(T, M\)"):
-        toyoizumi.step(toyoizumi.init(params, jax.random.key(0)), inputs)
+        toyoizumi.step(key, toyoizumi.init(im.InfoMaxParams(params, ())), inputs)
     with pytest.raises(ValueError, match="lags_bins must be"):
         crit.toyoizumi_window(spec, params, [0.5], jax.random.key(0), 0.1)
     with pytest.raises(ValueError, match="pre must be an input channel"):

@@ -143,7 +143,7 @@ def test_plugin_bias_corrections_reduce_the_bias_and_error_bars_are_calibrated()
 
 
 def _fit(objective, params, n_steps, learning_rate):
-    """Adam ascent on ``objective``; returns the parameters at each checkpoint in n_steps."""
+    """Adam on the loss −``objective``; returns the parameters at each checkpoint in n_steps."""
     optimizer = optax.adam(learning_rate)
 
     @partial(jax.jit, static_argnums=1)
@@ -255,24 +255,24 @@ def test_score_function_gradients_of_the_bounds_match_the_reparameterised_gradie
     agrees with jax.grad of the reparameterised bounds within 4 standard errors."""
     sigma, n_inputs, k = 0.5, 2048, 8
     key_x, key_e = jax.random.split(jax.random.key(6))
-    x = jax.random.normal(key_x, (n_inputs,))
-    eps = jax.random.normal(key_e, (k, n_inputs))
+    x = jax.random.normal(key_x, (n_inputs,))[:, None]  # (B, 1)
+    eps = jax.random.normal(key_e, (k, n_inputs)).T  # (B, K)
 
     def ba_terms(s):
         return -0.5 * ((x - 0.8 * s) ** 2 / 0.2 + np.log(2 * np.pi * 0.2))
 
-    def nce_terms(s):  # (K, B): batches of 64 inputs, code j picks its input
-        bx, bs = x.reshape(-1, 64), s.reshape(k, -1, 64)
+    def nce_terms(s):  # (B, K): batches of 64 inputs, code j picks its input
+        bx, bs = x.reshape(-1, 64), s.T.reshape(k, -1, 64)
         scores = 4 * bx[None, :, :, None] * bs[:, :, None, :] - 2 * bx[None, :, :, None] ** 2
-        return mi.infonce_terms(scores).reshape(k, n_inputs)
+        return mi.infonce_terms(scores).reshape(k, n_inputs).T
 
     for terms in (ba_terms, nce_terms):
         for a in (0.5, 1.5):
             exact = jax.grad(lambda a_, t=terms: jnp.mean(t(a_ * x + sigma * eps)))(a)
             s = a * x + sigma * eps
             f = terms(s)
-            per_sample = score.leave_one_out(f) * (s - a * x) * x / sigma**2  # (K, B)
-            per_input = per_sample.mean(0)
+            per_sample = score.leave_one_out(f, axis=1) * (s - a * x) * x / sigma**2  # (B, K)
+            per_input = per_sample.mean(1)
             estimate, se = per_input.mean(), per_input.std() / np.sqrt(n_inputs)
             assert abs(estimate - exact) < 4 * se, (terms.__name__, a, estimate, exact, se)
 

@@ -1,4 +1,5 @@
-"""Maximum-likelihood fits: oracle (statsmodels), recovery, penalties, the online rule."""
+"""Maximum-likelihood fits: oracle (statsmodels), recovery, penalties, the online rule, and
+the likelihood trainers (Newton, online)."""
 
 import jax
 import jax.numpy as jnp
@@ -11,8 +12,10 @@ import probsnn as ps
 from conftest import make_network, random_inputs
 from probsnn import kernels
 from probsnn.design import build_design, coef_to_params, params_to_coef
-from probsnn.inference import fit_ml, fit_ml_online, ml_rule
-from probsnn.inference.likelihood.online import MLSignals
+from probsnn.glm import contract
+from probsnn.inference import fit, fit_ml, ml_online_trainer, ml_rule, newton_trainer
+from probsnn.inference.likelihood.newton import NewtonInfo, NewtonState, newton_step
+from probsnn.inference.likelihood.online import MLSignals, local_gradient
 
 
 @pytest.mark.parametrize("kind", ["sparse_separate_feedback", "inputs"])
@@ -131,8 +134,9 @@ def test_fit_rejects_bad_arguments():
     assert np.isfinite(fit_ml(spec, spikes, l2=1.0).info.log_likelihood)
 
 
-def test_local_rule_sums_to_the_exact_gradient():
-    """Σ_t (pre-trace × (s − σ(u))) over all bins and trials equals jax.grad of log p."""
+def test_rule_sums_to_the_gradient_of_the_negative_log_likelihood():
+    """Σ_t ml_rule over all bins and trials equals jax.grad of −log p (the loss); the score
+    local_gradient is its negative, jax.grad of log p."""
     spec = make_network("inputs")
     params = spec.init_params(jax.random.key(0), rate=60.0)
     inputs = random_inputs(spec, jax.random.key(1), 400, n_trials=2)
@@ -142,15 +146,19 @@ def test_local_rule_sums_to_the_exact_gradient():
 
     def one_bin(t):
         signals = MLSignals(ps.Traces(*(None if a is None else a[:, t] for a in x)), spikes[:, t])
-        updates, _ = rule.update(signals, rule.init(params), params)
-        return updates
+        grads, _ = rule.update(signals, rule.init(params), params)
+        return grads, local_gradient(spec, params, signals)
 
-    summed = jax.tree.map(lambda a: a.sum(0), jax.lax.map(one_bin, jnp.arange(400)))
-    exact = jax.grad(lambda p: ps.log_likelihood(spec, p, spikes, inputs))(params)
-    for name, got, want in zip(ps.Params._fields, summed, exact, strict=True):
+    grads, scores = jax.lax.map(one_bin, jnp.arange(400))
+    summed, score = (jax.tree.map(lambda a: a.sum(0), tree) for tree in (grads, scores))
+    loss_grad = jax.grad(lambda p: -ps.log_likelihood(spec, p, spikes, inputs))(params)
+    for name, got, minus_score, want in zip(
+        ps.Params._fields, summed, score, loss_grad, strict=True
+    ):
         np.testing.assert_allclose(
             np.asarray(got), np.asarray(want), rtol=1e-4, atol=1e-3, err_msg=name
         )
+        np.testing.assert_allclose(np.asarray(minus_score), -np.asarray(got), err_msg=name)
 
 
 def test_rule_chains_with_optax_and_eligibility_filters():
@@ -164,47 +172,142 @@ def test_rule_chains_with_optax_and_eligibility_filters():
     second, _ = rule.update(signals, state, params)
     # e_1 = (1 − κ) g, e_2 = κ e_1 + (1 − κ) g = (1 − κ²) g
     np.testing.assert_allclose(np.asarray(second.bias), (1 + 0.75) * np.asarray(first.bias))
-    chained = optax.chain(ml_rule(spec), optax.scale(0.1))
+    grad = ml_rule(spec).update(signals, ml_rule(spec).init(params), params)[0]
+    # every neuron spiked: ∂/∂γ of the loss −log σ(u) is σ(u) − 1 < 0
+    u = contract(spec, params, signals.traces)
+    np.testing.assert_allclose(np.asarray(grad.bias), np.asarray(jax.nn.sigmoid(u) - 1), rtol=1e-6)
+    chained = optax.chain(ml_rule(spec), optax.sgd(0.1))
     updates, _ = chained.update(signals, chained.init(params), params)
     new = optax.apply_updates(params, updates)
-    grad = ml_rule(spec).update(signals, ml_rule(spec).init(params), params)[0]
     np.testing.assert_allclose(
-        np.asarray(new.bias), np.asarray(params.bias + 0.1 * grad.bias), rtol=1e-6
+        np.asarray(new.bias), np.asarray(params.bias - 0.1 * grad.bias), rtol=1e-6
     )
+    assert np.all(np.asarray(new.bias) > np.asarray(params.bias))
     with pytest.raises(ValueError, match="kappa"):
         ml_rule(spec, kappa=1.0)
+    with pytest.raises(ValueError, match="params"):
+        ml_rule(spec).update(signals, ml_rule(spec).init(params))
 
 
-def test_online_fit_streams_and_increases_the_likelihood():
+def test_online_trainer_streams_and_increases_the_likelihood():
     spec = ps.Network(4, kernels.raised_cosine(2, 1, 6), dt=1e-3)
     truth = spec.init_params(jax.random.key(0), rate=80.0, weight_scale=2.0)
     spikes = ps.sample(spec, truth, jax.random.key(1), 20_000, n_trials=2)
     start = spec.init_params(jax.random.key(2), rate=80.0, weight_scale=0.0, refractory=0.0)
-    online = fit_ml_online(spec, start, spikes, learning_rate=2e-3, kappa=0.5)
-    assert online.log_likelihood.shape == (20_000,)
+    # the learning rate lives in the optimizer's state: changing it reuses the compiled step
+    trainer = ml_online_trainer(
+        spec, optax.inject_hyperparams(optax.sgd)(learning_rate=2e-3), kappa=0.5
+    )
+    state, info = trainer.step(jax.random.key(3), trainer.init(start), spikes)
+    assert info.log_likelihood.shape == (20_000,)
+    np.testing.assert_allclose(float(info.loss), -float(info.log_likelihood.sum()) / 40_000)
     before = float(ps.log_likelihood(spec, start, spikes))
-    after = float(ps.log_likelihood(spec, online.params, spikes))
+    after = float(ps.log_likelihood(spec, state.params, spikes))
     best = fit_ml(spec, spikes).info.log_likelihood
     assert after > before
     # it closes most of the gap to the batch optimum
     assert (best - after) < 0.2 * (best - before)
-    # another learning rate and other data of the same shape reuse the compiled stream
-    from probsnn.inference.likelihood.online import _stream
+    # another learning rate and other data of the same shape reuse the compiled step
+    compiled = trainer.step._cache_size()
+    state.opt_state.hyperparams["learning_rate"] = jnp.asarray(1e-3, jnp.float32)
+    trainer.step(jax.random.key(4), state, spikes[::-1])
+    assert trainer.step._cache_size() == compiled == 1
 
-    compiled = _stream._cache_size()
-    fit_ml_online(spec, online.params, spikes[::-1], learning_rate=1e-3, kappa=0.5)
-    assert _stream._cache_size() == compiled
+
+def test_online_trainer_step_is_the_rule_applied_bin_by_bin():
+    """One step on (spikes, inputs) equals chain(ml_rule, sgd) applied to each bin's parallel
+    traces in turn (the ring buffers reproduce ps.traces); fit drives it over mini-batches."""
+    spec = make_network("inputs")
+    params = spec.init_params(jax.random.key(0), rate=60.0)
+    inputs = random_inputs(spec, jax.random.key(1), 30, n_trials=4)
+    spikes = ps.sample(spec, params, jax.random.key(2), 30, n_trials=4, inputs=inputs)
+    optimizer = optax.sgd(0.05)
+    trainer = ml_online_trainer(spec, optimizer, kappa=0.3)
+    state, info = trainer.step(jax.random.key(3), trainer.init(params), (spikes, inputs))
+
+    rule = optax.chain(ml_rule(spec, 0.3), optimizer)
+    x = ps.traces(spec, spikes, inputs)
+    expected, rule_state, log_lik = params, rule.init(params), []
+    for t in range(30):
+        bin_traces = ps.Traces(*(None if a is None else a[:, t] for a in x))
+        u = contract(spec, expected, bin_traces)
+        log_lik.append(float(jnp.sum(ps.bernoulli_log_prob(spikes[:, t], u))))
+        updates, rule_state = rule.update(MLSignals(bin_traces, spikes[:, t]), rule_state, expected)
+        expected = optax.apply_updates(expected, updates)
+    for name, got, want in zip(ps.Params._fields, state.params, expected, strict=True):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(np.asarray(info.log_likelihood), log_lik, rtol=1e-5)
+
+    result = fit(
+        trainer,
+        params,
+        (spikes, inputs),
+        key=jax.random.key(4),
+        epochs=3,
+        batch_size=2,
+        progress=False,
+    )
+    assert result.history["loss"].shape == (3,)
+    assert trainer.step._cache_size() == 2  # (4, 30) and (2, 30) batches
+
+    with pytest.raises(ValueError, match="hidden"):
+        ml_online_trainer(ps.Network(5, spec.synapse_basis, visible=np.arange(5) < 3), optimizer)
+    with pytest.raises(ValueError, match="inputs"):
+        trainer.step(jax.random.key(0), state, spikes)
+    with pytest.raises(ValueError, match=r"\(B, T, N\)"):
+        trainer.step(jax.random.key(0), state, (spikes[0], inputs[0]))
+
+
+def test_newton_trainer_is_fit_ml_step_by_step():
+    spec = make_network("inputs")
+    params = spec.init_params(jax.random.key(0), rate=60.0)
+    inputs = random_inputs(spec, jax.random.key(1), 1000, n_trials=2)
+    spikes = ps.sample(spec, params, jax.random.key(2), 1000, n_trials=2, inputs=inputs)
+    reference = fit_ml(spec, spikes, inputs, l2=0.5)
+    trainer = newton_trainer(spec, spikes, inputs, l2=0.5)
+    state = trainer.init(None)
+    assert isinstance(state, NewtonState)
+    infos = []
+
+    def stop_when_converged(epoch, state, info):
+        infos.append(info)
+        return bool(info["converged"])
+
+    result = fit(
+        trainer,
+        None,
+        None,
+        key=jax.random.key(3),
+        epochs=50,
+        callback=stop_when_converged,
+        progress=False,
+    )
+    assert len(infos) == reference.info.n_iterations
+    np.testing.assert_allclose(result.history["loss"], reference.info.history[1:], rtol=1e-6)
+    for name, got, want in zip(ps.Params._fields, result.params, reference.params, strict=True):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6, err_msg=name)
+    # a state holds Params and coefficients of the same iterate; the loss is the objective
+    _, info = trainer.step(None, result.state)
+    assert isinstance(info, NewtonInfo) and bool(info.converged)
+    np.testing.assert_allclose(
+        np.asarray(params_to_coef(spec, result.state.params)), np.asarray(result.state.coef)
+    )
+    assert float(info.loss) == pytest.approx(float(np.sum(reference.info.objective)), rel=1e-5)
+    with pytest.raises(ValueError, match="batch=None"):
+        trainer.step(None, state, spikes)
+    with pytest.raises(ValueError, match="l2"):
+        newton_trainer(spec, spikes, inputs, l2=-1.0)
 
 
 def test_newton_step_compiles_once_per_design_shape():
-    from probsnn.inference.likelihood.newton import newton_step
-
     spec = make_network("dense")
     params = spec.init_params(jax.random.key(0), rate=80.0)
     for seed in (1, 2):
         spikes = ps.sample(spec, params, jax.random.key(seed), 500)
-        fit = fit_ml(spec, spikes)
-        assert fit.info.n_iterations > 1
+        fit_result = fit_ml(spec, spikes)
+        assert fit_result.info.n_iterations > 1
         if seed == 1:
             compiled = newton_step._cache_size()
+    trainer = newton_trainer(spec, spikes)
+    trainer.step(None, trainer.init(params))
     assert newton_step._cache_size() == compiled

@@ -54,6 +54,19 @@ def test_optimal_baseline_closed_form_and_pytrees():
     np.testing.assert_allclose(gradient["w"], (centred * scores["w"]).mean(0), rtol=1e-5)
 
 
+def test_blend_moments_and_the_lagged_baseline_ratio():
+    """The one exponential filter over pytrees, the moments it keeps, and their ratio with a
+    fallback where no score has been seen."""
+    blended = score.blend({"a": jnp.ones(2)}, {"a": jnp.zeros(2)}, 0.25)
+    np.testing.assert_allclose(blended["a"], [0.25, 0.25])
+    state = score.blend_moments(
+        score.init_baseline(jnp.zeros(2)), jnp.array([2.0, 0.0]), jnp.array([4.0, 0.0]), 0.5
+    )
+    np.testing.assert_allclose(state.signal_moment, [1.0, 0.0])
+    np.testing.assert_allclose(state.score_moment, [2.0, 0.0])
+    np.testing.assert_allclose(score.baseline_ratio(state, -1.0), [0.5, -1.0])
+
+
 def test_iw_bound_and_vimco_signals_against_loops():
     log_w = jax.random.normal(jax.random.key(2), (5, 3)) * 3
     np.testing.assert_allclose(score.iw_bound(log_w), logsumexp(log_w, 0) - np.log(5), rtol=1e-6)

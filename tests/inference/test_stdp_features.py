@@ -1,11 +1,12 @@
-"""Soft winner-take-all layer trained by STDP (inference/stdp_features.py)."""
+"""Soft winner-take-all layer trained by STDP (inference/plasticity/features.py)."""
 
 import jax
 import numpy as np
 import pytest
 
-from probsnn.inference import pair_stdp
+from probsnn.inference._training import fit
 from probsnn.inference.plasticity import features as sf
+from probsnn.inference.plasticity.stdp import pair_stdp
 
 
 def _draws(layer, params, spikes, n_repeats, key=0):
@@ -54,10 +55,13 @@ def _two_patterns(n, n_steps=20, seed=0):
 def test_stdp_makes_one_neuron_per_pattern_and_keeps_the_weight_total():
     layer = sf.FeatureLayer(temperature=0.15, weight_total=4.0, homeostasis=0.005)
     rule = pair_stdp(0.02, 0.01, 10.0, 10.0, layer.dt_ms, w_max=1.0)
-    params = sf.init_feature_params(jax.random.key(1), 20, 2, layer)
+    initial = sf.init_feature_params(jax.random.key(1), 20, 2, layer)
     spikes, _ = _two_patterns(300)
-    for epoch in range(2):
-        params = sf.fit_stdp_features(layer, rule, params, jax.random.key(2 + epoch), spikes)
+    trainer = sf.stdp_features_trainer(layer, rule)
+    # two passes over the samples in their order (one step per epoch)
+    result = fit(trainer, initial, spikes, key=jax.random.key(2), epochs=2, progress=False)
+    params = result.params
+    assert result.history["loss"].shape == (2,)
     np.testing.assert_allclose(np.asarray(params.w).sum(axis=0), 4.0, rtol=1e-5)
     assert np.all(np.asarray(params.w) >= 0)
     test, which = _two_patterns(200, seed=9)
@@ -69,6 +73,35 @@ def test_stdp_makes_one_neuron_per_pattern_and_keeps_the_weight_total():
         assert share > 0.9
         w = np.asarray(params.w)[:, neuron]
         assert w[10 * pattern : 10 * pattern + 10].sum() > 0.8 * 4.0
+
+    # the monitored loss, the reconstruction error of the inputs by the features they activate,
+    # is far lower after learning (the error of a sample is scored before learning from it)
+    def loss(params):
+        state = trainer.init(params)
+        keys = jax.random.split(jax.random.key(4), 20)
+        return np.mean(
+            [float(trainer.step(k, state, test[i : i + 1])[1].loss) for i, k in enumerate(keys)]
+        )
+
+    assert loss(params) < 0.5 * loss(initial)
+
+
+def test_trainer_compiles_once_and_checks_its_arguments():
+    layer = sf.FeatureLayer()
+    rule = pair_stdp(0.02, 0.01, 10.0, 10.0, layer.dt_ms, w_max=1.0)
+    params = sf.init_feature_params(jax.random.key(0), 6, 3, layer)
+    spikes = (np.random.default_rng(0).random((8, 10, 6)) < 0.3).astype(np.uint8)
+    trainer = sf.stdp_features_trainer(layer, rule)
+    fit(trainer, params, spikes, key=jax.random.key(1), epochs=3, batch_size=4, progress=False)
+    assert trainer.step._cache_size() == 1  # one batch shape, one compilation
+    with pytest.raises(TypeError, match="rule"):
+        sf.stdp_features_trainer(layer, "pair")
+    with pytest.raises(ValueError, match=r"layer\.dt_ms"):
+        sf.stdp_features_trainer(layer._replace(dt_ms=0.0), rule)
+    with pytest.raises(TypeError, match="FeatureParams"):
+        trainer.init((params.w, params.bias))
+    with pytest.raises(ValueError, match="spikes"):
+        trainer.step(jax.random.key(0), trainer.init(params), spikes[0])
 
 
 def test_bad_arguments_name_what_is_wrong():

@@ -1,6 +1,7 @@
-"""WTA learning rules: the local gradient against jax.grad and finite differences, the C = 1
-reduction to the binary ML rule, the online rule's recursion, the variational gradient against
-exact enumeration of the hidden units, and training."""
+"""WTA learning rules: the local gradient (the score ∇ log p) against jax.grad and finite
+differences, the C = 1 reduction to the binary ML rule, the online rule's recursion on the loss
+−log p, the variational gradient of −ELBO against exact enumeration of the hidden units, and
+training with wta_trainer through fit."""
 
 import itertools
 from functools import partial
@@ -8,15 +9,18 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from jax.scipy.special import logsumexp
 
 import probsnn as ps
 from probsnn import kernels, topology, wta
 from probsnn.glm import advance, ring_traces
-from probsnn.inference import MLSignals
+from probsnn.inference import fit
 from probsnn.inference.latent import wta as rules
+from probsnn.inference.latent.trainer import wta_trainer
 from probsnn.inference.likelihood import online as binary_online
+from probsnn.inference.likelihood.online import MLSignals
 
 
 def _network(shared_basis: bool):
@@ -108,7 +112,8 @@ def test_one_symbol_gradient_is_the_binary_ml_gradient():
 
 def test_online_rule_streams_the_eligibility_recursion():
     """Streaming bins through ring buffers at fixed params: with κ = 0 the updates sum to the
-    batch gradient; with κ the last update is Σ_t (1 − κ) κ^{T−t} g_t."""
+    batch gradient of the loss −log p (minus the score); with κ the last update is
+    −Σ_t (1 − κ) κ^{T−t} g_t, g_t the bin's score."""
     spec = _network(shared_basis=False)
     params, spikes, inputs = _data(spec, n_steps=30, n_trials=2)
     x = wta.channel_traces(spec, spikes, inputs)
@@ -134,11 +139,11 @@ def test_online_rule_streams_the_eligibility_recursion():
         (_, _, total), updates = jax.lax.scan(stream, start, time_major)
         weights = (1 - kappa) * kappa ** jnp.arange(spikes.shape[1] - 1, -1, -1.0)
         for got, g in zip(updates, per_bin, strict=True):
-            want = jnp.tensordot(weights, g, axes=1)
+            want = -jnp.tensordot(weights, g, axes=1)
             np.testing.assert_allclose(got[-1], want, rtol=1e-4, atol=1e-5)
         if kappa == 0.0:
             for got, g in zip(total, per_bin, strict=True):
-                np.testing.assert_allclose(got, jnp.sum(g, 0), rtol=1e-4, atol=1e-4)
+                np.testing.assert_allclose(got, -jnp.sum(g, 0), rtol=1e-4, atol=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,23 +181,35 @@ def _exact(spec, params, x):
 
 
 def test_variational_gradient_is_unbiased_against_enumeration():
+    """One-completion estimates of the gradient of −ELBO average to the exact one (enumeration),
+    sign included; on B sequences × K completions the estimate is Σ_b mean_k."""
     spec, params, x = _tiny()
-    exact = jax.grad(lambda p: _exact(spec, p, x)[0])(params)
+    exact = jax.grad(lambda p: -_exact(spec, p, x)[0])(params)
     n = 6000
     samples = wta.sample(spec, params, jax.random.key(5), N_STEPS, n, clamp=x)
-    signals = rules.WTAVariationalSignals(samples[:, None], None)
     per_sample = jax.vmap(
-        lambda s: rules.wta_variational_gradient(spec, params, rules.WTAVariationalSignals(s, None))
-    )(signals.spikes)[0]
+        lambda s: rules.wta_variational_gradient(
+            spec, params, rules.WTAVariationalSignals(s[None, None], None)
+        )
+    )(samples)[0]
     for name, leaf, want in zip(wta.WTAParams._fields, per_sample, exact, strict=True):
         mean, se = jnp.mean(leaf, 0), jnp.std(leaf, 0) / np.sqrt(n)
         assert np.all(np.abs(mean - want) <= 4 * se + 1e-6), (name, mean, want, se)
-    # the batched call averages the per-sample gradients
+    # K completions of one sequence: the mean of the one-completion estimates
     batched, signal = rules.wta_variational_gradient(
-        spec, params, rules.WTAVariationalSignals(samples, None), baseline=0.0
+        spec, params, rules.WTAVariationalSignals(samples[None], None), baseline=0.0
     )
-    assert signal.shape == (n,)
+    assert signal.shape == (1, n)
     np.testing.assert_allclose(batched.bias, jnp.mean(per_sample.bias, 0), rtol=1e-4, atol=1e-5)
+    # B = 2 sequences of n/2 completions: the sum over sequences of their means
+    halves, signal = rules.wta_variational_gradient(
+        spec,
+        params,
+        rules.WTAVariationalSignals(samples.reshape(2, n // 2, *samples.shape[1:]), None),
+    )
+    assert signal.shape == (2, n // 2)
+    expected = jnp.sum(jnp.mean(per_sample.bias.reshape(2, n // 2, 2, 2), 1), 0)
+    np.testing.assert_allclose(halves.bias, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_variational_rule_baseline_reduces_variance():
@@ -208,22 +225,23 @@ def test_variational_rule_baseline_reduces_variance():
         return state, (updates.bias[1], plain.bias[1])
 
     _, (with_baseline, plain) = jax.lax.scan(
-        step, rule.init(params), samples.reshape(150, 8, *samples.shape[1:])
+        step, rule.init(params), samples.reshape(150, 1, 8, *samples.shape[1:])
     )
     ratio = np.var(np.asarray(plain)[50:], 0) / np.var(np.asarray(with_baseline)[50:], 0)
     assert np.all(ratio > 10), ratio  # about 40 at this seed
 
 
 def test_training_raises_the_exact_marginal_likelihood():
+    """wta_trainer through fit: log p(x) rises and the loss (−ELBO per sequence) falls."""
     spec, params, x = _tiny()
     data = jnp.broadcast_to(x, (16, *x.shape))
     before = float(_exact(spec, params, x)[1])
-    fit = rules.fit_wta(
-        spec, params, jax.random.key(7), data, n_epochs=40, batch_size=16, n_samples=4
-    )
-    after = float(_exact(spec, fit.params, x)[1])
+    trainer = wta_trainer(spec, optax.adam(1e-2), n_samples=4)
+    result = fit(trainer, params, data, key=jax.random.key(7), epochs=40, batch_size=16)
+    after = float(_exact(spec, result.params, x)[1])
     assert after > before + 1.0, (before, after)
-    assert fit.history.shape == (40,) and fit.history[-5:].mean() > fit.history[:5].mean()
+    loss = result.history["loss"]
+    assert loss.shape == (40,) and loss[-5:].mean() < loss[:5].mean()
 
 
 def test_bad_arguments():
@@ -234,13 +252,19 @@ def test_bad_arguments():
         rules.wta_variational_rule(spec, -0.1)
     with pytest.raises(TypeError, match="WTAVariationalSignals"):
         rules.wta_variational_gradient(spec, params, (x, None))
-    full = jnp.zeros((N_STEPS, 2, 2), jnp.uint8)
-    with pytest.raises(ValueError, match=r"\(S, T, N, C\)"):
+    full = jnp.zeros((1, N_STEPS, 2, 2), jnp.uint8)
+    with pytest.raises(ValueError, match=r"\(B, K, T, N, C\)"):
         rules.wta_variational_gradient(spec, params, rules.WTAVariationalSignals(full, None))
+    with pytest.raises(ValueError, match=r"signals.inputs must have shape None"):
+        signals = rules.WTAVariationalSignals(full[None], jnp.zeros((1, N_STEPS, 1)))
+        rules.wta_variational_gradient(spec, params, signals)
     with pytest.raises(ValueError, match="needs params"):
         rule = rules.wta_ml_rule(spec)
         rule.update(None, rule.init(params))
-    with pytest.raises(ValueError, match="batch_size must be <= n_trials=1"):
-        rules.fit_wta(spec, params, jax.random.key(0), x[None], batch_size=2)
-    with pytest.raises(ValueError, match=r"spikes must have shape \(n_trials, T, 1, 2\)"):
-        rules.fit_wta(spec, params, jax.random.key(0), x, batch_size=1)
+    trainer = wta_trainer(spec, optax.adam(1e-2))
+    with pytest.raises(ValueError, match=r"batch_size must lie in 1\.\.1"):
+        fit(trainer, params, x[None], key=jax.random.key(0), epochs=1, batch_size=2)
+    with pytest.raises(ValueError, match=r"batch must have shape \(B, T, 1, 2\)"):
+        trainer.step(jax.random.key(0), trainer.init(params), x)
+    with pytest.raises(TypeError, match="WTANetwork"):
+        wta_trainer(ps.Network(2, kernels.raw_lags(2)), optax.adam(1e-2))

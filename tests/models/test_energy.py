@@ -62,8 +62,8 @@ def test_init_params_shapes_and_gain():
 
 
 def test_energy_matches_the_symmetric_hopfield_form():
-    """MATH.md §7 with one symmetric matrix over all units (inputs clamped): the layered energy
-    equals ½Σu² − ½ΣΣ W_ij ρ(u_i)ρ(u_j) − Σ b_i ρ(u_i) minus the constant ½‖x‖²."""
+    """docs/theory.md §7 with one symmetric matrix over all units (inputs clamped): the layered
+    energy equals ½Σu² − ½ΣΣ W_ij ρ(u_i)ρ(u_j) − Σ b_i ρ(u_i) minus the constant ½‖x‖²."""
     spec = em.EnergyNetwork((3, 4, 2), activation="sigmoid")
     params = _random_params(spec, jax.random.key(1))
     inputs, states, _ = _batch(spec, jax.random.key(2))

@@ -1,4 +1,8 @@
-"""The NumPyro model: log density equals the library's likelihood; Predictive samples."""
+"""The NumPyro models: log density equals the library's likelihood; Predictive samples; the
+design-matrix model equals the sequential one."""
+
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +15,8 @@ from numpyro.infer.util import log_density
 
 import probsnn as ps
 from conftest import NETWORK_KINDS, make_network, random_inputs
-from probsnn.models import GLMPrior, glm_network
+from probsnn.design import build_design
+from probsnn.models import GLMPrior, design_params, glm_design_model, glm_network
 
 
 @pytest.mark.parametrize("kind", NETWORK_KINDS)
@@ -101,3 +106,28 @@ def test_model_bad_arguments():
         handlers.seed(glm_network, 0)(spec, jnp.zeros((5, 5)), params={"w": 1})
     with pytest.raises(ValueError, match="binary"):
         handlers.seed(glm_network, 0)(spec, jnp.full((5, 5), 0.5))
+
+
+def test_design_model_has_the_log_density_of_glm_network():
+    """glm_design_model scores the same spikes on the design built once: same sites, same log
+    density as glm_network under the same prior (empty groups aside)."""
+    spec = make_network("sparse_separate_feedback")
+    params = spec.init_params(jax.random.key(0), rate=60.0)
+    spikes = ps.sample(spec, params, jax.random.key(1), 150, n_trials=2)
+    prior = GLMPrior.normal(scale=1.5)
+    design = build_design(spec, spikes)
+    trace = handlers.trace(handlers.seed(design_params, 3)).get_trace(spec, prior)
+    values = {k: site["value"] for k, site in trace.items() if site["type"] == "sample"}
+    ours = jax.jit(lambda v: log_density(glm_design_model, (spec, design, prior), {}, v)[0])
+    seeded = handlers.seed(glm_network, jax.random.key(0))  # its empty "c" site needs a key
+    theirs = jax.jit(lambda v: log_density(seeded, (spec, spikes), {"params": prior}, v)[0])
+    assert float(ours(values)) == pytest.approx(float(theirs(values)), rel=1e-5)
+
+
+def test_models_do_not_import_inference():
+    probe = (
+        "import sys, probsnn.models;"
+        "assert not [m for m in sys.modules if m.startswith('probsnn.inference')]"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -4,8 +4,9 @@ A criterion adapter wraps one learner of :mod:`probsnn.inference` with its own A
 
 * :meth:`Criterion.applies` — None, or why the criterion does not apply to a task;
 * :meth:`Criterion.config` — its settings for a task (JSON-able; they key the result cache);
-* :meth:`Criterion.fit` — train on the task's training data, calling ``curve.checkpoint`` after
-  each epoch (or solver iteration) with the number of parameter updates so far;
+* :meth:`Criterion.fit` — train on the task's training data through the learner's trainer and
+  :func:`probsnn.inference.fit`, whose callback (:func:`curve_callback`) records the learning
+  curve after each epoch (or solver iteration) with the number of parameter updates so far;
 * :meth:`Criterion.score` — the task's headline metric (accuracy, or bits per spike) on the
   held-out data, used by the learning curve;
 * :meth:`Criterion.evaluate` — every metric it can report (:data:`probsnn.compare.metrics.METRICS`),
@@ -21,7 +22,6 @@ from collections.abc import Callable
 from typing import ClassVar, NamedTuple
 
 import jax
-import numpy as np
 from jax import monitoring
 
 from probsnn.compare.tasks import merge_config
@@ -168,54 +168,6 @@ class Criterion:
         """Every metric: a float, or :class:`NotApplicable`. May include ``"raster"``: a uint8
         ``(T, N)`` array of the learner's spikes on one held-out sample."""
         raise NotImplementedError
-
-
-def numpy_rng(key) -> np.random.Generator:
-    """A numpy generator seeded by a JAX key (for shuffling on the host)."""
-    return np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
-
-
-def train_epochs(
-    curve: Curve, step, state, n_items: int, *, batch_size, epochs, key, params_of, updates=1
-):
-    """Epochs of shuffled mini-batches: ``state = step(state, indices)`` for each batch of item
-    indices (the last incomplete batch is dropped, for static shapes), counting ``updates``
-    parameter updates per batch, and ``curve.checkpoint(count, params_of(state))`` after every
-    :func:`checkpoint_spacing` epochs and after the last.
-
-    Raises:
-        ValueError: a batch size outside 1..n_items.
-    """
-    if not 1 <= batch_size <= n_items:
-        raise ValueError(f"batch_size must lie in 1..{n_items}, got {batch_size}")
-    rng = numpy_rng(key)
-    n_batches = n_items // batch_size
-    spacing = checkpoint_spacing(epochs)
-    curve.start()
-    for epoch in range(1, epochs + 1):
-        order = rng.permutation(n_items)
-        for batch in range(n_batches):
-            state = step(state, order[batch * batch_size : (batch + 1) * batch_size])
-        if epoch % spacing == 0 or epoch == epochs:
-            curve.checkpoint(epoch * n_batches * updates, params_of(state))
-    return state
-
-
-def train_params(curve: Curve, step, state, n_items: int, config: dict, key, *, batch_size=None):
-    """:func:`train_epochs` for a blackjax-style trainer, whose State carries ``.params``, with
-    the config's ``epochs`` and ``batch_size`` (unless ``batch_size`` is given); returns the
-    trained params."""
-    state = train_epochs(
-        curve,
-        step,
-        state,
-        n_items,
-        batch_size=config["batch_size"] if batch_size is None else batch_size,
-        epochs=config["epochs"],
-        key=key,
-        params_of=lambda state: state.params,
-    )
-    return state.params
 
 
 def curve_callback(curve: Curve, epochs: int, updates_per_epoch: int, params_of=None):

@@ -5,19 +5,21 @@ baseline on the same network (:mod:`probsnn.inference.energy.ep`,
 The network (:class:`probsnn.models.EnergyNetwork`, hard-sigmoid units, softmax read-out) sees
 each image through its spike trains: the input is the spike count per bin, c/T ∈ [0, 1], of every
 input train. It predicts the class with the largest read-out score at the free fixed point.
-Training drives the trainers' ``init`` / ``step`` (Adam, shuffled mini-batches, one-hot targets)
-with a checkpoint of the held-out accuracy after every epoch.
+Training runs :func:`probsnn.inference.fit` on the trainers (Adam, shuffled mini-batches, one-hot
+targets), whose callback checkpoints the held-out accuracy (:func:`.base.curve_callback`).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar
 
 import jax
 import numpy as np
 import optax
 
-from probsnn.compare.criteria.base import Criterion, NotApplicable, train_params
+from probsnn.compare.criteria.base import Criterion, NotApplicable, curve_callback
+from probsnn.inference._training import Trainer, fit
 from probsnn.inference.energy import ep
 from probsnn.inference.energy import spiking_ep as sep
 from probsnn.models import energy as em
@@ -54,30 +56,42 @@ class EnergyCriterion(Criterion):
         sizes = (data.train_spikes.shape[-1], config["hidden"], data.n_classes)
         return em.EnergyNetwork(sizes, cost="cross_entropy")
 
-    def make_trainer(self, spec, config) -> ep.Trainer:
+    def make_trainer(self, spec, config) -> Trainer:
         raise NotImplementedError
 
-    def trainer(self, data, config) -> ep.Trainer:
-        spec = self.network(data, config)
+    def predictor(self, spec, config):
+        """``predictor(params, inputs) -> scores`` at the free fixed point."""
+        return functools.partial(ep.predict, spec, relaxation=ep.DEFAULT_CONFIG.free)
+
+    def trainer(self, spec, config) -> Trainer:
         return self.memo(lambda: self.make_trainer(spec, config), spec, config)
 
     def fit(self, task, data, config, key, curve):
-        trainer = self.trainer(data, config)
-        key_init, key_state, key_order = jax.random.split(key, 3)
-        params = em.init_params(trainer.spec, key_init, gain=config["gain"])
-        inputs = count_rates(data.train_spikes)
-        targets = np.eye(data.n_classes, dtype=np.float32)[data.train_labels]
-
-        def step(state, index):
-            return trainer.step(state, inputs[index], targets[index], index)[0]
-
-        state = trainer.init(params, key_state, len(inputs))
-        return train_params(curve, step, state, len(inputs), config, key_order)
+        spec = self.network(data, config)
+        trainer = self.trainer(spec, config)
+        key_init, key_fit = jax.random.split(key)
+        params = em.init_params(spec, key_init, gain=config["gain"])
+        train = ep.classification_data(spec, count_rates(data.train_spikes), data.train_labels)
+        epochs, batch_size = config["epochs"], config["batch_size"]
+        callback = curve_callback(curve, epochs, len(data.train_labels) // batch_size)
+        result = fit(
+            trainer,
+            params,
+            train,
+            key=key_fit,
+            epochs=epochs,
+            batch_size=batch_size,
+            callback=callback,
+            progress=False,
+        )
+        return result.params
 
     def score(self, task, model, data, config, key):
-        trainer = self.trainer(data, config)
+        spec = self.network(data, config)
         inputs = count_rates(data.test_spikes)
-        return ep.classification_accuracy(trainer, model, inputs, data.test_labels)
+        return ep.classification_accuracy(
+            self.predictor(spec, config), model, inputs, data.test_labels
+        )
 
     def evaluate(self, task, model, data, config, key):
         return {
@@ -113,6 +127,10 @@ class Backprop(EnergyCriterion):
     def make_trainer(self, spec, config):
         return ep.backprop_trainer(spec, optax.adam(config["learning_rate"]))
 
+    def predictor(self, spec, config):
+        fixed = ep.DEFAULT_CONFIG.free._replace(adaptive=False)
+        return functools.partial(ep.predict, spec, relaxation=fixed)
+
 
 class SpikingEP(EnergyCriterion):
     """EP with sigma-delta spikes between neurons (O'Connor, Gavves & Welling 2019)."""
@@ -139,11 +157,15 @@ class SpikingEP(EnergyCriterion):
         settings = sep.SpikingEPConfig(beta=config["beta"], free=free, nudged=nudged)
         return sep.spiking_ep_trainer(spec, optax.adam(config["learning_rate"]), settings)
 
+    def predictor(self, spec, config):
+        free, _ = self.relaxations(config)
+        return functools.partial(sep.spiking_predict, spec, relaxation=free)
+
     def spikes(self, model, data, config, key):
         """Spikes the hidden layer sends in the test-time free phase, per sample: all the spikes
         of the relaxation minus the input layer's sigma-delta spikes, which number
         ⌊n a + ½⌋ for a constant rate a over n steps."""
-        spec = self.trainer(data, config).spec
+        spec = self.network(data, config)
         free, _ = self.relaxations(config)
         inputs = count_rates(data.test_spikes)
         _, _, info = sep.spiking_relax(spec, model, inputs, key, relaxation=free)

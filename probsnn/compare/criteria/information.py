@@ -4,8 +4,9 @@ bottleneck (:mod:`probsnn.inference.information.infomax`,
 
 A layer of K GLM neurons (no coupling between them, a refractory feedback kernel) is driven by
 the input spike trains and trained with
-:func:`~probsnn.inference.information.infomax.infomax_trainer`
-(K_s spike samples per input, leave-one-out baseline, Adam) on
+:func:`~probsnn.inference.information.infomax.infomax_trainer` through
+:func:`probsnn.inference.fit` (K_s spike samples per input, leave-one-out baseline, Adam on the
+criterion's loss, the negative objective) on
 
 * ``infomax``: the Barber-Agakov bound I(X;S) >= H(X) + E log q_ψ(x | s), a decoder of the input
   spike counts from the layer's counts (Barber & Agakov 2003) — unsupervised; a ridge read-out
@@ -26,9 +27,10 @@ import numpy as np
 import optax
 
 import probsnn as ps
-from probsnn.compare.criteria.base import Criterion, NotApplicable, train_params
+from probsnn.compare.criteria.base import Criterion, NotApplicable, curve_callback
 from probsnn.compare.criteria.likelihood import basis
 from probsnn.compare.readout import readout_accuracy
+from probsnn.inference._training import fit
 from probsnn.inference.information import criteria as mi_criteria
 from probsnn.inference.information import infomax
 
@@ -76,31 +78,41 @@ class InfoMaxReadout(Criterion):
     def objective(self, spec, data, config):
         return mi_criteria.barber_agakov(spec)
 
-    def targets(self, data, index):
-        del data, index
-        return None
+    def training_data(self, data):
+        """What the trainer's batches are cut from: the input spike trains ``(n, T, F)``."""
+        return data.train_spikes.astype(np.float32)
 
     def fit(self, task, data, config, key, curve):
         spec = self.network(data, config)
+        objective = self.objective(spec, data, config)
 
         def build():
-            optimizer = optax.chain(optax.scale_by_adam(), optax.scale(config["learning_rate"]))
             return infomax.infomax_trainer(
-                spec, self.objective(spec, data, config), optimizer, n_samples=config["n_samples"]
+                spec,
+                objective,
+                optax.adam(config["learning_rate"]),
+                n_samples=config["n_samples"],
             )
 
         trainer = self.memo(build, spec, config)
-        key_init, key_state, key_order = jax.random.split(key, 3)
-        params = spec.init_params(
+        key_init, key_readout, key_fit = jax.random.split(key, 3)
+        network = spec.init_params(
             key_init, rate=config["rate"], weight_scale=config["weight_scale"]
         )
-        inputs = data.train_spikes.astype(np.float32)
-
-        def step(state, index):
-            return trainer.step(state, inputs[index], self.targets(data, index))[0]
-
-        state = trainer.init(params, key_state)
-        return train_params(curve, step, state, len(inputs), config, key_order)
+        params = infomax.InfoMaxParams(network, objective.init_readout(key_readout))
+        epochs, batch_size = config["epochs"], config["batch_size"]
+        n_items = len(data.train_spikes)
+        result = fit(
+            trainer,
+            params,
+            self.training_data(data),
+            key=key_fit,
+            epochs=epochs,
+            batch_size=batch_size,
+            callback=curve_callback(curve, epochs, n_items // batch_size),
+            progress=False,
+        )
+        return result.params
 
     def counts(self, data, config, model, key, spikes):
         """Spike counts ``(n, K)`` of a free run of the layer on input trains ``(n, T, F)``, and
@@ -140,7 +152,7 @@ class InformationBottleneck(InfoMaxReadout):
     title = "variational information bottleneck (VDIB), its softmax read-out of spike counts"
     local = (
         "yes: presynaptic trace x postsynaptic error gated by the global objective "
-        "(three-factor); the read-out by gradient ascent on log q(y | s)"
+        "(three-factor); the read-out by gradient descent on -log q(y | s)"
     )
     not_applicable: ClassVar[dict] = {
         "pattern": "needs class labels",
@@ -159,8 +171,9 @@ class InformationBottleneck(InfoMaxReadout):
             spec, data.n_classes, config["beta"], config["target_prob"]
         )
 
-    def targets(self, data, index):
-        return data.train_labels[index]
+    def training_data(self, data):
+        """Input spike trains and their class labels: ``(inputs (n, T, F), labels (n,))``."""
+        return super().training_data(data), np.asarray(data.train_labels, np.int32)
 
     def accuracy_and_spikes(self, model, data, config, key):
         counts, raster = self.counts(data, config, model, key, data.test_spikes)

@@ -12,7 +12,7 @@ task's input spike trains (or stimulus) and whose visible neurons are the task's
 
 Evaluation (shared with the hidden-neuron criteria): held-out log-likelihood per bin (summed over
 visible neurons), computed from samples of the hidden neurons with the visible ones clamped,
-q(h‖x) (MATH.md §3); with K samples this is the importance-weighted bound
+q(h‖x) (docs/theory.md §3); with K samples this is the importance-weighted bound
 log (1/K) Σ_k p(x | h_k) (exact when there are no hidden neurons). Time-rescaling KS and the
 pattern AUROC use the visible potentials given the true past.
 """
@@ -25,13 +25,15 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 import probsnn as ps
 from probsnn import kernels, stats
 from probsnn.compare.classifiers import classifier_network
-from probsnn.compare.criteria.base import Criterion, NotApplicable, train_epochs
+from probsnn.compare.criteria.base import Criterion, NotApplicable, curve_callback
 from probsnn.compare.tasks import Classification, Pattern
-from probsnn.inference import auroc, fit_ml, fit_ml_online
+from probsnn.inference import fit, ml_online_trainer, newton_trainer
+from probsnn.inference.bayes.fit import auroc
 from probsnn.inference.score import iw_bound
 
 
@@ -230,11 +232,13 @@ class GLMCriterion(Criterion):
 
 
 class MaximumLikelihood(GLMCriterion):
-    """Batch maximum likelihood of the fully visible network (:func:`probsnn.inference.fit_ml`):
-    penalised truncated-Newton steps on all the training data, one checkpoint per iteration."""
+    """Batch maximum likelihood of the fully visible network
+    (:func:`probsnn.inference.newton_trainer`): penalised truncated-Newton iterations on all the
+    training data, the design and preconditioner built once, one checkpoint per iteration (at
+    most :data:`~probsnn.compare.criteria.base.MAX_CHECKPOINTS`), stopping at convergence."""
 
     name = "ml"
-    title = "maximum likelihood, batch Newton (fit_ml)"
+    title = "maximum likelihood, batch Newton (newton_trainer)"
     local = "no: Newton steps solve with the Hessian of all the data"
     defaults: ClassVar[dict] = {
         kind: {**bases, "l2": l2, "max_iter": 30}
@@ -242,24 +246,35 @@ class MaximumLikelihood(GLMCriterion):
     }
 
     def fit(self, task, data, config, key, curve):
-        del key
         spec = glm_network(data, config)
         visible, inputs = training_set(data)
-        params = None
-        curve.start()
-        for iteration in range(1, config["max_iter"] + 1):
-            fit = fit_ml(spec, visible, inputs, l2=config["l2"], init=params, max_iter=1)
-            params = fit.params
-            curve.checkpoint(iteration, params)
-            if fit.info.converged:
-                break
-        return params
+        trainer = newton_trainer(spec, visible, inputs, l2=config["l2"])
+        record = curve_callback(curve, config["max_iter"], updates_per_epoch=1)
+
+        def callback(epoch, state, info):
+            record(epoch, state, info)
+            if not info["converged"]:
+                return False
+            if curve.updates[-1:] != [epoch + 1]:
+                curve.checkpoint(epoch + 1, state.params)
+            return True
+
+        result = fit(
+            trainer,
+            None,
+            None,
+            key=key,
+            epochs=config["max_iter"],
+            callback=callback,
+            progress=False,
+        )
+        return result.params
 
 
 class OnlineMaximumLikelihood(GLMCriterion):
-    """The online ML rule (:func:`probsnn.inference.ml_rule` via ``fit_ml_online``): an update
-    after every bin, gradients summed over a mini-batch of trials (learning rate divided by the
-    batch size)."""
+    """The online ML rule (:func:`probsnn.inference.ml_rule` via
+    :func:`probsnn.inference.ml_online_trainer`): an update after every bin, gradients summed
+    over a mini-batch of trials (SGD, learning rate divided by the batch size)."""
 
     name = "ml-online"
     title = "maximum likelihood, online rule (ml_rule)"
@@ -298,21 +313,20 @@ class OnlineMaximumLikelihood(GLMCriterion):
         params = spec.init_params(key_init, rate=rate, weight_scale=0.0, refractory=0.0)
         batch_size = min(config["batch_size"], visible.shape[0])
         learning_rate = config["learning_rate"] / batch_size
-
-        def step(params, index):
-            fit = fit_ml_online(
-                spec, params, visible[index], inputs[index], learning_rate=learning_rate
-            )
-            return fit.params
-
-        return train_epochs(
-            curve,
-            step,
-            params,
-            visible.shape[0],
-            batch_size=batch_size,
-            epochs=config["epochs"],
-            key=key_order,
-            params_of=lambda params: params,
-            updates=visible.shape[1],
+        trainer = self.memo(
+            lambda: ml_online_trainer(spec, optax.sgd(learning_rate)),
+            spec,
+            {**config, "batch_size": batch_size},
         )
+        n_items, n_steps = visible.shape[:2]
+        result = fit(
+            trainer,
+            params,
+            (visible, inputs),
+            key=key_order,
+            epochs=config["epochs"],
+            batch_size=batch_size,
+            callback=curve_callback(curve, config["epochs"], (n_items // batch_size) * n_steps),
+            progress=False,
+        )
+        return result.params

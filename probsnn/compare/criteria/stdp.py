@@ -3,8 +3,11 @@
 
 A soft winner-take-all layer of K neurons learns from the input spike trains by pair STDP (hard
 bounds), synaptic scaling and homeostatic biases, without labels; a ridge read-out
-(:mod:`probsnn.compare.readout`) then maps the layer's spike counts to classes. Each epoch
-presents the training samples in a new random order; the learning curve evaluates the read-out
+(:mod:`probsnn.compare.readout`) then maps the layer's spike counts to classes. Training is
+:func:`probsnn.inference.fit` of
+:func:`~probsnn.inference.plasticity.features.stdp_features_trainer` with one batch of all the
+training samples per epoch, in a new random order each epoch; the
+learning curve (:func:`~probsnn.compare.criteria.base.curve_callback`) evaluates the read-out
 after every epoch (updates: one per bin of every presented sample).
 """
 
@@ -15,10 +18,11 @@ from typing import ClassVar
 import jax
 import numpy as np
 
-from probsnn.compare.criteria.base import Criterion, NotApplicable, numpy_rng
+from probsnn.compare.criteria.base import Criterion, NotApplicable, curve_callback
 from probsnn.compare.readout import readout_accuracy
-from probsnn.inference import pair_stdp
+from probsnn.inference import fit
 from probsnn.inference.plasticity import features as sf
+from probsnn.inference.plasticity.stdp import pair_stdp
 
 UNSUPERVISED = "unsupervised: cannot be told a target"
 
@@ -57,32 +61,37 @@ class STDPReadout(Criterion):
 
     def fit(self, task, data, config, key, curve):
         layer = self.layer(data, config)
-        # one rule object per settings: it is a static argument of the compiled epoch
-        rule = self.memo(
-            lambda: pair_stdp(
-                config["a_plus"],
-                config["a_minus"],
-                config["tau_ms"],
-                config["tau_ms"],
-                layer.dt_ms,
-                w_max=1.0,
+        # one trainer per settings: its jitted step compiles once per run, not once per seed
+        trainer = self.memo(
+            lambda: sf.stdp_features_trainer(
+                layer,
+                pair_stdp(
+                    config["a_plus"],
+                    config["a_minus"],
+                    config["tau_ms"],
+                    config["tau_ms"],
+                    layer.dt_ms,
+                    w_max=1.0,
+                ),
             ),
             layer,
             config,
         )
-        key_init, key_order, key_run = jax.random.split(key, 3)
-        n_inputs = data.train_spikes.shape[-1]
-        params = sf.init_feature_params(key_init, n_inputs, config["n_features"], layer)
-        rng = numpy_rng(key_order)
+        key_init, key_run = jax.random.split(key)
         spikes = data.train_spikes
-        curve.start()
-        for epoch in range(config["epochs"]):
-            order = rng.permutation(len(spikes))
-            params = sf.fit_stdp_features(
-                layer, rule, params, jax.random.fold_in(key_run, epoch), spikes[order]
-            )
-            curve.checkpoint((epoch + 1) * spikes.shape[0] * spikes.shape[1], params)
-        return params
+        params = sf.init_feature_params(key_init, spikes.shape[-1], config["n_features"], layer)
+        callback = curve_callback(curve, config["epochs"], spikes.shape[0] * spikes.shape[1])
+        result = fit(
+            trainer,
+            params,
+            spikes,
+            key=key_run,
+            epochs=config["epochs"],
+            batch_size=len(spikes),
+            callback=callback,
+            progress=False,
+        )
+        return result.params
 
     def score(self, task, model, data, config, key):
         return self.accuracy_and_spikes(model, data, config, key)[0]

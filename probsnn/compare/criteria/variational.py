@@ -3,12 +3,13 @@
 
 The network of :func:`~probsnn.compare.criteria.likelihood.glm_network` gets ``n_hidden`` hidden
 neurons; the visible ones are clamped to the task's label trains, target pattern or recording.
-Training drives :func:`~probsnn.inference.latent.variational.variational_trainer` (Adam on the
-rule's
-ascent directions, shuffled mini-batches): K = 1 with the ELBO rule and its variance-optimal
-baseline (``variational``), or K samples with VIMCO (``variational-multi``; Mnih & Rezende 2016,
-Jang & Simeone 2020). Evaluation is the GLM family's, with the held-out log-likelihood replaced
-by its importance-weighted bound over ``eval_samples`` hidden completions (a lower bound).
+Training runs :func:`~probsnn.inference.latent.trainer.variational_trainer` through
+:func:`probsnn.inference.fit` (Adam on the rule's loss gradients, shuffled mini-batches, the
+learning curve recorded by its callback): K = 1 with the ELBO rule and its variance-optimal
+baseline (``variational``, loss −ELBO), or K samples with VIMCO (``variational-multi``, loss
+−IW_K; Mnih & Rezende 2016, Jang & Simeone 2020). Evaluation is the GLM family's, with the
+held-out log-likelihood replaced by its importance-weighted bound over ``eval_samples`` hidden
+completions (a lower bound).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import jax
 import numpy as np
 import optax
 
-from probsnn.compare.criteria.base import Criterion, train_params
+from probsnn.compare.criteria.base import Criterion, curve_callback
 from probsnn.compare.criteria.likelihood import (
     GLM_BASES,
     glm_metrics,
@@ -27,8 +28,9 @@ from probsnn.compare.criteria.likelihood import (
     glm_score,
     training_set,
 )
+from probsnn.inference._training import fit
 from probsnn.inference.latent.multisample import multisample_rule
-from probsnn.inference.latent.variational import variational_trainer
+from probsnn.inference.latent.trainer import variational_trainer
 
 _SETTINGS = {
     "classification": {"n_hidden": 20, "learning_rate": 0.02, "batch_size": 50, "epochs": 10},
@@ -78,7 +80,7 @@ class Variational(Criterion):
 
     def trainer(self, spec, config):
         def build():
-            optimizer = optax.chain(optax.scale(-1.0), optax.adam(config["learning_rate"]))
+            optimizer = optax.adam(config["learning_rate"])
             return variational_trainer(
                 spec, optimizer, n_samples=config["n_samples"], rule=self.rule(spec)
             )
@@ -88,18 +90,23 @@ class Variational(Criterion):
     def fit(self, task, data, config, key, curve):
         spec = self.network(data, config)
         visible, inputs = training_set(data)
-        key_init, key_state, key_order = jax.random.split(key, 3)
+        key_init, key_fit = jax.random.split(key)
         rate = max(float(np.mean(visible)), 1e-3) / spec.dt
         params = spec.init_params(key_init, rate=rate, weight_scale=config["weight_scale"])
-        trainer = self.trainer(spec, config)
-
-        def step(state, index):
-            return trainer.step(state, visible[index], inputs[index])[0]
-
         n_seq = visible.shape[0]
         batch_size = min(config["batch_size"], n_seq)
-        state = trainer.init(params, key_state)
-        return train_params(curve, step, state, n_seq, config, key_order, batch_size=batch_size)
+        epochs = config["epochs"]
+        result = fit(
+            self.trainer(spec, config),
+            params,
+            (visible, inputs),
+            key=key_fit,
+            epochs=epochs,
+            batch_size=batch_size,
+            callback=curve_callback(curve, epochs, n_seq // batch_size),
+            progress=False,
+        )
+        return result.params
 
     def score(self, task, model, data, config, key):
         spec = self.network(data, config)

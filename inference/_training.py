@@ -152,7 +152,7 @@ def fit(
         key, epoch_key = jax.random.split(key)
         began = time.perf_counter()
         state, infos = _epoch(trainer, state, data, n_items, batch_size, epoch_key)
-        row = _mean_fields(jax.device_get(infos))
+        row = _mean_fields(infos)
         row["seconds"] = time.perf_counter() - began
         for name, value in row.items():
             history.setdefault(name, []).append(value)
@@ -202,24 +202,14 @@ def _epoch(trainer, state, data, n_items, batch_size, key):
 
 
 def _mean_fields(infos) -> dict[str, float]:
-    """The mean over steps (and over elements) of every leaf of the Info NamedTuples."""
+    """The mean over steps (and over elements) of every leaf of the Info NamedTuples: the
+    steps' leaves are stacked on the device and fetched once (one transfer per field)."""
+    stacked = jax.device_get(jax.tree.map(lambda *leaves: jnp.stack(leaves), *infos))
     row: dict[str, float] = {}
-    for path, _ in jax.tree_util.tree_flatten_with_path(infos[0])[0]:
+    for path, leaf in jax.tree_util.tree_flatten_with_path(stacked)[0]:
         name = "_".join(str(getattr(p, "name", getattr(p, "key", p))) for p in path)
-        values = [np.mean(_leaf_at(info, path)) for info in infos]
-        row[name] = float(np.mean(values))
+        row[name] = float(np.mean(leaf))
     return row
-
-
-def _leaf_at(tree, path):
-    for entry in path:
-        if hasattr(entry, "name"):  # NamedTuple field
-            tree = getattr(tree, entry.name)
-        elif hasattr(entry, "key"):  # dict entry
-            tree = tree[entry.key]
-        else:  # sequence index
-            tree = tree[entry.idx]
-    return tree
 
 
 def _check_finite(epoch: int, row: dict, state) -> None:

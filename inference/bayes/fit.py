@@ -63,9 +63,9 @@ GUIDES = {
 def fit_mcmc(
     spec: Network,
     spikes,
-    key,
     inputs=None,
     *,
+    key,
     prior: GLMPrior | None = None,
     num_warmup: int = 500,
     num_samples: int = 1000,
@@ -108,6 +108,7 @@ def fit_mcmc(
         RuntimeWarning: when any transition diverged after warm-up (the posterior may be
             biased): the number of divergences, per chain, and the usual remedies.
     """
+    key = _checks.prng_key(key, "key")
     design, prior, shape = _prepare(spec, spikes, inputs, prior)
     num_warmup = _checks.positive_int(num_warmup, "num_warmup", minimum=0)
     num_samples = _checks.positive_int(num_samples, "num_samples")
@@ -155,9 +156,9 @@ def fit_mcmc(
 def fit_svi(
     spec: Network,
     spikes,
-    key,
     inputs=None,
     *,
+    key,
     prior: GLMPrior | None = None,
     guide: str = "normal",
     rank: int | None = None,
@@ -194,6 +195,7 @@ def fit_svi(
     Raises:
         ValueError, TypeError: on bad data, sizes, prior or guide name.
     """
+    key = _checks.prng_key(key, "key")
     design, prior, shape = _prepare(spec, spikes, inputs, prior)
     if guide not in GUIDES:
         raise ValueError(f"guide must be one of {sorted(GUIDES)}, got {guide!r}")

@@ -59,7 +59,7 @@ def test_nuts_posterior_of_a_sparse_network(coupled_data, tmp_path):
     idata = fit_mcmc(
         DENSE,
         spikes,
-        jax.random.key(2),
+        key=jax.random.key(2),
         prior=PRIOR,
         num_warmup=300,
         num_samples=300,
@@ -147,7 +147,7 @@ def _check_loo_prefers_the_coupled_model(idata, spikes):
     uncoupled = fit_mcmc(
         _spec(np.zeros((4, 4), bool)),
         spikes,
-        jax.random.key(6),
+        key=jax.random.key(6),
         prior=PRIOR,
         num_warmup=200,
         num_samples=300,
@@ -164,7 +164,7 @@ def _check_low_rank_variational_posterior(idata, spikes):
     approx = fit_svi(
         DENSE,
         spikes,
-        jax.random.key(7),
+        key=jax.random.key(7),
         prior=PRIOR,
         guide="lowrank",
         num_steps=1500,
@@ -195,8 +195,8 @@ def test_stimulus_kernels_and_trials_reach_the_inference_data():
     idata = fit_svi(
         spec,
         spikes,
-        jax.random.key(3),
         inputs,
+        key=jax.random.key(3),
         prior=PRIOR,
         num_steps=300,
         num_draws=20,
@@ -233,7 +233,7 @@ def test_map_by_autodelta_equals_penalised_ml(coupled_data):
     idata = fit_svi(
         spec,
         spikes,
-        jax.random.key(5),
+        key=jax.random.key(5),
         prior=prior,
         guide="delta",
         num_steps=3000,
@@ -256,7 +256,7 @@ def test_divergent_transitions_are_reported():
         idata = fit_mcmc(
             spec,
             spikes,
-            jax.random.key(10),
+            key=jax.random.key(10),
             prior=PRIOR,
             target_accept=0.05,
             num_warmup=100,
@@ -278,10 +278,10 @@ def test_bad_prior_and_data_are_reported():
     with pytest.raises(ValueError, match="scale"):
         GLMPrior.normal(scale=-1.0)
     with pytest.raises(TypeError, match="prior"):
-        fit_mcmc(spec, spikes, jax.random.key(0), prior={"w": 1.0})
+        fit_mcmc(spec, spikes, key=jax.random.key(0), prior={"w": 1.0})
     with pytest.raises(ValueError):
-        fit_mcmc(spec, np.zeros((100, 3), np.uint8), jax.random.key(0))
+        fit_mcmc(spec, np.zeros((100, 3), np.uint8), key=jax.random.key(0))
     with pytest.raises(ValueError, match="guide"):
-        fit_svi(spec, spikes, jax.random.key(0), guide="laplace")
+        fit_svi(spec, spikes, key=jax.random.key(0), guide="laplace")
     with pytest.raises(ValueError, match="target_accept"):
-        fit_mcmc(spec, spikes, jax.random.key(0), target_accept=1.5)
+        fit_mcmc(spec, spikes, key=jax.random.key(0), target_accept=1.5)

@@ -46,7 +46,7 @@ def test_credible_intervals_cover_prior_drawn_truth_at_the_nominal_rate():
     idata = fit_mcmc(
         spec,
         spikes,
-        jax.random.key(2),
+        key=jax.random.key(2),
         prior=PRIOR,
         num_warmup=150,
         num_samples=300,

@@ -57,9 +57,11 @@ def _fits():
     )
     no_history = PRIOR._replace(v=dist.Normal(0.0, 0.01))
     return {
-        "uncoupled": fit_mcmc(UNCOUPLED, spikes, jax.random.key(2), prior=PRIOR, **settings),
-        "dense": fit_mcmc(DENSE, spikes, jax.random.key(3), prior=PRIOR, **settings),
-        "no_history": fit_mcmc(UNCOUPLED, spikes, jax.random.key(4), prior=no_history, **settings),
+        "uncoupled": fit_mcmc(UNCOUPLED, spikes, key=jax.random.key(2), prior=PRIOR, **settings),
+        "dense": fit_mcmc(DENSE, spikes, key=jax.random.key(3), prior=PRIOR, **settings),
+        "no_history": fit_mcmc(
+            UNCOUPLED, spikes, key=jax.random.key(4), prior=no_history, **settings
+        ),
     }
 
 

@@ -108,7 +108,7 @@ def test_horseshoe_svi_draws_carry_the_weights_and_named_hyperparameters():
     idata = fit_svi(
         SPEC,
         spikes,
-        jax.random.key(2),
+        key=jax.random.key(2),
         prior=prior,
         num_steps=100,
         num_draws=20,
@@ -137,7 +137,7 @@ def test_map_by_autodelta_equals_l1_penalised_ml():
     idata = fit_svi(
         SPEC,
         spikes,
-        jax.random.key(5),
+        key=jax.random.key(5),
         prior=prior,
         guide="delta",
         num_steps=3000,
@@ -174,6 +174,8 @@ def test_bad_priors_are_reported_naming_the_argument():
     spikes = np.zeros((50, 4), np.uint8)
     normal = GLMPrior.normal()
     with pytest.raises(TypeError, match=r"prior\.w"):
-        fit_mcmc(SPEC, spikes, jax.random.key(0), prior=normal._replace(w=0.5))
+        fit_mcmc(SPEC, spikes, key=jax.random.key(0), prior=normal._replace(w=0.5))
     with pytest.raises(ValueError, match=r"prior\.v must be a scalar"):
-        fit_svi(SPEC, spikes, jax.random.key(0), prior=normal._replace(v=dist.Normal(jnp.zeros(2))))
+        fit_svi(
+            SPEC, spikes, key=jax.random.key(0), prior=normal._replace(v=dist.Normal(jnp.zeros(2)))
+        )

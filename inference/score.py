@@ -63,10 +63,14 @@ def init_baseline(params) -> BaselineState:
 
 
 def optimal_baseline(state: BaselineState, signal, scores, kappa: float):
-    """Update the moving averages with a batch and return the per-parameter baseline.
+    """The per-parameter baseline of the earlier batches, then the batch enters the averages.
 
-        m_f ← κ m_f + (1 − κ) mean_s f_s e_s²,   m_e ← κ m_e + (1 − κ) mean_s e_s²,
-        b = m_f / m_e  (b = mean_s f_s where m_e = 0)
+        b = m_f / m_e  (0 where m_e = 0, i.e. before any batch),
+        m_f ← κ m_f + (1 − κ) mean_s f_s e_s²,   m_e ← κ m_e + (1 − κ) mean_s e_s²
+
+    The baseline is lagged: it is read before this batch's samples enter the averages, so it is
+    independent of them and the score-function estimate stays unbiased (with the current batch
+    inside, b would correlate with the samples it centres).
 
     Args:
         state: :class:`BaselineState`. signal: ``(S,)`` learning signals.
@@ -80,6 +84,7 @@ def optimal_baseline(state: BaselineState, signal, scores, kappa: float):
         ValueError: κ outside [0, 1), or signal not one value per sample.
     """
     kappa = check_kappa(kappa)
+    baseline = baseline_ratio(state, 0.0)
     signal = _signal_vector(signal, scores)
 
     def moment(leaf, weights):
@@ -88,8 +93,7 @@ def optimal_baseline(state: BaselineState, signal, scores, kappa: float):
 
     batch_signal = jax.tree.map(lambda e: moment(e, signal), scores)
     batch_score = jax.tree.map(lambda e: moment(e, jnp.ones_like(signal)), scores)
-    new_state = blend_moments(state, batch_signal, batch_score, kappa)
-    return baseline_ratio(new_state, jnp.mean(signal)), new_state
+    return baseline, blend_moments(state, batch_signal, batch_score, kappa)
 
 
 def blend(old, new, kappa):

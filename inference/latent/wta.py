@@ -40,7 +40,6 @@ from probsnn.glm import Traces
 from probsnn.inference.likelihood.online import EligibilityState, MLSignals
 from probsnn.inference.score import (
     BaselineState,
-    baseline_ratio,
     blend,
     check_kappa,
     init_baseline,
@@ -202,8 +201,7 @@ def _variational_step(spec, kappa, params, signals, baseline_state: BaselineStat
     """
     visible, signal, scores = _variational_terms(spec, params, signals)
     flat = signal.reshape(-1)
-    baseline = baseline_ratio(baseline_state, 0.0)
-    _, baseline_state = optimal_baseline(baseline_state, flat, scores, kappa)
+    baseline, baseline_state = optimal_baseline(baseline_state, flat, scores, kappa)
     hidden = score_gradient(flat, scores, baseline)
     return _loss_gradient(visible, hidden, signal.shape[0]), baseline_state, signal
 

@@ -44,7 +44,10 @@ def test_optimal_baseline_closed_form_and_pytrees():
     scores = {"w": jax.random.normal(key, (8, 2, 3)), "b": jax.random.normal(key, (8,))}
     signal = jnp.arange(8.0)
     state = score.init_baseline({"w": jnp.zeros((2, 3)), "b": jnp.zeros(())})
-    baseline, state = score.optimal_baseline(state, signal, scores, kappa=0.0)
+    first, state = score.optimal_baseline(state, signal, scores, kappa=0.0)
+    # lagged: nothing seen before the first batch, then the first batch's ratio
+    assert all(np.all(np.asarray(leaf) == 0) for leaf in jax.tree.leaves(first))
+    baseline, _ = score.optimal_baseline(state, -signal, scores, kappa=0.0)
     for name in ("w", "b"):
         e2 = np.asarray(scores[name]) ** 2
         f = np.asarray(signal).reshape((8,) + (1,) * (e2.ndim - 1))

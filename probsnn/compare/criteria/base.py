@@ -5,8 +5,8 @@ A criterion adapter wraps one learner of :mod:`probsnn.inference` with its own A
 * :meth:`Criterion.applies` — None, or why the criterion does not apply to a task;
 * :meth:`Criterion.config` — its settings for a task (JSON-able; they key the result cache);
 * :meth:`Criterion.fit` — train on the task's training data through the learner's trainer and
-  :func:`probsnn.inference.fit`, whose callback (:func:`curve_callback`) records the learning
-  curve after each epoch (or solver iteration) with the number of parameter updates so far;
+  :func:`probsnn.inference.fit`, through :func:`train`, which records the learning curve after
+  each epoch (or solver iteration) with the number of parameter updates so far;
 * :meth:`Criterion.score` — the task's headline metric (accuracy, or bits per spike) on the
   held-out data, used by the learning curve;
 * :meth:`Criterion.evaluate` — every metric it can report (:data:`probsnn.compare.metrics.METRICS`),
@@ -25,6 +25,7 @@ import jax
 from jax import monitoring
 
 from probsnn.compare.tasks import merge_config
+from probsnn.inference._training import fit
 
 #: Learning-curve checkpoints per run at most (each evaluates on the held-out data).
 MAX_CHECKPOINTS = 20
@@ -170,23 +171,51 @@ class Criterion:
         raise NotImplementedError
 
 
-def curve_callback(curve: Curve, epochs: int, updates_per_epoch: int, params_of=None):
-    """A :func:`probsnn.inference.fit` callback that records the learning curve: starts the
-    clock, and checkpoints ``params_of(state)`` (default ``state.params``) after every
-    :func:`checkpoint_spacing` epochs and after the last, counting ``updates_per_epoch``
-    parameter updates per epoch. Never stops training."""
+def train(
+    curve: Curve,
+    trainer,
+    params,
+    data,
+    *,
+    key,
+    epochs: int,
+    batch_size: int | None = None,
+    updates_per_batch: int = 1,
+    stop=None,
+):
+    """Train with :func:`probsnn.inference.fit` and record the learning curve; return the
+    trained params.
+
+    The clock starts here; ``state.params`` is checkpointed after every
+    :func:`checkpoint_spacing` epochs, after the last, and when ``stop(info)`` (a predicate on
+    the epoch's Info means) ends training early. Updates are counted as the epoch's batches
+    (``n // batch_size``, or one when ``batch_size`` or ``data`` is None) × ``updates_per_batch``.
+    """
+    n_batches = 1
+    if data is not None and batch_size is not None:
+        n_batches = len(jax.tree.leaves(data)[0]) // batch_size
+    updates_per_epoch = n_batches * updates_per_batch
     spacing = checkpoint_spacing(epochs)
-    params_of = (lambda state: state.params) if params_of is None else params_of
     curve.start()
 
     def callback(epoch, state, info):
-        del info
         done = epoch + 1
-        if done % spacing == 0 or done == epochs:
-            curve.checkpoint(done * updates_per_epoch, params_of(state))
-        return False
+        stopping = stop is not None and bool(stop(info))
+        if done % spacing == 0 or done == epochs or stopping:
+            curve.checkpoint(done * updates_per_epoch, state.params)
+        return stopping
 
-    return callback
+    result = fit(
+        trainer,
+        params,
+        data,
+        key=key,
+        epochs=epochs,
+        batch_size=batch_size,
+        callback=callback,
+        progress=False,
+    )
+    return result.params
 
 
 def checkpoint_spacing(epochs: int) -> int:

@@ -6,7 +6,7 @@ The network (:class:`probsnn.models.EnergyNetwork`, hard-sigmoid units, softmax 
 each image through its spike trains: the input is the spike count per bin, c/T ∈ [0, 1], of every
 input train. It predicts the class with the largest read-out score at the free fixed point.
 Training runs :func:`probsnn.inference.fit` on the trainers (Adam, shuffled mini-batches, one-hot
-targets), whose callback checkpoints the held-out accuracy (:func:`.base.curve_callback`).
+targets), checkpointing the held-out accuracy (:func:`.base.train`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import jax
 import numpy as np
 import optax
 
-from probsnn.compare.criteria.base import Criterion, NotApplicable, curve_callback
-from probsnn.inference._training import Trainer, fit
+from probsnn.compare.criteria.base import Criterion, NotApplicable, train
+from probsnn.inference._training import Trainer
 from probsnn.inference.energy import ep
 from probsnn.inference.energy import spiking_ep as sep
 from probsnn.models import energy as em
@@ -71,20 +71,16 @@ class EnergyCriterion(Criterion):
         trainer = self.trainer(spec, config)
         key_init, key_fit = jax.random.split(key)
         params = em.init_params(spec, key_init, gain=config["gain"])
-        train = ep.classification_data(spec, count_rates(data.train_spikes), data.train_labels)
-        epochs, batch_size = config["epochs"], config["batch_size"]
-        callback = curve_callback(curve, epochs, len(data.train_labels) // batch_size)
-        result = fit(
+        items = ep.classification_data(spec, count_rates(data.train_spikes), data.train_labels)
+        return train(
+            curve,
             trainer,
             params,
-            train,
+            items,
             key=key_fit,
-            epochs=epochs,
-            batch_size=batch_size,
-            callback=callback,
-            progress=False,
+            epochs=config["epochs"],
+            batch_size=config["batch_size"],
         )
-        return result.params
 
     def score(self, task, model, data, config, key):
         spec = self.network(data, config)

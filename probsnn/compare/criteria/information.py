@@ -27,10 +27,9 @@ import numpy as np
 import optax
 
 import probsnn as ps
-from probsnn.compare.criteria.base import Criterion, NotApplicable, curve_callback
+from probsnn.compare.criteria.base import Criterion, NotApplicable, train
 from probsnn.compare.criteria.likelihood import basis
 from probsnn.compare.readout import readout_accuracy
-from probsnn.inference._training import fit
 from probsnn.inference.information import criteria as mi_criteria
 from probsnn.inference.information import infomax
 
@@ -100,19 +99,15 @@ class InfoMaxReadout(Criterion):
             key_init, rate=config["rate"], weight_scale=config["weight_scale"]
         )
         params = infomax.InfoMaxParams(network, objective.init_readout(key_readout))
-        epochs, batch_size = config["epochs"], config["batch_size"]
-        n_items = len(data.train_spikes)
-        result = fit(
+        return train(
+            curve,
             trainer,
             params,
             self.training_data(data),
             key=key_fit,
-            epochs=epochs,
-            batch_size=batch_size,
-            callback=curve_callback(curve, epochs, n_items // batch_size),
-            progress=False,
+            epochs=config["epochs"],
+            batch_size=config["batch_size"],
         )
-        return result.params
 
     def counts(self, data, config, model, key, spikes):
         """Spike counts ``(n, K)`` of a free run of the layer on input trains ``(n, T, F)``, and

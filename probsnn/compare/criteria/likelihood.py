@@ -30,9 +30,9 @@ import optax
 import probsnn as ps
 from probsnn import kernels, stats
 from probsnn.compare.classifiers import classifier_network
-from probsnn.compare.criteria.base import Criterion, NotApplicable, curve_callback
+from probsnn.compare.criteria.base import Criterion, NotApplicable, train
 from probsnn.compare.tasks import Classification, Pattern
-from probsnn.inference import fit, ml_online_trainer, newton_trainer
+from probsnn.inference import ml_online_trainer, newton_trainer
 from probsnn.inference.bayes.fit import auroc
 from probsnn.inference.score import iw_bound
 
@@ -249,26 +249,15 @@ class MaximumLikelihood(GLMCriterion):
         spec = glm_network(data, config)
         visible, inputs = training_set(data)
         trainer = newton_trainer(spec, visible, inputs, l2=config["l2"])
-        record = curve_callback(curve, config["max_iter"], updates_per_epoch=1)
-
-        def callback(epoch, state, info):
-            record(epoch, state, info)
-            if not info["converged"]:
-                return False
-            if curve.updates[-1:] != [epoch + 1]:
-                curve.checkpoint(epoch + 1, state.params)
-            return True
-
-        result = fit(
+        return train(
+            curve,
             trainer,
             None,
             None,
             key=key,
             epochs=config["max_iter"],
-            callback=callback,
-            progress=False,
+            stop=lambda info: info["converged"],
         )
-        return result.params
 
 
 class OnlineMaximumLikelihood(GLMCriterion):
@@ -318,15 +307,13 @@ class OnlineMaximumLikelihood(GLMCriterion):
             spec,
             {**config, "batch_size": batch_size},
         )
-        n_items, n_steps = visible.shape[:2]
-        result = fit(
+        return train(
+            curve,
             trainer,
             params,
             (visible, inputs),
             key=key_order,
             epochs=config["epochs"],
             batch_size=batch_size,
-            callback=curve_callback(curve, config["epochs"], (n_items // batch_size) * n_steps),
-            progress=False,
+            updates_per_batch=visible.shape[1],  # one update per bin
         )
-        return result.params

@@ -7,7 +7,7 @@ bounds), synaptic scaling and homeostatic biases, without labels; a ridge read-o
 :func:`probsnn.inference.fit` of
 :func:`~probsnn.inference.plasticity.features.stdp_features_trainer` with one batch of all the
 training samples per epoch, in a new random order each epoch; the
-learning curve (:func:`~probsnn.compare.criteria.base.curve_callback`) evaluates the read-out
+learning curve (:func:`~probsnn.compare.criteria.base.train`) evaluates the read-out
 after every epoch (updates: one per bin of every presented sample).
 """
 
@@ -18,9 +18,8 @@ from typing import ClassVar
 import jax
 import numpy as np
 
-from probsnn.compare.criteria.base import Criterion, NotApplicable, curve_callback
+from probsnn.compare.criteria.base import Criterion, NotApplicable, train
 from probsnn.compare.readout import readout_accuracy
-from probsnn.inference import fit
 from probsnn.inference.plasticity import features as sf
 from probsnn.inference.plasticity.stdp import pair_stdp
 
@@ -80,18 +79,16 @@ class STDPReadout(Criterion):
         key_init, key_run = jax.random.split(key)
         spikes = data.train_spikes
         params = sf.init_feature_params(key_init, spikes.shape[-1], config["n_features"], layer)
-        callback = curve_callback(curve, config["epochs"], spikes.shape[0] * spikes.shape[1])
-        result = fit(
+        return train(
+            curve,
             trainer,
             params,
             spikes,
             key=key_run,
             epochs=config["epochs"],
             batch_size=len(spikes),
-            callback=callback,
-            progress=False,
+            updates_per_batch=spikes.shape[0] * spikes.shape[1],  # one update per sample and bin
         )
-        return result.params
 
     def score(self, task, model, data, config, key):
         return self.accuracy_and_spikes(model, data, config, key)[0]

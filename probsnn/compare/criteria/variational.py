@@ -20,7 +20,7 @@ import jax
 import numpy as np
 import optax
 
-from probsnn.compare.criteria.base import Criterion, curve_callback
+from probsnn.compare.criteria.base import Criterion, train
 from probsnn.compare.criteria.likelihood import (
     GLM_BASES,
     glm_metrics,
@@ -28,7 +28,6 @@ from probsnn.compare.criteria.likelihood import (
     glm_score,
     training_set,
 )
-from probsnn.inference._training import fit
 from probsnn.inference.latent.multisample import multisample_rule
 from probsnn.inference.latent.trainer import variational_trainer
 
@@ -93,20 +92,15 @@ class Variational(Criterion):
         key_init, key_fit = jax.random.split(key)
         rate = max(float(np.mean(visible)), 1e-3) / spec.dt
         params = spec.init_params(key_init, rate=rate, weight_scale=config["weight_scale"])
-        n_seq = visible.shape[0]
-        batch_size = min(config["batch_size"], n_seq)
-        epochs = config["epochs"]
-        result = fit(
+        return train(
+            curve,
             self.trainer(spec, config),
             params,
             (visible, inputs),
             key=key_fit,
-            epochs=epochs,
-            batch_size=batch_size,
-            callback=curve_callback(curve, epochs, n_seq // batch_size),
-            progress=False,
+            epochs=config["epochs"],
+            batch_size=min(config["batch_size"], visible.shape[0]),
         )
-        return result.params
 
     def score(self, task, model, data, config, key):
         spec = self.network(data, config)

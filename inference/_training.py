@@ -62,11 +62,16 @@ def stateless_rule(gradient, name: str, factory=optax.GradientTransformation):
         return optax.EmptyState()
 
     def update(signals, state, params=None):
-        if params is None:
-            raise ValueError(f"{name}.update needs params (the current parameters), got None")
+        require_params(params, name)
         return gradient(params, signals), state
 
     return factory(init, update)
+
+
+def require_params(params, name: str) -> None:
+    """Raise ValueError unless a gradient estimator's ``update`` got the current params."""
+    if params is None:
+        raise ValueError(f"{name}.update needs params (the current parameters), got None")
 
 
 class FitResult(NamedTuple):

@@ -69,6 +69,17 @@ def prng_key(key, name: str = "key"):
     raise TypeError(f"{name} must be a PRNG key (jax.random.key(seed)), got {described}")
 
 
+def fully_observed(spec, caller: str) -> None:
+    """Raise ValueError unless every neuron of the network ``spec`` is visible: the criteria
+    of fully observed networks (maximum likelihood, Bayesian fits) name themselves as
+    ``caller`` and point to the variational criteria."""
+    if spec.hidden.any():
+        raise ValueError(
+            f"{caller} needs every neuron observed; spec has {int(spec.hidden.sum())} hidden "
+            "neurons (use the variational criteria)"
+        )
+
+
 def basis_matrix(basis, name: str) -> np.ndarray:
     """Validate a (K, L) basis: 2-D, finite, float."""
     array = (

@@ -366,11 +366,7 @@ def auroc(scores, labels) -> float:
 def _prepare(spec, spikes, inputs, prior):
     if not isinstance(spec, Network):
         raise TypeError(f"spec must be a probsnn.Network, got {type(spec).__name__}")
-    if spec.hidden.any():
-        raise ValueError(
-            f"Bayesian fits need every neuron observed; spec has {int(spec.hidden.sum())} hidden "
-            "neurons"
-        )
+    _checks.fully_observed(spec, "a Bayesian fit")
     if prior is None:
         prior = GLMPrior.normal()
     if not isinstance(prior, GLMPrior):

@@ -42,7 +42,7 @@ import optax
 
 from probsnn import _checks
 from probsnn.glm import bernoulli_log_prob, contract, traces
-from probsnn.inference._training import Trainer
+from probsnn.inference._training import Trainer, require_params
 from probsnn.inference.likelihood.online import MLSignals, local_gradient
 from probsnn.inference.score import (
     BaselineState,
@@ -265,8 +265,7 @@ def infomax_rule(
         return InfoMaxRuleState(moments)
 
     def update(signals, state, params=None):
-        if params is None:
-            raise ValueError("infomax_rule.update needs params (the current InfoMaxParams)")
+        require_params(params, "infomax_rule")
         _check_signals(spec, criterion, signals)
         check_baseline(baseline, signals.spikes.shape[1])
         gradient, moments = _rule_gradient(

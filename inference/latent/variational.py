@@ -76,6 +76,7 @@ from probsnn.glm import (
     ring_traces,
 )
 from probsnn.glm import traces as filter_traces
+from probsnn.inference._training import require_params
 from probsnn.inference.likelihood.online import MLSignals, local_gradient
 from probsnn.inference.score import (
     BaselineState,
@@ -405,8 +406,7 @@ def variational_rule(
         return VariationalRuleState(init_baseline(params))
 
     def update(signals, state, params=None):
-        if params is None:
-            raise ValueError("variational_rule.update needs params (the network parameters)")
+        require_params(params, "variational_rule")
         signals = check_signals(spec, signals)
         n_samples = signals.spikes.shape[1]
         x = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), signal_traces(spec, signals))
@@ -503,8 +503,7 @@ def online_variational_rule(
         return OnlineVariationalRuleState(per_trial, per_trial, signal, init_baseline(params))
 
     def update(signals, state, params=None):
-        if params is None:
-            raise ValueError("online_variational_rule.update needs params")
+        require_params(params, "online_variational_rule")
         if tuple(signals.spikes.shape) != (n_trials, spec.n_neurons):
             raise ValueError(
                 f"signals.spikes must have shape ({n_trials}, {spec.n_neurons}) (n_trials, N) "

@@ -37,10 +37,10 @@ import jax.numpy as jnp
 import optax
 
 from probsnn.glm import Traces
-from probsnn.inference.likelihood.online import EligibilityState, MLSignals
+from probsnn.inference._training import require_params
+from probsnn.inference.likelihood.online import MLSignals, eligibility_rule
 from probsnn.inference.score import (
     BaselineState,
-    blend,
     check_kappa,
     init_baseline,
     optimal_baseline,
@@ -108,18 +108,7 @@ def wta_ml_rule(spec: WTANetwork, kappa: float = 0.0) -> optax.GradientTransform
     Raises:
         ValueError: κ outside [0, 1).
     """
-    kappa = check_kappa(kappa)
-
-    def init(params):
-        return EligibilityState(jax.tree.map(jnp.zeros_like, params))
-
-    def update(signals, state, params=None):
-        _require_params(params, "wta_ml_rule")
-        loss_gradient = jax.tree.map(jnp.negative, wta_local_gradient(spec, params, signals))
-        eligibility = blend(state.eligibility, loss_gradient, kappa)
-        return eligibility, EligibilityState(eligibility)
-
-    return optax.GradientTransformation(init, update)
+    return eligibility_rule(partial(wta_local_gradient, spec), kappa, "wta_ml_rule")
 
 
 def wta_variational_gradient(
@@ -183,7 +172,7 @@ def wta_variational_rule(
         return init_baseline(params)
 
     def update(signals, state: BaselineState, params=None):
-        _require_params(params, "wta_variational_rule")
+        require_params(params, "wta_variational_rule")
         _check_signals(spec, signals)
         grads, state, _ = _variational_step(spec, baseline_kappa, params, signals, state)
         return grads, state
@@ -268,11 +257,6 @@ def _loss_gradient(visible, hidden_mean, n_sequences):
 def _visible_signal(spec, log_p):
     """ℓ = Σ_t Σ_{i∈X} log p(x_{i,t} | u_{i,t}) from per-unit log-probs ``(..., T, N)``."""
     return jnp.sum(log_p * jnp.asarray(spec.visible, log_p.dtype), axis=(-2, -1))
-
-
-def _require_params(params, name):
-    if params is None:
-        raise ValueError(f"{name}.update needs params (the current network parameters)")
 
 
 def _check_signals(spec, signals):

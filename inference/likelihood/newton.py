@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
+from probsnn import _checks
 from probsnn.design import Design, build_design, coef_to_params, params_to_coef
 from probsnn.inference._training import Trainer
 from probsnn.network import Network, Params
@@ -239,11 +240,7 @@ def _check_penalties(**values) -> None:
 
 def _design(spec: Network, spikes, inputs, penalised: bool, caller: str) -> Design:
     """The checked design: every neuron visible, finite maximum-likelihood biases."""
-    if spec.hidden.any():
-        raise ValueError(
-            f"{caller} needs every neuron observed; spec has {int(spec.hidden.sum())} hidden "
-            "neurons (use the variational criteria)"
-        )
+    _checks.fully_observed(spec, caller)
     design = build_design(spec, spikes, inputs)
     counts = np.asarray(jnp.sum(design.targets, axis=0))
     degenerate = np.flatnonzero((counts == 0) | (counts == design.x.shape[0]))

@@ -18,12 +18,14 @@ g_t = −score, through the eligibility e_t = κ e_{t−1} + (1 − κ) g_t, so
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from probsnn import _checks
 from probsnn.glm import (
     Traces,
     advance,
@@ -33,7 +35,7 @@ from probsnn.glm import (
     init_state,
     ring_traces,
 )
-from probsnn.inference._training import Trainer
+from probsnn.inference._training import Trainer, require_params
 from probsnn.inference.score import blend, check_kappa
 from probsnn.network import Network, Params
 
@@ -110,15 +112,38 @@ def ml_rule(spec: Network, kappa: float = 0.0) -> optax.GradientTransformation:
     Raises:
         ValueError: κ outside [0, 1), or ``update`` called without params.
     """
+    return eligibility_rule(partial(local_gradient, spec), kappa, "ml_rule")
+
+
+def eligibility_rule(score, kappa: float, name: str) -> optax.GradientTransformation:
+    """A gradient estimator that low-pass filters the negative of a per-bin score,
+
+        e_t = κ e_{t−1} + (1 − κ) (−score(θ, signals_t)),   e_0 = 0,
+
+    the form of the online ML rules (:func:`ml_rule`, and the WTA network's
+    :func:`~probsnn.inference.latent.wta.wta_ml_rule`): with score = ∇_θ log p(s_t | u_t), e_t is
+    the eligibility trace of the loss gradient.
+
+    Args:
+        score: ``score(params, signals) -> grads``, the ascent direction of the bin.
+        kappa: eligibility decay κ in [0, 1).
+        name: the rule's name, for errors.
+
+    Returns:
+        ``optax.GradientTransformation``: ``init(params) -> EligibilityState`` (zeros);
+        ``update(signals, state, params) -> (e_t, state)``.
+
+    Raises:
+        ValueError: κ outside [0, 1), or ``update`` called without params.
+    """
     kappa = check_kappa(kappa)
 
     def init(params):
         return EligibilityState(jax.tree.map(jnp.zeros_like, params))
 
     def update(signals, state, params=None):
-        if params is None:
-            raise ValueError("ml_rule.update needs params (the current network parameters)")
-        loss_grad = jax.tree.map(jnp.negative, local_gradient(spec, params, signals))
+        require_params(params, name)
+        loss_grad = jax.tree.map(jnp.negative, score(params, signals))
         eligibility = blend(state.eligibility, loss_grad, kappa)
         return eligibility, EligibilityState(eligibility)
 
@@ -181,11 +206,7 @@ def ml_online_trainer(
         ValueError: hidden neurons, κ outside [0, 1); (at the first step) a batch whose shapes
             do not match the network.
     """
-    if spec.hidden.any():
-        raise ValueError(
-            f"ml_online_trainer needs every neuron observed; spec has {int(spec.hidden.sum())} "
-            "hidden neurons (use the variational criteria)"
-        )
+    _checks.fully_observed(spec, "ml_online_trainer")
     if not hasattr(optimizer, "init") or not hasattr(optimizer, "update"):
         raise TypeError(f"optimizer must be an optax.GradientTransformation, got {optimizer!r}")
     rule = ml_rule(spec, kappa)

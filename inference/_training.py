@@ -101,6 +101,9 @@ def fit(
     callback: Callable[[int, Any, dict], bool | None] | None = None,
     progress: bool = True,
     state=None,
+    checkpoint=None,
+    every: int = 1,
+    resume=None,
 ) -> FitResult:
     """Train ``params`` with ``trainer`` for ``epochs`` passes over ``data``.
 
@@ -122,15 +125,30 @@ def fit(
         callback: optional ``callback(epoch, state, info) -> bool | None`` after every epoch,
             ``info`` that epoch's row of the history (a dict of floats); return True to stop.
         progress: show a tqdm bar over epochs with the loss.
-        state: optional trainer State to continue from (``FitResult.state``).
+        state: optional trainer State to continue from (``FitResult.state``); the optimiser
+            continues but the key stream starts anew from ``key`` (use ``resume`` to continue
+            a run exactly).
+        checkpoint: optional path; every ``every`` epochs (and after the last) the trainer
+            State, the running key, the epoch count and the history are written to it
+            atomically (:func:`probsnn.io.save_tree`): a crash leaves the last checkpoint
+            intact.
+        every: epochs between checkpoints, >= 1.
+        resume: optional path of a checkpoint written by a run with the same trainer, params
+            structure, data size, batch size and ``key``; training continues after its last
+            epoch up to ``epochs`` in total, so a run of 1 epoch resumed to 3 equals a run of
+            3 epochs bit for bit (same State, same history but for ``seconds``). ``params``
+            (or ``state``) gives the structure the checkpoint is read into.
 
     Returns:
         :class:`FitResult` ``(params, state, history)``.
 
     Raises:
         TypeError: a bad key, a trainer without init/step, or a non-callable callback.
-        ValueError: epochs < 1, a batch size outside 1..n, data leaves with different leading
-            sizes, or empty data.
+        ValueError: epochs < 1, every < 1, a batch size outside 1..n, data leaves with
+            different leading sizes, or empty data; a ``resume`` checkpoint from another run
+            (another key, data size or batch size) or of another structure
+            (:class:`probsnn.io.FormatError`).
+        FileNotFoundError: ``resume`` names no file.
         FloatingPointError: when an epoch's loss or the parameters become non-finite (learning
             rate or step size too large), naming the epoch.
     """
@@ -149,10 +167,15 @@ def fit(
         batch_size = _checks.positive_int(batch_size, "batch_size")
         if batch_size > n_items:
             raise ValueError(f"batch_size must lie in 1..{n_items} (the items), got {batch_size}")
+    every = _checks.positive_int(every, "every")
     if state is None:
         state = trainer.init(params)
+    run = {"key": _key_fingerprint(key), "n_items": n_items, "batch_size": batch_size}
     history: dict[str, list] = {}
-    bar = tqdm(range(epochs), desc="epochs", disable=not progress)
+    first_epoch = 0
+    if resume is not None:
+        state, key, first_epoch, history = _resume(resume, state, key, run)
+    bar = tqdm(range(first_epoch, epochs), desc="epochs", disable=not progress)
     for epoch in bar:
         key, epoch_key = jax.random.split(key)
         began = time.perf_counter()
@@ -164,10 +187,51 @@ def fit(
         _check_finite(epoch, row, state)
         if progress and "loss" in row:
             bar.set_postfix(loss=f"{row['loss']:.4g}")
-        if callback is not None and callback(epoch, state, row):
+        stop = callback is not None and bool(callback(epoch, state, row))
+        if checkpoint is not None and (stop or (epoch + 1) % every == 0 or epoch + 1 == epochs):
+            _save_checkpoint(checkpoint, state, key, epoch + 1, history, run)
+        if stop:
             break
     history = {name: np.asarray(values) for name, values in history.items()}
     return FitResult(state.params, state, history)
+
+
+_CHECKPOINT = "fit-checkpoint"
+
+
+def _key_fingerprint(key) -> list[int]:
+    """The key's raw bits, to recognise the run a checkpoint belongs to."""
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    return [int(word) for word in np.asarray(key).ravel()]
+
+
+def _save_checkpoint(path, state, key, epochs_done: int, history: dict, run: dict) -> None:
+    from probsnn import io
+
+    metadata = {"epochs_done": epochs_done, "history": history, "run": run}
+    io.save_tree(path, (state, key), kind=_CHECKPOINT, metadata=metadata)
+
+
+def _resume(path, state, key, run: dict):
+    """(state, key, epochs done, history) from the checkpoint at ``path``."""
+    from probsnn import io
+
+    (state, key), metadata = io.load_tree(path, (state, key), kind=_CHECKPOINT)
+    saved = metadata["run"]
+    for name, what in (
+        ("key", "key"),
+        ("n_items", "number of data items"),
+        ("batch_size", "batch_size"),
+    ):
+        if saved[name] != run[name]:
+            raise ValueError(
+                f"resume: {path} was written by a run with another {what} "
+                f"({saved[name]!r}, this run has {run[name]!r}); pass the same key, data and "
+                "batch_size to continue it"
+            )
+    history = {name: list(values) for name, values in metadata["history"].items()}
+    return state, key, int(metadata["epochs_done"]), history
 
 
 def _host_data(data):

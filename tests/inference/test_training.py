@@ -179,3 +179,78 @@ def test_bad_arguments_are_named(kwargs, error, match):
     )
     with pytest.raises(error, match=match):
         fit(trainer, params, items, **arguments)
+
+
+def _run(**options):
+    settings = dict(key=jax.random.key(5), epochs=4, batch_size=4, progress=False)
+    return fit(mean_trainer(), jnp.zeros(2), data(), **{**settings, **options})
+
+
+def test_checkpoints_every_k_epochs_and_after_the_last(tmp_path, monkeypatch):
+    from probsnn import io
+
+    written = []
+    original = io.save_tree
+    monkeypatch.setattr(
+        io,
+        "save_tree",
+        lambda *a, **k: written.append(k["metadata"]["epochs_done"]) or original(*a, **k),
+    )
+    _run(epochs=5, checkpoint=tmp_path / "c.npz", every=2)
+    assert written == [2, 4, 5]
+    assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]  # no temporary file left behind
+
+
+def test_a_crash_during_a_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "c.npz"
+    _run(epochs=2, checkpoint=path)
+    before = path.read_bytes()
+
+    def crash(*args, **kwargs):  # dies half-way through writing the archive
+        args[0].write(b"PK\x03\x04 partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(KeyboardInterrupt):
+        _run(epochs=3, checkpoint=path, resume=path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["c.npz"]
+    resumed = _run(epochs=4, resume=path)
+    np.testing.assert_array_equal(np.asarray(resumed.params), np.asarray(_run().params))
+
+
+def test_resume_refuses_another_run_and_a_damaged_file(tmp_path):
+    from probsnn.io import FormatError
+
+    path = tmp_path / "c.npz"
+    _run(epochs=1, checkpoint=path)
+    with pytest.raises(ValueError, match="another key"):
+        _run(key=jax.random.key(6), resume=path)
+    with pytest.raises(ValueError, match="batch_size"):
+        _run(batch_size=3, resume=path)
+    with pytest.raises(FormatError, match="expected structure"):
+        fit(
+            mean_trainer(n_items=12),
+            jnp.zeros(3),  # another params shape
+            data(),
+            key=jax.random.key(5),
+            epochs=2,
+            batch_size=4,
+            progress=False,
+            resume=path,
+        )
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        _run(resume=tmp_path / "missing.npz")
+    (tmp_path / "bad.npz").write_bytes(b"")
+    with pytest.raises(FormatError, match="not a readable probsnn file"):
+        _run(resume=tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match="every must be >= 1"):
+        _run(checkpoint=path, every=0)
+
+
+def test_resume_of_a_finished_run_returns_it_and_keeps_the_history(tmp_path):
+    path = tmp_path / "c.npz"
+    done = _run(checkpoint=path)
+    again = _run(resume=path)
+    np.testing.assert_array_equal(np.asarray(again.params), np.asarray(done.params))
+    np.testing.assert_array_equal(again.history["loss"], done.history["loss"])

@@ -32,6 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from probsnn import _checks
+
 ACTIVATIONS = ("hard_sigmoid", "sigmoid", "tanh")
 COSTS = ("squared_error", "cross_entropy")
 
@@ -87,7 +89,9 @@ class EnergyNetwork:
         cost: ``"squared_error"`` (default) or ``"cross_entropy"`` (needs a hidden layer).
 
     Raises:
-        TypeError / ValueError naming the argument when a size, the activation or the cost is bad.
+        TypeError: when ``layer_sizes`` is not a tuple of integers, or the activation or the
+            cost is not a string.
+        ValueError: naming the argument when a size, the activation or the cost is bad.
     """
 
     layer_sizes: tuple[int, ...]
@@ -104,10 +108,8 @@ class EnergyNetwork:
             if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
                 raise ValueError(f"layer_sizes must hold integers >= 1, got {tuple(sizes)}")
         object.__setattr__(self, "layer_sizes", tuple(int(n) for n in sizes))
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
-        if self.cost not in COSTS:
-            raise ValueError(f"cost must be one of {COSTS}, got {self.cost!r}")
+        _checks.option(self.activation, "activation", ACTIVATIONS)
+        _checks.option(self.cost, "cost", COSTS)
         if self.cost == "cross_entropy" and len(sizes) < 3:
             raise ValueError(
                 "cost='cross_entropy' puts the output in a readout, so layer_sizes needs at least "
@@ -149,7 +151,18 @@ def init_params(
 ) -> EnergyParams:
     """Glorot-uniform weights ``U(−a, a)``, ``a = gain · sqrt(6 / (n_in + n_out))`` (Glorot &
     Bengio 2010), zero biases. A gain below 1 keeps the energy convex at the start (the coupling's
-    spectral norm below 1), so relaxations converge fast to a unique fixed point."""
+    spectral norm below 1), so relaxations converge fast to a unique fixed point.
+
+    Raises:
+        TypeError: a spec that is not an EnergyNetwork, a key that is not a PRNG key (pass
+            ``jax.random.key(0)``), a non-floating dtype.
+        ValueError: a gain that is not finite.
+    """
+    if not isinstance(spec, EnergyNetwork):
+        raise TypeError(f"spec must be an EnergyNetwork, got {type(spec).__name__}")
+    key = _checks.prng_key(key, "key")
+    gain = _checks.finite_float(gain, "gain")
+    dtype = _checks.float_dtype(dtype, "dtype")
     sizes = spec.layer_sizes
     keys = jax.random.split(key, len(sizes) - 1)
     weights = tuple(
@@ -163,7 +176,13 @@ def init_params(
 
 
 def init_states(spec: EnergyNetwork, batch_size: int, dtype=jnp.float32) -> tuple[jax.Array, ...]:
-    """Zero states ``(batch_size, n_l)`` for every free layer."""
+    """Zero states ``(batch_size, n_l)`` for every free layer.
+
+    Raises:
+        TypeError, ValueError: a batch_size that is not an integer >= 1, a non-floating dtype.
+    """
+    batch_size = _checks.positive_int(batch_size, "batch_size")
+    dtype = _checks.float_dtype(dtype, "dtype")
     return tuple(jnp.zeros((batch_size, n), dtype) for n in spec.state_sizes)
 
 
@@ -171,7 +190,8 @@ def check_batch(spec: EnergyNetwork, inputs, targets=None) -> tuple[jax.Array, j
     """Validate ``inputs (batch, n_inputs)`` and optional ``targets (batch, n_outputs)``.
 
     Raises:
-        TypeError for non-real arrays, ValueError for wrong shapes or non-finite values.
+        TypeError: for non-real arrays.
+        ValueError: for wrong shapes or non-finite values.
     """
     inputs = _finite_matrix(inputs, "inputs", spec.n_inputs)
     if targets is None:
@@ -194,6 +214,7 @@ def _finite_matrix(array, name: str, n_columns: int) -> jax.Array:
         raise ValueError(
             f"{name} must have shape (batch, {n_columns}), got shape {tuple(array.shape)}"
         )
+    _checks.nonempty(array, name)
     if not isinstance(array, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(array))):
         raise ValueError(f"{name} must be finite, found NaN or inf")
     return jnp.asarray(array, dtype=jnp.result_type(float))
@@ -202,8 +223,12 @@ def _finite_matrix(array, name: str, n_columns: int) -> jax.Array:
 def check_params(spec: EnergyNetwork, params) -> EnergyParams:
     """Validate that ``params`` is an :class:`EnergyParams` with the shapes ``spec`` implies.
 
+    Shapes only: non-finite values pass, so that the relaxations can report a diverged
+    network in their info (``RelaxInfo.converged``) rather than refuse it.
+
     Raises:
-        TypeError when it is not an EnergyParams; ValueError naming the first wrong shape.
+        TypeError: when it is not an EnergyParams.
+        ValueError: naming the first wrong shape.
     """
     if not isinstance(params, EnergyParams):
         raise TypeError(f"params must be an EnergyParams, got {type(params).__name__}")

@@ -23,7 +23,7 @@ import numpyro.distributions as dist
 from numpyro.contrib.control_flow import scan
 
 from probsnn import _checks
-from probsnn.design import Design, params_to_coef
+from probsnn.design import Design, column_mask, params_to_coef
 from probsnn.glm import advance, check_data, contract, init_state, step_potential, step_weights
 from probsnn.glm import traces as filter_traces
 from probsnn.network import Network, Params
@@ -104,6 +104,10 @@ def _sample_spikes(spec, theta, inputs, n_steps, n_trials):
         raise ValueError("n_steps is required when spikes is None")
     n_steps = _checks.positive_int(n_steps, "n_steps")
     n_trials = 1 if n_trials is None else _checks.positive_int(n_trials, "n_trials")
+    _checks.allocation(
+        n_steps * n_trials * spec.n_neurons,
+        f"the sampled spikes (n_trials={n_trials}, n_steps={n_steps}, N={spec.n_neurons})",
+    )
     weights = step_weights(spec, theta)
     inputs = sampler_inputs(spec, inputs, n_steps, n_trials)
     xs = None if inputs is None else jnp.swapaxes(inputs, 0, 1)  # (T, n_trials, M)
@@ -137,9 +141,37 @@ def glm_design_model(spec: Network, design: Design, prior: GLMPrior):
 
     Returns:
         The observed spikes ``design.targets``.
+
+    Raises:
+        TypeError: a design that is not a :class:`~probsnn.design.Design` or a prior that is not
+            a :class:`GLMPrior`.
+        ValueError: a design built for another network (its column count or neuron count).
     """
+    check_design(spec, design)
+    if not isinstance(prior, GLMPrior):
+        raise TypeError(f"prior must be a probsnn.models.GLMPrior, got {type(prior).__name__}")
     u = _design_potentials(spec, design.x, design_params(spec, prior))
     return numpyro.sample("spikes", dist.Bernoulli(logits=u).to_event(2), obs=design.targets)
+
+
+def check_design(spec: Network, design) -> Design:
+    """Raise unless ``design`` is a :class:`~probsnn.design.Design` of ``spec`` (shapes only,
+    so it also runs inside ``jax.jit``)."""
+    if not isinstance(design, Design):
+        raise TypeError(
+            f"design must be a probsnn.design.Design (build_design), got {type(design).__name__}"
+        )
+    n_columns = column_mask(spec).shape[0]
+    x_shape, target_shape = tuple(np.shape(design.x)), tuple(np.shape(design.targets))
+    if len(x_shape) != 2 or x_shape[1] != n_columns:
+        raise ValueError(
+            f"design.x must have shape (R, {n_columns}) for this network, got {x_shape}"
+        )
+    if target_shape != (x_shape[0], spec.n_neurons):
+        raise ValueError(
+            f"design.targets must have shape ({x_shape[0]}, {spec.n_neurons}), got {target_shape}"
+        )
+    return design
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -153,5 +185,11 @@ def design_params(spec: Network, prior: GLMPrior) -> Params:
     skipping empty groups (no synapses, no inputs), whose sites add nothing to the log density
     but break NumPyro's autoguides: the parameter part of :func:`glm_design_model`, a NumPyro
     model of its own (for ``handlers.trace``, ``Predictive`` over latent draws, or drawing a
-    ground truth from the prior)."""
+    ground truth from the prior).
+
+    Raises:
+        TypeError: a prior that is not a :class:`GLMPrior`.
+    """
+    if not isinstance(prior, GLMPrior):
+        raise TypeError(f"prior must be a probsnn.models.GLMPrior, got {type(prior).__name__}")
     return prior_params(spec, prior, skip_empty=True)

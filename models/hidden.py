@@ -78,12 +78,14 @@ def check_visible(spec: Network, visible, inputs=None):
         whether ``visible`` came with a trial axis.
 
     Raises:
-        ValueError, TypeError: a spec without hidden (or visible) neurons, non-binary spikes,
-            a neuron count other than N_visible, or inputs that do not match.
+        ValueError, TypeError: a spec without hidden (or visible) neurons, non-binary or empty
+            spikes (no bins or trials), a neuron count other than N_visible, or inputs that do
+            not match.
     """
     check_hidden_spec(spec)
     n_visible = int(np.sum(spec.visible))
     visible = _checks.spike_array(visible, "visible", min_ndim=2)
+    _checks.nonempty(visible, "visible")
     if visible.ndim > 3 or visible.shape[-1] != n_visible:
         raise ValueError(
             f"visible must have shape (T, {n_visible}) or (n_trials, T, {n_visible}): one column "

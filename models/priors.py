@@ -45,6 +45,13 @@ class IID(GroupPrior):
 
     distribution: dist.Distribution
 
+    def __post_init__(self):
+        if not isinstance(self.distribution, dist.Distribution):
+            raise TypeError(
+                "distribution must be a numpyro Distribution, "
+                f"got {type(self.distribution).__name__}"
+            )
+
     def sample(self, name, shape):
         return numpyro.sample(name, self.distribution.expand(shape).to_event(len(shape)))
 
@@ -215,6 +222,8 @@ def prior_params(spec: Network, prior: GLMPrior, *, skip_empty: bool = False) ->
     element (no synapses, no inputs) get no site: they add nothing to the log density, but their
     zero-size sites break NumPyro's autoguides.
     """
+    if not isinstance(prior, GLMPrior):
+        raise TypeError(f"prior must be a probsnn.models.GLMPrior, got {type(prior).__name__}")
     groups = prior.groups()
     shapes = spec.param_shapes
     pre, post = np.nonzero(spec.connectivity)
@@ -231,7 +240,5 @@ def prior_params(spec: Network, prior: GLMPrior, *, skip_empty: bool = False) ->
 
 
 def _bias(loc, scale) -> dist.Normal:
-    loc = float(loc)
-    if not math.isfinite(loc):
-        raise ValueError(f"bias_loc must be finite, got {loc}")
+    loc = _checks.finite_float(loc, "bias_loc")
     return dist.Normal(loc, _checks.positive_float(scale, "bias_scale"))

@@ -74,17 +74,20 @@ def pad_times(trains) -> np.ndarray:
 
     Raises:
         ValueError: ragged nesting (trials with different numbers of neurons).
+        TypeError: complex or non-numeric times.
     """
     if hasattr(trains, "times") and hasattr(trains, "counts"):
         trains = trains.times
     if hasattr(trains, "dtype") and np.asarray(trains).dtype != object:
-        return np.array(trains, dtype=np.float64)
+        return np.array(_checks.real_dtype(trains, "times"), dtype=np.float64)
+    if isinstance(trains, str) or not hasattr(trains, "__iter__"):
+        raise TypeError(f"times must be an array or nested sequences of times, got {trains!r}")
     trains = list(trains)
     if all(_is_train(train) for train in trains):
         longest = max((len(train) for train in trains), default=0)
         padded = np.full((len(trains), longest), np.inf)
         for row, train in zip(padded, trains, strict=True):
-            row[: len(train)] = np.asarray(train, dtype=np.float64)
+            row[: len(train)] = np.asarray(_checks.real_dtype(train, "times"), dtype=np.float64)
         return padded
     parts = [pad_times(part) for part in trains]
     if len({part.shape[:-1] for part in parts}) > 1:
@@ -148,16 +151,24 @@ def bin_spike_times(times, dt, duration, *, t_start=0.0, policy="error") -> np.n
         bool ``(..., T, N)`` (``"error"``, ``"clip"``) or int32 counts (``"count"``).
 
     Raises:
-        ValueError: NaN/−inf or unsorted times, times outside [t_start, t_start + duration), a
-            duration that is not a whole number of bins, an unknown policy, or (``"error"``) two
-            spikes in one bin, naming the train and the time.
+        ValueError: NaN/−inf or unsorted times, no neuron, times outside
+            [t_start, t_start + duration), a duration that is not a whole number of bins, an
+            unknown policy, a result too large to allocate, or (``"error"``) two spikes in one
+            bin, naming the train and the time.
+        TypeError: complex times, a t_start that is not a real number.
     """
-    if policy not in POLICIES:
-        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    policy = _checks.option(policy, "policy", POLICIES)
     times = check_times(times)
+    if times.shape[-2] == 0 or 0 in times.shape[:-2]:
+        raise ValueError(
+            f"times must hold at least one train (..., N >= 1, S), got shape {times.shape}"
+        )
     steps = n_bins(duration, dt)
-    if isinstance(t_start, bool) or np.ndim(t_start) != 0 or not np.isfinite(t_start):
-        raise ValueError(f"t_start must be a finite number, got {t_start!r}")
+    _checks.allocation(
+        int(np.prod(times.shape[:-1], dtype=np.int64)) * steps,
+        f"the binned spikes (..., T={steps}, N)",
+    )
+    t_start = _checks.finite_float(t_start, "t_start")
     finite = np.isfinite(times)
     relative = (times[finite] - t_start) / dt
     if relative.size and (relative.min() < 0 or relative.max() >= steps):
@@ -195,17 +206,24 @@ def unbin_spikes(spikes, dt, *, t_start=0.0) -> np.ndarray:
         float64 ``(..., N, S)`` sorted, +inf-padded, S the largest spike count of a train.
 
     Raises:
-        ValueError: negative or non-integer counts, dt <= 0.
+        ValueError: negative or non-integer counts, an empty axis (no bins, neurons or trials),
+            dt <= 0, a non-finite t_start, a result too large to allocate.
+        TypeError: complex or non-numeric spikes.
     """
-    counts = np.asarray(spikes)
+    counts = np.asarray(_checks.real_dtype(spikes, "spikes"))
     if counts.ndim < 2:
         raise ValueError(f"spikes must have shape (..., T, N), got {counts.shape}")
+    _checks.nonempty(counts, "spikes")
     if counts.dtype != np.bool_:
         if not np.all(np.isfinite(counts)) or np.any(counts < 0) or np.any(counts % 1):
             raise ValueError("spikes must hold non-negative integer counts")
     counts = np.moveaxis(counts.astype(np.int64), -1, -2)
     dt = _checks.positive_float(dt, "dt")
+    t_start = _checks.finite_float(t_start, "t_start")
     longest = int(counts.sum(axis=-1).max(initial=0))
+    _checks.allocation(
+        int(np.prod(counts.shape[:-1], dtype=np.int64)) * longest, "the spike times (..., N, S)"
+    )
     centres = t_start + (np.arange(counts.shape[-1]) + 0.5) * dt
     rows = counts.reshape(-1, counts.shape[-1])
     padded = np.full((rows.shape[0], longest), np.inf)
@@ -268,7 +286,7 @@ def load_grasshopper(recording: int = 1) -> Recording:
     Raises:
         ValueError: a recording other than 1 or 2. ImportError: nitime is missing.
     """
-    if recording not in (1, 2):
+    if isinstance(recording, bool) or recording not in (1, 2):
         raise ValueError(f"recording must be 1 or 2, got {recording!r}")
     nitime = _require("nitime", "nitime")
     folder = Path(nitime.__file__).parent / "data"
@@ -299,8 +317,11 @@ def to_neo(times, *, t_stop, t_start=0.0) -> list:
         Nested lists matching the leading shape, N ``neo.SpikeTrain`` at the innermost level.
 
     Raises:
-        ImportError: neo is missing. ValueError: times outside [t_start, t_stop].
+        ImportError: neo is missing. ValueError: times outside [t_start, t_stop], a non-finite
+            t_start or t_stop. TypeError: a t_start or t_stop that is not a real number.
     """
+    t_stop = _checks.finite_float(t_stop, "t_stop")
+    t_start = _checks.finite_float(t_start, "t_start")
     neo = _require("neo", "neo")
     pq = _require("quantities", "quantities")
 
@@ -369,3 +390,7 @@ def from_nwb_units(units) -> np.ndarray:
         units = units.units
     column = units["spike_times"]
     return check_times(pad_times([np.asarray(column[i]) for i in range(len(units))]), "units")
+
+
+# pynapple TsGroup / IntervalSet / Tsd (optional dependency, imported when called)
+from probsnn._pynapple import from_pynapple, rates_to_pynapple, to_pynapple  # noqa: E402, F401

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from probsnn import _checks
 from probsnn.glm import check_data, traces
 from probsnn.network import Network, Params
 
@@ -41,10 +42,19 @@ def build_design(spec: Network, spikes, inputs=None, method: str = "auto") -> De
     Column order: synaptic traces ``[j, k]`` (N·K_syn), feedback traces ``[i, k]`` (N·K_fb, only
     when the feedback basis differs from the synaptic one; otherwise neuron i's own synaptic
     block carries its feedback weights), stimulus traces ``[m, k]`` (M·K_in), then the constant.
+
+    Raises:
+        ValueError, TypeError: as :func:`probsnn.potentials` for the data and the method, and
+            a design too large to allocate (checked before it is built).
     """
     spikes, inputs = check_data(spec, spikes, inputs)
-    x = traces(spec, spikes, inputs, method)
+    method = _checks.option(method, "method", ("auto", "direct", "fft"))
     rows = int(np.prod(spikes.shape[:-1]))
+    mask = column_mask(spec)
+    _checks.allocation(
+        rows * mask.shape[0], f"the design matrix ({rows} rows, {mask.shape[0]} columns)"
+    )
+    x = traces(spec, spikes, inputs, method)
     blocks = [x.syn.reshape(rows, -1)]
     if x.fb is not None:
         blocks.append(x.fb.reshape(rows, -1))
@@ -52,7 +62,6 @@ def build_design(spec: Network, spikes, inputs=None, method: str = "auto") -> De
         blocks.append(x.inputs.reshape(rows, -1))
     blocks.append(jnp.ones((rows, 1), x.syn.dtype))
     targets = jnp.asarray(spikes, x.syn.dtype).reshape(rows, spec.n_neurons)
-    mask = column_mask(spec)
     penalised = np.ones(mask.shape[0], dtype=bool)
     penalised[-1] = False
     return Design(
@@ -80,7 +89,12 @@ def column_mask(spec: Network) -> np.ndarray:
 
 
 def params_to_coef(spec: Network, params: Params):
-    """Coefficients ``(P, N)`` of the design from :class:`Params` (inverse of coef_to_params)."""
+    """Coefficients ``(P, N)`` of the design from :class:`Params` (inverse of coef_to_params).
+
+    Raises:
+        TypeError, ValueError: ``params`` that are not :class:`Params` of this network's shapes.
+    """
+    _checks.params_of_shapes(params, Params, spec.param_shapes, "probsnn.Params")
     n = spec.n_neurons
     w = spec.masked(params).w  # (N, N, K_syn)
     if spec.shares_basis:
@@ -101,7 +115,19 @@ def params_to_coef(spec: Network, params: Params):
 
 
 def coef_to_params(spec: Network, coef) -> Params:
-    """:class:`Params` from design coefficients ``(P, N)``."""
+    """:class:`Params` from design coefficients ``(P, N)``.
+
+    Raises:
+        TypeError: complex or non-numeric coefficients.
+        ValueError: coefficients of another shape than this network's design ``(P, N)``.
+    """
+    coef = jnp.asarray(_checks.real_dtype(coef, "coef"))
+    expected = (column_mask(spec).shape[0], spec.n_neurons)
+    if tuple(coef.shape) != expected:
+        raise ValueError(
+            f"coef must have the design's shape {expected} (P, N) for this network, "
+            f"got {tuple(coef.shape)}"
+        )
     n, m = spec.n_neurons, spec.n_inputs
     k_syn, k_fb = spec.synapse_basis.shape[0], spec.feedback_basis.shape[0]
     k_in = 0 if spec.input_basis is None else spec.input_basis.shape[0]

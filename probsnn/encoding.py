@@ -87,6 +87,7 @@ def _nonnegative(value, name: str) -> float:
 
 def _unit_values(values, name: str = "values"):
     values = _checks.real_array(values, name, min_ndim=1)
+    _checks.nonempty(values, name)
     if _checks.is_concrete(values):
         array = np.asarray(values)
         if np.any((array < 0) | (array > 1)):
@@ -94,6 +95,13 @@ def _unit_values(values, name: str = "values"):
                 f"{name} must lie in [0, 1], found values in [{array.min()}, {array.max()}]"
             )
     return jnp.asarray(values, jnp.float32)
+
+
+def _spikes(spikes, name: str = "spikes"):
+    """Binary spikes ``(..., T, F)`` with at least one bin, feature and trial."""
+    spikes = _checks.spike_array(spikes, name)
+    _checks.nonempty(spikes, name)
+    return spikes
 
 
 def _dead_bins(refractory: float, dt: float) -> int:
@@ -215,17 +223,19 @@ def poisson_spikes(key, rate, dt, shape, *, refractory=0.0, method="auto"):
 
     Raises:
         ValueError: negative or non-finite rates, a rate that does not broadcast to ``shape``,
-            dt <= 0, refractory < 0, an unknown method, or ``"sparse"`` for a time-varying or
-            traced rate.
+            dt <= 0, refractory < 0, an unknown method, ``"sparse"`` for a time-varying or
+            traced rate, or a shape too large to allocate.
+        TypeError: a key that is not a PRNG key (pass ``jax.random.key(0)``), complex rates.
 
     Reference: Heeger (2000), "Poisson model of spike generation".
     """
+    key = _checks.prng_key(key, "key")
     shape = _shape(shape, "shape", 2)
+    _checks.allocation(math.prod(shape), f"the spikes of shape {shape}")
     dt = _checks.positive_float(dt, "dt")
     dead = _dead_bins(_nonnegative(refractory, "refractory"), dt)
     rate = _rates(rate, "rate", shape)
-    if method not in ("auto", "dense", "sparse"):
-        raise ValueError(f"method must be 'auto', 'dense' or 'sparse', got {method!r}")
+    method = _checks.option(method, "method", ("auto", "dense", "sparse"))
     capacity = None if method == "dense" else _sparse_capacity(rate, dt, shape, dead)
     if method == "sparse" and capacity is None:
         raise ValueError(
@@ -290,8 +300,11 @@ def poisson_times(key, rate, duration, *, shape=(), max_spikes=None, refractory=
 
     Raises:
         ValueError: negative or non-finite rate, a rate not broadcasting to ``shape``, duration <=
-            0, a traced rate without ``max_spikes``, or a capacity too small (outside jit).
+            0, a traced rate without ``max_spikes``, a capacity too small (outside jit) or too
+            large to allocate.
+        TypeError: a key that is not a PRNG key.
     """
+    key = _checks.prng_key(key, "key")
     shape = _shape(shape, "shape", 0)
     duration = _checks.positive_float(duration, "duration")
     refractory = _nonnegative(refractory, "refractory")
@@ -301,6 +314,7 @@ def poisson_times(key, rate, duration, *, shape=(), max_spikes=None, refractory=
             raise ValueError("max_spikes is required when rate is traced (inside jax.jit)")
         max_spikes = _default_capacity(float(np.max(rate, initial=0.0)) * duration)
     max_spikes = _checks.positive_int(max_spikes, "max_spikes")
+    _checks.allocation(math.prod(shape) * max_spikes, f"the spike times {(*shape, max_spikes)}")
     result = _poisson_times(key, rate, duration, refractory, shape, max_spikes)
     _raise_on_overflow(result.overflow, "max_spikes", duration)
     return result
@@ -354,8 +368,13 @@ def thinned_times(
 
     Raises:
         ValueError: rate_fn negative or above rate_max at a candidate, or a capacity too small
-            (both checked outside jit), bad duration/refractory/rate_max.
+            (both checked outside jit), bad duration/refractory/rate_max, a capacity too large
+            to allocate.
+        TypeError: a key that is not a PRNG key, a rate_fn that is not callable.
     """
+    key = _checks.prng_key(key, "key")
+    if not callable(rate_fn):
+        raise TypeError(f"rate_fn must be a function of time, got {type(rate_fn).__name__}")
     shape = _shape(shape, "shape", 0)
     duration = _checks.positive_float(duration, "duration")
     rate_max = _checks.positive_float(rate_max, "rate_max")
@@ -363,6 +382,9 @@ def thinned_times(
     if max_candidates is None:
         max_candidates = _default_capacity(rate_max * duration)
     max_candidates = _checks.positive_int(max_candidates, "max_candidates")
+    _checks.allocation(
+        math.prod(shape) * max_candidates, f"the candidate times {(*shape, max_candidates)}"
+    )
     result, (low, high) = _thinned(
         key, rate_fn, rate_max, duration, shape, max_candidates, refractory
     )
@@ -405,8 +427,10 @@ def rate_encode(key, values, n_steps, *, dt, max_rate, min_rate=0.0):
         bool ``(..., T, F)``.
 
     Raises:
-        ValueError: values outside [0, 1] or non-finite, bad rates, n_steps < 1.
+        ValueError: values outside [0, 1], non-finite or empty, bad rates, n_steps < 1.
+        TypeError: a key that is not a PRNG key, complex values.
     """
+    key = _checks.prng_key(key, "key")
     values = _unit_values(values)
     n_steps = _checks.positive_int(n_steps, "n_steps")
     low, high = _rate_range(min_rate, max_rate)
@@ -426,8 +450,11 @@ def rate_decode(spikes, *, dt, max_rate, min_rate=0.0):
 
     Returns:
         float32 ``(..., F)``.
+
+    Raises:
+        ValueError: non-binary or empty spikes (no bins, features or trials), bad dt or rates.
     """
-    spikes = _checks.spike_array(spikes, "spikes")
+    spikes = _spikes(spikes)
     dt = _checks.positive_float(dt, "dt")
     low, high = _rate_range(min_rate, max_rate)
     return _rate_decode(spikes, dt, low, high)
@@ -453,10 +480,8 @@ def _rate_range(min_rate, max_rate) -> tuple[float, float]:
 
 
 def _latency_params(code, tau, threshold):
-    if code == "linear":
+    if _checks.option(code, "code", ("linear", "log")) == "linear":
         return None, None
-    if code != "log":
-        raise ValueError(f"code must be 'linear' or 'log', got {code!r}")
     tau = _checks.positive_float(tau, "tau")
     threshold = _checks.positive_float(threshold, "threshold")
     if threshold >= 1:
@@ -486,6 +511,7 @@ def latency_encode(values, n_steps, *, dt, code="linear", tau=None, threshold=No
     """
     values = _unit_values(values)
     n_steps = _checks.positive_int(n_steps, "n_steps")
+    _checks.allocation(values.size * n_steps, "the spikes (..., n_steps, F)")
     dt = _checks.positive_float(dt, "dt")
     tau, threshold = _latency_params(code, tau, threshold)
     return _latency_encode(values, n_steps, dt, tau, threshold)
@@ -516,7 +542,7 @@ def latency_decode(spikes, *, dt, code="linear", tau=None, threshold=None):
     Returns:
         float32 ``(..., F)``.
     """
-    spikes = _checks.spike_array(spikes, "spikes")
+    spikes = _spikes(spikes)
     dt = _checks.positive_float(dt, "dt")
     tau, threshold = _latency_params(code, tau, threshold)
     return _latency_decode(spikes, dt, tau, threshold)
@@ -554,6 +580,7 @@ def phase_encode(values, n_steps, *, period):
     """
     values = _unit_values(values)
     n_steps = _checks.positive_int(n_steps, "n_steps")
+    _checks.allocation(values.size * n_steps, "the spikes (..., n_steps, F)")
     period = _checks.positive_int(period, "period", minimum=2)
     return _phase_encode(values, n_steps, period)
 
@@ -574,7 +601,7 @@ def phase_decode(spikes, *, period):
     Returns:
         float32 ``(..., F)``.
     """
-    spikes = _checks.spike_array(spikes, "spikes")
+    spikes = _spikes(spikes)
     period = _checks.positive_int(period, "period", minimum=2)
     return _phase_decode(spikes, period)
 
@@ -602,7 +629,12 @@ def tuning_rates(values, n_neurons, *, max_rate, min_rate=0.0, width=None):
 
     Returns:
         float32 ``(..., F, M)`` rates in spikes/s.
+
+    Raises:
+        TypeError: complex or non-numeric values. ValueError: non-finite values, M < 2, bad
+            rates or width.
     """
+    values = _checks.real_array(values, "values", min_ndim=0)
     n_neurons = _checks.positive_int(n_neurons, "n_neurons", minimum=2)
     low, high = _rate_range(min_rate, max_rate)
     width = 1.0 / (n_neurons - 1) if width is None else _checks.positive_float(width, "width")
@@ -626,7 +658,11 @@ def population_encode(key, values, n_steps, n_neurons, *, dt, max_rate, min_rate
     Returns:
         bool ``(..., T, F·M)``, neuron f·M + m coding feature f with preferred value μ_m
         (Pouget, Dayan & Zemel 2000, Nat. Rev. Neurosci. 1:125).
+
+    Raises:
+        TypeError: a key that is not a PRNG key. ValueError: as :func:`rate_encode`.
     """
+    key = _checks.prng_key(key, "key")
     values = _unit_values(values)
     n_steps = _checks.positive_int(n_steps, "n_steps")
     rates = tuning_rates(values, n_neurons, max_rate=max_rate, min_rate=min_rate, width=width)
@@ -651,9 +687,10 @@ def population_decode(spikes, n_neurons, *, dt, max_rate, min_rate=0.0, width=No
     Raises:
         ValueError: a neuron axis that is not a multiple of ``n_neurons``.
     """
-    spikes = _checks.spike_array(spikes, "spikes")
+    spikes = _spikes(spikes)
     dt = _checks.positive_float(dt, "dt")
     n_grid = _checks.positive_int(n_grid, "n_grid", minimum=2)
+    _checks.allocation(n_grid * spikes.shape[-1], "the decoding grid (n_grid, F·M)")
     n_neurons = _group_size(spikes, n_neurons)
     grid = np.linspace(0.0, 1.0, n_grid)
     rates = tuning_rates(grid, n_neurons, max_rate=max_rate, min_rate=min_rate, width=width)
@@ -698,10 +735,16 @@ def synchrony_encode(key, values, n_steps, n_neurons, *, dt, rate):
 
     Returns:
         bool ``(..., T, F·M)``, neuron f·M + m in group f.
+
+    Raises:
+        TypeError: a key that is not a PRNG key. ValueError: values outside [0, 1], non-finite
+            or empty, bad sizes or rate, an output too large to allocate.
     """
+    key = _checks.prng_key(key, "key")
     values = _unit_values(values)
     n_steps = _checks.positive_int(n_steps, "n_steps")
     n_neurons = _checks.positive_int(n_neurons, "n_neurons", minimum=2)
+    _checks.allocation(values.size * n_steps * n_neurons, "the spikes (..., n_steps, F·M)")
     dt = _checks.positive_float(dt, "dt")
     p = float(spike_probability(_checks.positive_float(rate, "rate"), dt))
     return _synchrony_encode(key, values, n_steps, n_neurons, p)
@@ -730,7 +773,7 @@ def synchrony_decode(spikes, n_neurons):
     Returns:
         float32 ``(..., F)``.
     """
-    spikes = _checks.spike_array(spikes, "spikes")
+    spikes = _spikes(spikes)
     return _synchrony_decode(spikes, _group_size(spikes, n_neurons))
 
 

@@ -74,8 +74,21 @@ def song_experiment(
 
     Raises:
         ValueError/TypeError: naming the argument for non-positive sizes, w_max, dt_ms, or a dt_ms
-            that does not divide 1000 ms.
+            that does not divide 1000 ms; negative or non-finite rates or g_inhibitory; a key
+            that is not a PRNG key; a rule that is not an optax GradientTransformation.
     """
+    key = _checks.prng_key(key, "key")
+    if not (callable(getattr(rule, "init", None)) and callable(getattr(rule, "update", None))):
+        raise TypeError(
+            "rule must be an optax.GradientTransformation (a plasticity rule such as "
+            f"pair_stdp(...)), got {type(rule).__name__}"
+        )
+    if _checks.is_concrete(input_rate_hz):
+        rate = _checks.real_array(input_rate_hz, "input_rate_hz", min_ndim=0)
+        if np.any(np.asarray(rate) < 0):
+            raise ValueError(f"input_rate_hz must be >= 0, got {input_rate_hz!r}")
+    inhibitory_rate_hz = _checks.nonnegative_float(inhibitory_rate_hz, "inhibitory_rate_hz")
+    g_inhibitory = _checks.nonnegative_float(g_inhibitory, "g_inhibitory")
     w_max = _checks.positive_float(w_max, "w_max")
     n_inputs = _checks.positive_int(n_inputs, "n_inputs")
     n_inhibitory = _checks.positive_int(n_inhibitory, "n_inhibitory", minimum=0)

@@ -16,6 +16,7 @@ the second form being exact for potentials of any size.
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import NamedTuple
 
@@ -24,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from probsnn import _checks
-from probsnn.kernels import filter_spikes
+from probsnn.kernels import _filter_spikes
 from probsnn.network import Network, Params
 
 
@@ -61,20 +62,57 @@ def bernoulli_log_prob(spikes, potentials):
     """log p(s | u) = log σ((2s − 1) u) elementwise: finite and exact for |u| up to 1e30 and beyond.
 
     Args:
-        spikes: 0/1 array (any real dtype), broadcastable with ``potentials``.
-        potentials: u, the logits.
+        spikes: 0/1 array (bool, integer or float; nested lists too), broadcastable with
+            ``potentials``.
+        potentials: u, the logits (a real array or nested lists; integers are taken as float32).
+
+    Returns:
+        The broadcast shape of the two, in the floating type of ``potentials``.
+
+    Raises:
+        TypeError: complex or non-numeric spikes or potentials.
+        ValueError: spikes other than 0 and 1 (checked outside ``jax.jit``), or shapes that do
+            not broadcast.
     """
+    spikes = _checks.spike_array(spikes, "spikes", min_ndim=0)
+    potentials = _checks.real_dtype(potentials, "potentials")
+    try:
+        np.broadcast_shapes(np.shape(spikes), np.shape(potentials))
+    except ValueError:
+        raise ValueError(
+            f"spikes of shape {tuple(np.shape(spikes))} and potentials of shape "
+            f"{tuple(np.shape(potentials))} do not broadcast"
+        ) from None
+    if not jnp.issubdtype(potentials.dtype, jnp.floating):
+        potentials = jnp.asarray(potentials, jnp.float32)
+    return _bernoulli_log_prob(spikes, jnp.asarray(potentials))
+
+
+def _bernoulli_log_prob(spikes, potentials):
+    """:func:`bernoulli_log_prob` without the argument checks (inside compiled code)."""
     signs = 2.0 * jnp.asarray(spikes, potentials.dtype) - 1.0
     return jax.nn.log_sigmoid(signs * potentials)
 
 
 def traces(spec: Network, spikes, inputs=None, method: str = "auto") -> Traces:
-    """Filtered traces of ``spikes`` ``(..., T, N)`` and ``inputs`` ``(..., T, M)``."""
-    syn = filter_spikes(spikes, spec.synapse_basis, method)
-    fb = None if spec.shares_basis else filter_spikes(spikes, spec.feedback_basis, method)
+    """Filtered traces of ``spikes`` ``(..., T, N)`` and ``inputs`` ``(..., T, M)``.
+
+    A building block of compiled code: only the method and the sizes are checked here (the
+    values by :func:`check_data`, which the public functions call first).
+
+    Raises:
+        ValueError: an unknown method, or empty spikes or inputs.
+    """
+    method = _checks.option(method, "method", ("auto", "direct", "fft"))
+    _checks.nonempty(spikes, "spikes")
+    syn = _filter_spikes(spikes, spec.synapse_basis, method)
+    fb = None if spec.shares_basis else _filter_spikes(spikes, spec.feedback_basis, method)
     x_in = None
     if spec.n_inputs:
-        x_in = filter_spikes(inputs, spec.input_basis, method).astype(syn.dtype)
+        if inputs is None:
+            raise ValueError(f"inputs (..., T, {spec.n_inputs}) are required by this network")
+        _checks.nonempty(inputs, "inputs")
+        x_in = _filter_spikes(inputs, spec.input_basis, method).astype(syn.dtype)
     return Traces(syn=syn, fb=fb, inputs=x_in)
 
 
@@ -109,11 +147,13 @@ def potentials(spec: Network, params: Params, spikes, inputs=None, method: str =
         ``(..., T, N)`` float32 potentials (float64 for float64 spikes).
 
     Raises:
-        ValueError, TypeError: on non-binary spikes, wrong shapes or dtypes, or parameters of
-            the wrong shape.
+        ValueError, TypeError: on non-binary spikes, empty data (no bins or trials), wrong shapes
+            or dtypes (complex refused), non-finite inputs, parameters of the wrong shape or with
+            NaN/inf (naming the field), an unknown method.
     """
     spikes, inputs = check_data(spec, spikes, inputs)
     spec.check_params(params)
+    method = _checks.option(method, "method", ("auto", "direct", "fft"))
     return _potentials(spec, params, spikes, inputs, method)
 
 
@@ -124,6 +164,7 @@ def log_likelihood(spec: Network, params: Params, spikes, inputs=None, method: s
     """
     spikes, inputs = check_data(spec, spikes, inputs)
     spec.check_params(params)
+    method = _checks.option(method, "method", ("auto", "direct", "fft"))
     return _log_likelihood(spec, params, spikes, inputs, method)
 
 
@@ -135,12 +176,21 @@ def _potentials(spec, params, spikes, inputs, method):
 @partial(jax.jit, static_argnums=(0, 4))
 def _log_likelihood(spec, params, spikes, inputs, method):
     u = _potentials(spec, params, spikes, inputs, method)
-    return jnp.sum(bernoulli_log_prob(spikes, u))
+    return jnp.sum(_bernoulli_log_prob(spikes, u))
 
 
 def check_data(spec: Network, spikes, inputs):
-    """Validate spikes ``(..., T, N)`` and inputs ``(..., T, M)`` against ``spec``."""
+    """Validate spikes ``(..., T, N)`` and inputs ``(..., T, M)`` against ``spec``.
+
+    Returns ``(spikes, inputs)``, inputs broadcast to the spikes' batch dimensions.
+
+    Raises:
+        TypeError: complex or non-numeric spikes or inputs.
+        ValueError: non-binary spikes, an empty axis (no bins or trials), inputs that are
+            missing, unexpected, non-finite or of the wrong shape.
+    """
     spikes = _checks.spike_array(spikes, "spikes", spec.n_neurons)
+    _checks.nonempty(spikes, "spikes")
     if spec.n_inputs == 0:
         if inputs is not None:
             raise ValueError("inputs were given but the network has n_inputs=0")
@@ -203,7 +253,28 @@ def step_weights(spec: Network, params: Params, dtype=jnp.float32) -> StepWeight
 
 
 def init_state(spec: Network, batch_shape: tuple[int, ...] = (), dtype=jnp.float32):
-    """An empty past (no spikes, zero inputs) for a batch of trials of shape ``batch_shape``."""
+    """An empty past (no spikes, zero inputs) for a batch of trials of shape ``batch_shape``.
+
+    Raises:
+        TypeError: a batch shape that is not a tuple of integers, or a non-floating dtype.
+        ValueError: a batch size below 1, or a state too large to allocate.
+    """
+    batch_shape = _batch_shape(batch_shape)
+    dtype = _checks.float_dtype(dtype, "dtype")
+    _checks.allocation(
+        spec.n_lags * math.prod(batch_shape) * spec.n_neurons, "the sampler state (L, *B, N)"
+    )
+    return _init_state(spec, batch_shape, dtype)
+
+
+def _batch_shape(batch_shape) -> tuple[int, ...]:
+    if not isinstance(batch_shape, tuple | list):
+        raise TypeError(f"batch_shape must be a tuple of integers, got {batch_shape!r}")
+    return tuple(_checks.positive_int(n, "batch_shape[i]") for n in batch_shape)
+
+
+def _init_state(spec: Network, batch_shape: tuple[int, ...], dtype):
+    """:func:`init_state` without the argument checks (inside compiled code)."""
     return SamplerState(
         spikes=jnp.zeros((spec.n_lags, *batch_shape, spec.n_neurons), dtype),
         inputs=jnp.zeros((spec.n_input_lags, *batch_shape, spec.n_inputs), dtype),
@@ -290,7 +361,9 @@ def step(spec: Network, params: Params, state: SamplerState, key, input_t=None, 
 
     Every sampler of the library (:func:`probsnn.sample`, the clamped sampler of q(h‖x), the
     variational and multi-sample estimators) draws its spikes through this step or its
-    pre-arranged form :func:`sample_step` (docs/theory.md §2–3).
+    pre-arranged form :func:`sample_step` (docs/theory.md §2–3). Every argument is validated
+    here (the params' values too, outside ``jax.jit``); a loop over many bins should arrange
+    the weights once (:func:`step_weights`) and call the unchecked :func:`sample_step`.
 
     Args:
         spec, params: the network. state: :class:`SamplerState` of a batch ``B`` of trials.
@@ -300,10 +373,66 @@ def step(spec: Network, params: Params, state: SamplerState, key, input_t=None, 
 
     Returns:
         ``(new_state, (spikes_t, u_t))`` with spikes_t ``(*B, N)`` uint8 and u_t ``(*B, N)``.
+
+    Raises:
+        TypeError: a key that is not a PRNG key, a state that is not a :class:`SamplerState`,
+            complex inputs.
+        ValueError: params that fail :meth:`Network.check_params` (another network's sizes,
+            NaN/inf), a state of another network, inputs given to a network without inputs or
+            missing for one that needs them, inputs or clamp_t of the wrong shape, non-finite
+            inputs or non-binary clamp_t.
     """
+    key = _checks.prng_key(key, "key")
+    spec.check_params(params)
+    input_t, clamp_t = check_step(spec, state, input_t, clamp_t)
     weights = step_weights(spec, params, state.spikes.dtype)
     visible = None if clamp_t is None else spec.visible
     return sample_step(weights, state, key, input_t, clamp_t, visible)
+
+
+def check_step(spec: Network, state, input_t, clamp_t, clamp_tail=None):
+    """Validate the sampler ``state`` of ``spec``, the bin's ``input_t`` ``(*B, M)`` and
+    ``clamp_t`` ``(*B, *clamp_tail)`` (default ``(*B, N)``); returns ``(input_t, clamp_t)`` as
+    arrays or None. Raises TypeError/ValueError naming the argument (see :func:`step`)."""
+    if not isinstance(state, SamplerState):
+        raise TypeError(
+            f"state must be a probsnn.SamplerState (probsnn.init_state), got {type(state).__name__}"
+        )
+    n_channels = spec.n_neurons
+    spike_shape = tuple(np.shape(state.spikes))
+    if len(spike_shape) < 2 or spike_shape[0] != spec.n_lags or spike_shape[-1] != n_channels:
+        raise ValueError(
+            f"state.spikes must have shape ({spec.n_lags}, *B, {n_channels}) for this network "
+            f"(init_state(spec, batch_shape)), got {spike_shape}"
+        )
+    batch = spike_shape[1:-1]
+    input_shape = (spec.n_input_lags, *batch, spec.n_inputs)
+    if tuple(np.shape(state.inputs)) != input_shape:
+        raise ValueError(
+            f"state.inputs must have shape {input_shape} for this network, "
+            f"got {tuple(np.shape(state.inputs))}"
+        )
+    if spec.n_inputs == 0 and input_t is not None:
+        raise ValueError("input_t was given but the network has n_inputs=0")
+    if spec.n_inputs > 0:
+        if input_t is None:
+            raise ValueError(
+                f"input_t of shape {(*batch, spec.n_inputs)} is required by this network "
+                f"(n_inputs={spec.n_inputs})"
+            )
+        input_t = _checks.real_array(input_t, "input_t", min_ndim=0)
+        if tuple(input_t.shape) != (*batch, spec.n_inputs):
+            raise ValueError(
+                f"input_t must have shape {(*batch, spec.n_inputs)}, got {tuple(input_t.shape)}"
+            )
+    if clamp_t is not None:
+        tail = (spec.n_neurons,) if clamp_tail is None else tuple(clamp_tail)
+        clamp_t = _checks.spike_array(clamp_t, "clamp_t", min_ndim=0)
+        if tuple(clamp_t.shape) != (*batch, *tail):
+            raise ValueError(
+                f"clamp_t must have shape {(*batch, *tail)}, got {tuple(clamp_t.shape)}"
+            )
+    return input_t, clamp_t
 
 
 def _ring_traces(buffer, basis, t):

@@ -55,14 +55,14 @@ def raised_cosine(
         ``(K, L)`` float64 array.
 
     Raises:
-        ValueError: on non-positive ``offset``, peaks out of order, or a ``length`` that cuts
-            the last bump.
+        ValueError: on non-positive ``offset``, a negative or non-finite peak (naming it), peaks
+            out of order, a ``length`` that cuts the last bump, or a basis too large to allocate.
+        TypeError: a size that is not an integer, or a peak that is not a real number.
     """
     n_basis = _checks.positive_int(n_basis, "n_basis")
     offset = _checks.positive_float(offset, "offset")
-    first_peak, last_peak = float(first_peak), float(last_peak)
-    if not (np.isfinite(first_peak) and np.isfinite(last_peak)) or first_peak < 0:
-        raise ValueError(f"first_peak must be finite and >= 0, got {first_peak}")
+    first_peak = _checks.nonnegative_float(first_peak, "first_peak")
+    last_peak = _checks.finite_float(last_peak, "last_peak")
     if not last_peak > first_peak:
         raise ValueError(f"last_peak must be greater than first_peak={first_peak}, got {last_peak}")
     log_first, log_last = math.log(first_peak + offset), math.log(last_peak + offset)
@@ -72,11 +72,14 @@ def raised_cosine(
     else:
         centres = np.linspace(log_first, log_last, n_basis)
         spacing = centres[1] - centres[0]
-    support_end = math.exp(centres[-1] + 2 * spacing) - offset
+    # (the exponent is capped so that absurd peaks reach the size guard, not an OverflowError)
+    support_end = math.exp(min(centres[-1] + 2 * spacing, 700.0)) - offset
     needed = math.ceil(support_end - 1e-9)
     if length is None:
+        _checks.allocation(n_basis * needed, f"raised_cosine(last_peak={last_peak}): its basis")
         length = needed
     length = _checks.positive_int(length, "length")
+    _checks.allocation(n_basis * length, "the (n_basis, length) basis")
     if length < needed:
         raise ValueError(
             f"length={length} cuts the last raised-cosine bump, which ends at lag "
@@ -100,6 +103,7 @@ def exponential(time_constants, length: int, dt: float) -> np.ndarray:
     """
     taus = _time_constants(time_constants)
     length = _checks.positive_int(length, "length")
+    _checks.allocation(taus.size * length, "the (K, length) basis")
     dt = _checks.positive_float(dt, "dt")
     lags = np.arange(1, length + 1) * dt
     return np.exp(-lags[None, :] / taus[:, None])
@@ -112,6 +116,7 @@ def alpha(time_constants, length: int, dt: float) -> np.ndarray:
     """
     taus = _time_constants(time_constants)
     length = _checks.positive_int(length, "length")
+    _checks.allocation(taus.size * length, "the (K, length) basis")
     dt = _checks.positive_float(dt, "dt")
     scaled = (np.arange(1, length + 1) * dt)[None, :] / taus[:, None]
     return scaled * np.exp(1.0 - scaled)
@@ -120,6 +125,7 @@ def alpha(time_constants, length: int, dt: float) -> np.ndarray:
 def raw_lags(length: int) -> np.ndarray:
     """Identity basis: one weight per lag, φ_k(δ) = 1[δ = k]. Returns ``(L, L)``."""
     length = _checks.positive_int(length, "length")
+    _checks.allocation(length * length, "the (length, length) identity basis")
     return np.eye(length)
 
 
@@ -137,6 +143,7 @@ def boxcar(edges) -> np.ndarray:
         raise ValueError(f"edges must be a 1-D integer array of >= 2 lags, got {edges!r}")
     if edges[0] < 1 or np.any(np.diff(edges) <= 0):
         raise ValueError(f"edges must be strictly increasing and start at >= 1, got {edges}")
+    _checks.allocation((edges.size - 1) * int(edges[-1]), "the boxcar basis (K, edges[-1] - 1)")
     lags = np.arange(1, edges[-1])
     return ((lags[None, :] >= edges[:-1, None]) & (lags[None, :] < edges[1:, None])).astype(float)
 
@@ -159,17 +166,32 @@ def combine(weights, basis):
     """Kernels from basis weights: kernel_δ = Σ_k weights_k φ_{k,δ}.
 
     Args:
-        weights: ``(..., K)``. basis: ``(K, L)``.
+        weights: ``(..., K)`` real weights (an array or nested lists). basis: ``(K, L)``.
 
     Returns:
-        ``(..., L)`` kernels over lags 1..L.
+        ``(..., L)`` kernels over lags 1..L, in the floating type of ``weights`` (float32 for
+        integer or bool weights: the basis is never cast to an integer type).
+
+    Raises:
+        TypeError: complex or non-numeric weights or basis.
+        ValueError: non-finite weights or basis, a basis that is not (K, L), or weights whose last
+            axis is not K.
     """
+    weights = _checks.real_array(weights, "weights", min_ndim=1)
+    if _checks.is_concrete(basis):
+        basis = _checks.basis_matrix(basis, "basis")
     basis = jnp.asarray(basis)
+    if basis.ndim != 2:
+        raise ValueError(f"basis must be a (K, L) array, got shape {tuple(basis.shape)}")
     if weights.shape[-1] != basis.shape[0]:
         raise ValueError(
-            f"weights must end with the basis size K={basis.shape[0]}, got shape {weights.shape}"
+            f"weights must end with the basis size K={basis.shape[0]}, "
+            f"got shape {tuple(weights.shape)}"
         )
-    return jnp.asarray(weights) @ basis.astype(jnp.result_type(weights))
+    dtype = jnp.result_type(weights)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        dtype = jnp.float32
+    return jnp.asarray(weights, dtype) @ basis.astype(dtype)
 
 
 def filter_spikes(spikes, basis, method: str = "auto"):
@@ -187,16 +209,31 @@ def filter_spikes(spikes, basis, method: str = "auto"):
         ``(..., T, N, K)`` traces in float32 (float64 when the input is float64).
 
     Raises:
-        ValueError: on a bad basis or method, or spikes with fewer than 2 dimensions.
+        ValueError: an unknown method; spikes with fewer than 2 dimensions, an empty axis (no
+            bins, trains or trials) or non-finite values; a basis that is not a finite (K, L)
+            array; an output too large to allocate.
+        TypeError: complex or non-numeric spikes or basis.
     """
-    if method not in ("auto", "direct", "fft"):
-        raise ValueError(f"method must be 'auto', 'direct' or 'fft', got {method!r}")
+    method = _checks.option(method, "method", ("auto", "direct", "fft"))
+    spikes = _checks.real_array(spikes, "spikes", min_ndim=0)
     if spikes.ndim < 2:
-        raise ValueError(f"spikes must have shape (..., T, N), got shape {spikes.shape}")
-    dtype = jnp.float64 if spikes.dtype == jnp.float64 else jnp.float32
+        raise ValueError(f"spikes must have shape (..., T, N), got shape {tuple(spikes.shape)}")
+    _checks.nonempty(spikes, "spikes")
+    if _checks.is_concrete(basis):
+        basis = _checks.basis_matrix(basis, "basis")
+    elif np.ndim(basis) != 2:
+        raise ValueError(f"basis must be a (K, L) array, got shape {np.shape(basis)}")
+    _checks.allocation(
+        math.prod(spikes.shape) * np.shape(basis)[0], "the traces (..., T, N, K) of spikes"
+    )
+    return _filter_spikes(spikes, basis, method)
+
+
+def _filter_spikes(spikes, basis, method: str):
+    """:func:`filter_spikes` without the argument checks (for callers that validated them)."""
+    float64 = spikes.dtype == jnp.float64 and jax.config.jax_enable_x64
+    dtype = jnp.float64 if float64 else jnp.float32
     phi = jnp.asarray(basis, dtype=dtype)
-    if phi.ndim != 2:
-        raise ValueError(f"basis must be a (K, L) array, got shape {phi.shape}")
     if method == "auto":
         method = "fft" if phi.shape[1] > FFT_MIN_LAGS else "direct"
     signal = jnp.asarray(spikes, dtype=dtype)

@@ -89,6 +89,9 @@ class Network:
         )
         self.dt = _checks.positive_float(dt, "dt")
         n = self.n_neurons
+        _checks.allocation(
+            n * n * max(self.synapse_basis.shape[0], 1), "the synaptic weights (N, N, K_syn)"
+        )
         mask = topology.dense(n) if connectivity is None else np.asarray(connectivity)
         if mask.shape != (n, n) or mask.dtype != np.bool_:
             raise ValueError(
@@ -161,12 +164,27 @@ class Network:
         c ~ Normal(0, weight_scale² / (K M)); v puts −``refractory`` on the first feedback basis
         function (a self-inhibition at short lags for a raised-cosine basis). Use
         ``weight_scale=0, refractory=0`` for an uncoupled starting point.
+
+        Args:
+            key: a PRNG key (``jax.random.key(0)``).
+            rate: the target rate in Hz, finite, > 0 and < 1/dt.
+            weight_scale: finite, >= 0. refractory: finite. dtype: a floating dtype.
+
+        Returns:
+            :class:`Params` with this network's shapes, all finite.
+
+        Raises:
+            TypeError: a key that is not a PRNG key (e.g. an int seed), a non-numeric option or
+                a non-floating dtype.
+            ValueError: a non-finite or out-of-range rate, weight_scale or refractory.
         """
+        key = _checks.prng_key(key, "key")
         rate = _checks.positive_float(rate, "rate")
         if not rate * self.dt < 1:
             raise ValueError(f"rate * dt must be < 1, got rate={rate} with dt={self.dt}")
-        if weight_scale < 0:
-            raise ValueError(f"weight_scale must be >= 0, got {weight_scale}")
+        weight_scale = _checks.nonnegative_float(weight_scale, "weight_scale")
+        refractory = _checks.finite_float(refractory, "refractory")
+        dtype = _checks.float_dtype(dtype, "dtype")
         shapes = self.param_shapes
         key_w, key_c = jax.random.split(key)
         fan_in = np.maximum(self.connectivity.sum(axis=0), 1) * shapes.w[2]
@@ -180,8 +198,16 @@ class Network:
         return Params(w=w, v=v, c=c, bias=bias)
 
     def check_params(self, params) -> Params:
-        """Raise unless ``params`` is a :class:`Params` with this network's shapes."""
-        return _checks.params_of_shapes(params, Params, self.param_shapes, "probsnn.Params")
+        """Return ``params`` unchanged, raising unless it is a :class:`Params` with this network's
+        shapes whose values are real and finite.
+
+        Raises:
+            TypeError: not a :class:`Params`, or a complex or non-numeric field.
+            ValueError: a field of another shape, or NaN/inf in a field (naming it, e.g.
+                ``params.bias``; values are inspected only outside ``jax.jit``).
+        """
+        _checks.params_of_shapes(params, Params, self.param_shapes, "probsnn.Params")
+        return _checks.finite_tree(params, "params")
 
     def masked(self, params: Params) -> Params:
         """``params`` with synaptic weights outside the connectivity mask set to zero."""
@@ -190,17 +216,28 @@ class Network:
 
     # -- kernels ---------------------------------------------------------------------------
     def coupling_kernels(self, params: Params):
-        """Synaptic kernels ``(N_pre, N_post, L_syn)``: Σ_k w_{j,i,k} φ^{syn}_{k,δ}."""
+        """Synaptic kernels ``(N_pre, N_post, L_syn)``: Σ_k w_{j,i,k} φ^{syn}_{k,δ}.
+
+        Raises:
+            TypeError, ValueError: ``params`` that fail :meth:`check_params`.
+        """
+        self.check_params(params)
         return self.masked(params).w @ jnp.asarray(self.synapse_basis, params.w.dtype)
 
     def feedback_kernels(self, params: Params):
-        """Self-history kernels ``(N, L_fb)``: Σ_k v_{i,k} φ^{fb}_{k,δ}."""
+        """Self-history kernels ``(N, L_fb)``: Σ_k v_{i,k} φ^{fb}_{k,δ}.
+
+        Raises:
+            TypeError, ValueError: ``params`` that fail :meth:`check_params`.
+        """
+        self.check_params(params)
         return params.v @ jnp.asarray(self.feedback_basis, params.v.dtype)
 
     def input_kernels(self, params: Params):
         """Stimulus kernels ``(M, N, L_in)``; raises ValueError when the network has no inputs."""
         if self.input_basis is None:
             raise ValueError("this network has no exogenous inputs (n_inputs=0)")
+        self.check_params(params)
         return params.c @ jnp.asarray(self.input_basis, params.c.dtype)
 
     # -- identity --------------------------------------------------------------------------

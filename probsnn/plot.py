@@ -22,6 +22,15 @@ def _axes(ax):
     return plt.gca() if ax is None else ax
 
 
+def _neurons(neurons, n_neurons: int) -> list[int]:
+    """The neuron indices to draw: all when None, else each checked to lie in [0, N)."""
+    if neurons is None:
+        return list(range(n_neurons))
+    if isinstance(neurons, int | np.integer):
+        neurons = [neurons]
+    return [_checks.index(i, f"neurons[{k}]", n_neurons) for k, i in enumerate(neurons)]
+
+
 def _time_label(dt) -> str:
     return "time (bins)" if dt is None else "time (s)"
 
@@ -42,27 +51,24 @@ def raster(spikes, *, dt=None, by="neuron", trial=0, neuron=0, stimulus=None, ax
         The raster's Axes.
 
     Raises:
-        ValueError: non-binary spikes, a bad ``by``, an index out of range, or a stimulus whose
-            length is not T.
+        ValueError: non-binary or empty spikes, a bad ``by``, an index out of range, or a
+            stimulus whose length is not T.
+        TypeError: a trial or neuron index that is not an integer.
     """
     spikes = np.asarray(_checks.spike_array(spikes, "spikes"))
     if spikes.ndim == 2:
         spikes = spikes[None]
     elif spikes.ndim != 3:
         raise ValueError(f"spikes must be (T, N) or (trials, T, N), got shape {spikes.shape}")
+    _checks.nonempty(spikes, "spikes")
     n_trials, n_steps, n_neurons = spikes.shape
+    by = _checks.option(by, "by", ("neuron", "trial"))
     if by == "neuron":
-        if not 0 <= trial < n_trials:
-            raise ValueError(f"trial must be in [0, {n_trials}), got {trial}")
-        rows = spikes[trial]
+        rows = spikes[_checks.index(trial, "trial", n_trials)]
         ylabel = "neuron"
-    elif by == "trial":
-        if not 0 <= neuron < n_neurons:
-            raise ValueError(f"neuron must be in [0, {n_neurons}), got {neuron}")
-        rows = spikes[:, :, neuron].T
-        ylabel = "trial"
     else:
-        raise ValueError(f"by must be 'neuron' or 'trial', got {by!r}")
+        rows = spikes[:, :, _checks.index(neuron, "neuron", n_neurons)].T
+        ylabel = "trial"
     scale = 1.0 if dt is None else _checks.positive_float(dt, "dt")
     t_idx, row_idx = np.nonzero(rows)
     ax = _axes(ax)
@@ -114,6 +120,7 @@ def kernels(kernels, *, dt=None, truth=None, lower=None, upper=None, labels=None
             extra[name] = array.reshape(values.shape)
     if ("lower" in extra) != ("upper" in extra):
         raise ValueError("lower and upper must be given together")
+    _checks.nonempty(values, "kernels")
     if labels is not None and len(labels) != values.shape[0]:
         raise ValueError(f"labels must have {values.shape[0]} entries, got {len(labels)}")
     scale = 1.0 if dt is None else _checks.positive_float(dt, "dt")
@@ -144,10 +151,13 @@ def psth(result, *, neurons=None, ax=None):
 
     Returns:
         The Axes.
+
+    Raises:
+        ValueError: a neuron index outside [0, N). TypeError: a non-integer index.
     """
     time = np.asarray(result.time)
     rate, lower, upper = (np.asarray(a) for a in (result.rate, result.lower, result.upper))
-    chosen = range(rate.shape[1]) if neurons is None else neurons
+    chosen = _neurons(neurons, rate.shape[1])
     ax = _axes(ax)
     for k, i in enumerate(chosen):
         colour = f"C{k % 10}"
@@ -169,8 +179,12 @@ def isi(result, *, neuron=0, density=True, ax=None):
 
     Returns:
         The Axes.
+
+    Raises:
+        ValueError: a neuron index outside [0, N). TypeError: a non-integer index.
     """
     intervals = np.asarray(result.intervals)
+    neuron = _checks.index(neuron, "neuron", np.shape(result.counts)[1])
     counts = np.asarray(result.counts)[:, neuron].astype(float)
     if density:
         counts = counts / max(counts.sum() + float(result.longer[neuron]), 1.0)
@@ -228,12 +242,13 @@ def connectivity(strength, *, spread=None, exists=None, ax=None):
     Raises:
         ValueError: a non-square or non-2-D ``strength``, other arrays of another shape, or a
             negative spread.
+        TypeError: complex or non-numeric arrays.
     """
-    values = np.asarray(strength, dtype=float)
+    values = np.asarray(_checks.real_dtype(strength, "strength"), dtype=float)
     if values.ndim != 2 or values.shape[0] != values.shape[1]:
         raise ValueError(f"strength must be a square (N_pre, N_post) array, got {values.shape}")
     if spread is not None:
-        spread = np.asarray(spread, dtype=float)
+        spread = np.asarray(_checks.real_dtype(spread, "spread"), dtype=float)
         if spread.shape != values.shape:
             raise ValueError(f"spread must have shape {values.shape}, got {spread.shape}")
         if np.any(spread < 0):
@@ -279,9 +294,10 @@ def psth_check(check, *, neurons=None, prob: float = 0.9, ax=None):
         The Axes.
 
     Raises:
-        ValueError: prob outside (0, 1).
+        ValueError: prob outside (0, 1), a neuron index outside [0, N).
+        TypeError: a non-integer neuron index.
     """
-    chosen = range(check.observed.shape[1]) if neurons is None else list(neurons)
+    chosen = _neurons(neurons, check.observed.shape[1])
     lower, upper = _band(check.predictive, prob)
     band = stats.PSTH(
         time=check.grid,
@@ -313,9 +329,11 @@ def isi_check(check, *, neuron: int = 0, prob: float = 0.9, ax=None):
         The Axes.
 
     Raises:
-        ValueError: prob outside (0, 1).
+        ValueError: prob outside (0, 1), a neuron index outside [0, N).
+        TypeError: a non-integer neuron index.
     """
     n_neurons = check.observed.shape[1]
+    neuron = _checks.index(neuron, "neuron", n_neurons)
     histogram = stats.ISIHistogram(
         intervals=check.grid, counts=check.observed, longer=np.zeros(n_neurons)
     )
@@ -377,8 +395,10 @@ def stdp_window(lags_ms, dw, *, reference=None, label=None, ax=None):
     """
     lags = np.asarray(_checks.real_array(lags_ms, "lags_ms"), dtype=float)
     for name, values in (("dw", dw), ("reference", reference)):
-        if values is not None and np.shape(values) != lags.shape:
-            raise ValueError(f"{name} must have the shape of lags_ms {lags.shape}")
+        if values is not None:
+            _checks.real_dtype(values, name)
+            if np.shape(values) != lags.shape:
+                raise ValueError(f"{name} must have the shape of lags_ms {lags.shape}")
     ax = _axes(ax)
     ax.axhline(0, color="0.7", lw=0.8)
     ax.axvline(0, color="0.7", lw=0.8)

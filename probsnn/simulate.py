@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from probsnn import _checks
-from probsnn.glm import init_state, sample_step, step_weights
+from probsnn.glm import _init_state, sample_step, step_weights
 from probsnn.network import Network, Params
 
 
@@ -51,7 +51,11 @@ def sample(
         ``return_potentials`` also u of the same shape in float32.
 
     Raises:
-        ValueError, TypeError: on bad sizes, parameter shapes, inputs or clamped spikes.
+        TypeError: a key that is not a PRNG key (e.g. an int seed: pass ``jax.random.key(0)``),
+            non-integer sizes, complex inputs.
+        ValueError: sizes below 1 or too large to allocate, params of the wrong shape or with
+            NaN/inf (naming the field), inputs missing, unexpected, non-finite or of the wrong
+            shape, non-binary clamped spikes.
     """
     spec.check_params(params)
     request = (key, n_steps, n_trials, inputs, clamp, return_potentials)
@@ -67,6 +71,11 @@ def run_sampler(sampler, check_clamp, spec, params, key, n_steps, n_trials, inpu
     n_steps = _checks.positive_int(n_steps, "n_steps")
     batched = n_trials is not None
     n_trials = _checks.positive_int(n_trials, "n_trials") if batched else 1
+    n_channels = getattr(spec, "channels", spec).n_neurons  # N, or N·C for a WTA network
+    _checks.allocation(
+        n_trials * n_steps * n_channels,
+        f"the sampled spikes (n_trials={n_trials}, n_steps={n_steps}, {n_channels} channels)",
+    )
     input_spec = getattr(spec, "channels", spec)
     inputs = sampler_inputs(input_spec, inputs, n_steps, n_trials, batched)
     clamp = check_clamp(spec, clamp, n_steps, n_trials, batched)
@@ -84,7 +93,8 @@ def _sample(spec, params, key, n_steps, n_trials, inputs, clamp):
     def step_fn(state, step_key, input_t, clamp_t):
         return sample_step(weights, state, step_key, input_t, clamp_t, visible)
 
-    return scan_bins(step_fn, init_state(spec, (n_trials,)), key, n_steps, inputs, clamp)
+    state = _init_state(spec, (n_trials,), jnp.float32)
+    return scan_bins(step_fn, state, key, n_steps, inputs, clamp)
 
 
 def scan_bins(step_fn, state, key, n_steps: int, inputs=None, clamp=None):

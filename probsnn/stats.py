@@ -24,8 +24,11 @@ from probsnn.kernels import fft_length
 
 
 def _trials(spikes, name: str = "spikes"):
-    """Validate and reshape ``(..., T, N)`` spikes to float32 ``(trials, T, N)``."""
+    """Validate and reshape ``(..., T, N)`` spikes to float32 ``(trials, T, N)``; raises
+    ValueError naming ``name`` for non-binary spikes or an empty axis (no trials, bins or
+    neurons)."""
     spikes = _checks.spike_array(spikes, name)
+    _checks.nonempty(spikes, name)
     return jnp.asarray(spikes, jnp.float32).reshape(-1, *spikes.shape[-2:])
 
 
@@ -110,7 +113,8 @@ def psth(spikes, *, dt, bandwidth=None, level=0.95) -> PSTH:
         :class:`PSTH`.
 
     Raises:
-        ValueError: non-binary spikes, dt or bandwidth <= 0, level outside (0, 1).
+        ValueError: non-binary or empty spikes (no trials, bins or neurons), dt or bandwidth <= 0,
+            level outside (0, 1), a smoothing window too long to allocate.
 
     Reference: Shimazaki & Shinomoto (2010, J. Comput. Neurosci. 29:171) on kernel rate estimates.
     """
@@ -119,7 +123,12 @@ def psth(spikes, *, dt, bandwidth=None, level=0.95) -> PSTH:
     level = _checks.probability(level, "level")
     window = None
     if bandwidth is not None:
-        window = jnp.asarray(gaussian_window(_checks.positive_float(bandwidth, "bandwidth"), dt))
+        bandwidth = _checks.positive_float(bandwidth, "bandwidth")
+        _checks.allocation(
+            2 * math.ceil(4.0 * bandwidth / dt) + 1 + trials.shape[1],
+            f"the smoothing window of bandwidth={bandwidth} s at dt={dt} s",
+        )
+        window = jnp.asarray(gaussian_window(bandwidth, dt))
     z = NormalDist().inv_cdf(0.5 + float(level) / 2.0)
     rate, lower, upper = _psth(trials, window, dt, z)
     time = (jnp.arange(trials.shape[1]) + 0.5) * dt
@@ -178,10 +187,14 @@ def isi_histogram(spikes, max_interval, *, dt=None) -> ISIHistogram:
     follow the geometric law p(1 − p)^(k−1).
 
     Raises:
-        ValueError: non-binary spikes, max_interval < 1, dt <= 0.
+        ValueError: non-binary or empty spikes, max_interval < 1 or too large to allocate,
+            dt <= 0.
     """
     trials = _trials(spikes)
     max_interval = _checks.positive_int(max_interval, "max_interval")
+    _checks.allocation(
+        (max_interval + 1) * trials.shape[2], "the ISI histogram (max_interval + 1, N)"
+    )
     counts, longer = _isi_histogram(trials, max_interval)
     intervals = jnp.arange(1, max_interval + 1) * _scale(dt)
     return ISIHistogram(intervals=intervals, counts=counts, longer=longer)
@@ -237,9 +250,11 @@ def fano_factor(spikes, window=None):
         float32 ``(T // window, N)``.
 
     Raises:
-        ValueError: fewer than two trials, or a window that does not divide T.
+        ValueError: non-binary or empty spikes, fewer than two trials, or a window that does not
+            divide T.
     """
     spikes = _checks.spike_array(spikes, "spikes", min_ndim=3)
+    _checks.nonempty(spikes, "spikes")
     if spikes.ndim != 3 or spikes.shape[0] < 2:
         raise ValueError(f"spikes must be (trials >= 2, T, N), got shape {spikes.shape}")
     n_steps = spikes.shape[1]
@@ -314,7 +329,8 @@ def cross_correlogram(spikes, max_lag, *, dt=None, method="fft") -> Correlogram:
         method: ``"fft"`` or ``"direct"``.
 
     Raises:
-        ValueError: non-binary spikes, max_lag outside [0, T), an unknown method.
+        ValueError: non-binary or empty spikes, max_lag outside [0, T), an unknown method, a
+            result too large to allocate.
 
     Reference: Perkel, Gerstein & Moore (1967), Biophys. J. 7:419.
     """
@@ -322,12 +338,15 @@ def cross_correlogram(spikes, max_lag, *, dt=None, method="fft") -> Correlogram:
     max_lag = _checks.positive_int(max_lag, "max_lag", minimum=0)
     if max_lag >= trials.shape[1]:
         raise ValueError(f"max_lag must be < T={trials.shape[1]}, got {max_lag}")
+    method = _checks.option(method, "method", ("fft", "direct"))
+    n_neurons = trials.shape[2]
+    _checks.allocation(
+        (2 * max_lag + 1) * n_neurons * n_neurons, "the correlograms (2 max_lag + 1, N, N)"
+    )
     if method == "fft":
         counts = _xcorr_fft(trials, max_lag)
-    elif method == "direct":
-        counts = _xcorr_direct(trials, max_lag)
     else:
-        raise ValueError(f"method must be 'fft' or 'direct', got {method!r}")
+        counts = _xcorr_direct(trials, max_lag)
     lags = jnp.arange(-max_lag, max_lag + 1) * _scale(dt)
     return Correlogram(lags=lags, counts=counts)
 
@@ -414,10 +433,14 @@ def time_rescaling(spikes, p, *, key=None) -> TimeRescaling:
         :class:`TimeRescaling`.
 
     Raises:
-        ValueError: non-binary spikes, p of another shape, non-finite or outside [0, 1), or no
-            spikes at all.
+        ValueError: non-binary or empty spikes, p of another shape, non-finite or outside
+            [0, 1), or no spikes at all.
+        TypeError: a key that is not a PRNG key (e.g. an int seed), complex p.
     """
-    spikes = np.asarray(_checks.spike_array(spikes, "spikes"))
+    key = None if key is None else _checks.prng_key(key, "key")
+    spikes = _checks.spike_array(spikes, "spikes")
+    _checks.nonempty(spikes, "spikes")
+    spikes = np.asarray(spikes)
     p = np.asarray(_checks.real_array(p, "p", min_ndim=2), np.float64)
     if p.shape != spikes.shape:
         raise ValueError(f"p must have the shape of spikes {spikes.shape}, got {p.shape}")
@@ -432,6 +455,7 @@ def time_rescaling_glm(spec, params, spikes, inputs=None, *, key=None) -> TimeRe
     q = −log(1 − σ(u)) = softplus(u) is computed from the potentials directly (no rounding of p
     to 1). Arguments as :func:`probsnn.glm.potentials`; raises as it and :func:`time_rescaling`.
     """
+    key = None if key is None else _checks.prng_key(key, "key")
     u = potentials(spec, params, spikes, inputs)
     q = np.asarray(jax.nn.softplus(u), np.float64)
     return _rescale(np.asarray(spikes), q, key)

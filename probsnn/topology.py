@@ -16,6 +16,7 @@ from probsnn import _checks
 def dense(n_neurons: int) -> np.ndarray:
     """All-to-all (fully recurrent) connectivity without self-connections."""
     n_neurons = _checks.positive_int(n_neurons, "n_neurons")
+    _checks.allocation(n_neurons * n_neurons, "the (N, N) connectivity mask")
     return ~np.eye(n_neurons, dtype=bool)
 
 
@@ -25,6 +26,7 @@ def feedforward(layer_sizes) -> np.ndarray:
     Neurons are numbered layer by layer, in the order of ``layer_sizes``.
     """
     sizes = _layer_sizes(layer_sizes)
+    _checks.allocation(sum(sizes) ** 2, "the (N, N) connectivity mask")
     mask = np.zeros((sum(sizes),) * 2, dtype=bool)
     starts = np.cumsum([0, *sizes])
     for layer in range(len(sizes) - 1):
@@ -46,16 +48,26 @@ def layered_recurrent(layer_sizes) -> np.ndarray:
 
 
 def random_sparse(n_neurons: int, density: float, seed: int = 0) -> np.ndarray:
-    """Erdős–Rényi mask: each ordered pair j != i is connected independently with ``density``."""
+    """Erdős–Rényi mask: each ordered pair j != i is connected independently with ``density``.
+
+    Raises:
+        TypeError: a non-integer n_neurons or seed, a density that is not a real number.
+        ValueError: n_neurons < 1, density outside [0, 1] or NaN, a negative seed.
+    """
     n_neurons = _checks.positive_int(n_neurons, "n_neurons")
-    if not 0.0 <= float(density) <= 1.0:
+    _checks.allocation(n_neurons * n_neurons, "the (N, N) connectivity mask")
+    density = _checks.finite_float(density, "density")
+    if not 0.0 <= density <= 1.0:
         raise ValueError(f"density must lie in [0, 1], got {density}")
+    seed = _checks.positive_int(seed, "seed", minimum=0)
     mask = np.random.default_rng(seed).random((n_neurons, n_neurons)) < density
     np.fill_diagonal(mask, False)
     return mask
 
 
 def _layer_sizes(layer_sizes) -> list[int]:
+    if isinstance(layer_sizes, str) or not hasattr(layer_sizes, "__iter__"):
+        raise TypeError(f"layer_sizes must be a sequence of integers, got {layer_sizes!r}")
     sizes = list(layer_sizes)
     if not sizes:
         raise ValueError("layer_sizes must name at least one layer, got an empty sequence")

@@ -26,6 +26,7 @@ of j to every symbol of i where j → i), and its traces and ring buffers are re
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import NamedTuple
 
@@ -34,7 +35,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from probsnn import _checks
-from probsnn.glm import SamplerState, Traces, advance, init_state, ring_traces, traces
+from probsnn.glm import (
+    SamplerState,
+    Traces,
+    _init_state,
+    advance,
+    check_step,
+    init_state,
+    ring_traces,
+    traces,
+)
 from probsnn.glm import check_data as check_channel_data
 from probsnn.network import Network
 from probsnn.simulate import run_sampler, scan_bins
@@ -152,21 +162,34 @@ class WTANetwork:
         silence 1 − p); w ~ Normal(0, weight_scale² / (K C |P_i|)) on the mask; c ~ Normal(0,
         weight_scale² / (K M)); v puts −``refractory`` on the first feedback basis function
         between all symbol pairs. With C = 1 this is :meth:`probsnn.Network.init_params`.
+
+        Raises:
+            TypeError: a key that is not a PRNG key, a non-numeric option, a non-floating dtype.
+            ValueError: a non-finite or out-of-range rate, weight_scale or refractory.
         """
+        key = _checks.prng_key(key, "key")
         rate = _checks.positive_float(rate, "rate")
         if not rate * self.units.dt < 1:
             raise ValueError(f"rate * dt must be < 1, got rate={rate} with dt={self.units.dt}")
-        if weight_scale < 0:
-            raise ValueError(f"weight_scale must be >= 0, got {weight_scale}")
+        weight_scale = _checks.nonnegative_float(weight_scale, "weight_scale")
+        refractory = _checks.finite_float(refractory, "refractory")
+        dtype = _checks.float_dtype(dtype, "dtype")
+        _checks.allocation(math.prod(self.param_shapes.w), "the synaptic weights (N, C, N, C, K)")
         p = rate * self.units.dt
         bias = float(np.log(p / self.n_symbols) - np.log1p(-p))
-        return _random_params(self, key, float(weight_scale), float(refractory), bias, dtype)
+        return _random_params(self, key, weight_scale, refractory, bias, dtype)
 
     def check_params(self, params) -> WTAParams:
-        """Raise unless ``params`` is a :class:`WTAParams` with this network's shapes."""
-        return _checks.params_of_shapes(
-            params, WTAParams, self.param_shapes, "probsnn.wta.WTAParams"
-        )
+        """Return ``params`` unchanged, raising unless it is a :class:`WTAParams` with this
+        network's shapes whose values are real and finite.
+
+        Raises:
+            TypeError: not a :class:`WTAParams`, or a complex or non-numeric field.
+            ValueError: a field of another shape, or NaN/inf in a field (naming it; values are
+                inspected only outside ``jax.jit``).
+        """
+        _checks.params_of_shapes(params, WTAParams, self.param_shapes, "probsnn.wta.WTAParams")
+        return _checks.finite_tree(params, "params")
 
     # -- identity --------------------------------------------------------------------------
     def __hash__(self):
@@ -209,8 +232,25 @@ def symbol_probabilities(potentials):
 
     Returns:
         ``(..., C + 1)`` probabilities summing to one, silence first; exact for any finite u.
+
+    Raises:
+        TypeError: complex or non-numeric potentials. ValueError: potentials without a symbol
+            axis (a scalar or C = 0).
     """
+    potentials = _potential_array(potentials)
     return jax.nn.softmax(_logits(potentials), axis=-1)
+
+
+def _potential_array(potentials):
+    potentials = _checks.real_dtype(potentials, "potentials")
+    if potentials.ndim < 1 or potentials.shape[-1] < 1:
+        raise ValueError(
+            f"potentials must have a symbol axis (..., C) with C >= 1, "
+            f"got shape {tuple(potentials.shape)}"
+        )
+    if not jnp.issubdtype(potentials.dtype, jnp.floating):
+        return jnp.asarray(potentials, jnp.float32)
+    return jnp.asarray(potentials)
 
 
 def wta_log_prob(spikes, potentials):
@@ -224,7 +264,25 @@ def wta_log_prob(spikes, potentials):
 
     Returns:
         ``(...)`` log-probabilities, finite for finite u of any size.
+
+    Raises:
+        TypeError: complex or non-numeric arrays. ValueError: spikes that are not one-hot
+            (checked outside ``jax.jit``) or whose shape does not broadcast with the potentials'.
     """
+    potentials = _potential_array(potentials)
+    spikes = check_one_hot(spikes, "spikes", min_ndim=1)
+    try:
+        np.broadcast_shapes(tuple(spikes.shape), tuple(potentials.shape))
+    except ValueError:
+        raise ValueError(
+            f"spikes of shape {tuple(spikes.shape)} and potentials of shape "
+            f"{tuple(potentials.shape)} do not broadcast"
+        ) from None
+    return _wta_log_prob(spikes, potentials)
+
+
+def _wta_log_prob(spikes, potentials):
+    """:func:`wta_log_prob` without the argument checks (inside compiled code)."""
     log_p = jax.nn.log_softmax(_logits(potentials), axis=-1)
     s = jnp.asarray(spikes, log_p.dtype)
     silence = 1.0 - jnp.sum(s, axis=-1)
@@ -258,14 +316,16 @@ def to_symbols(spikes):
     return jnp.sum(s * jnp.arange(1, s.shape[-1] + 1, dtype=jnp.int32), axis=-1)
 
 
-def check_one_hot(spikes, name: str, n_symbols: int | None = None, n_units: int | None = None):
+def check_one_hot(
+    spikes, name: str, n_symbols: int | None = None, n_units: int | None = None, min_ndim: int = 2
+):
     """Validate one-hot symbol spikes ``(..., N, C)``: 0/1 values, at most one symbol per unit.
 
     Raises:
         TypeError: a non-numeric dtype. ValueError: a wrong shape, a value other than 0/1, or two
             symbols of one unit in the same bin.
     """
-    spikes = _checks.spike_array(spikes, name, n_symbols, min_ndim=2)
+    spikes = _checks.spike_array(spikes, name, n_symbols, min_ndim=min_ndim)
     if n_units is not None and (spikes.ndim < 3 or spikes.shape[-2] != n_units):
         raise ValueError(
             f"{name} must have shape (..., T, {n_units}, {spikes.shape[-1]}) "
@@ -316,6 +376,7 @@ def contract(spec: WTANetwork, params: WTAParams, x: Traces):
 def check_data(spec: WTANetwork, spikes, inputs):
     """Validate one-hot spikes ``(..., T, N, C)`` and inputs ``(..., T, M)`` against ``spec``."""
     spikes = check_one_hot(spikes, "spikes", spec.n_symbols, spec.n_units)
+    _checks.nonempty(spikes, "spikes")
     flat = jnp.reshape(jnp.asarray(spikes), (*spikes.shape[:-2], -1))
     _, inputs = check_channel_data(spec.channels, flat, inputs)
     return spikes, inputs
@@ -329,10 +390,12 @@ def potentials(spec: WTANetwork, params: WTAParams, spikes, inputs=None, method:
             when ``spec.n_inputs`` > 0. method: see :func:`probsnn.kernels.filter_spikes`.
 
     Raises:
-        ValueError, TypeError: on spikes that are not one-hot, wrong shapes, or bad params.
+        ValueError, TypeError: on spikes that are not one-hot or empty, wrong shapes, bad params
+            (another network's shapes, NaN/inf), an unknown method.
     """
     spikes, inputs = check_data(spec, spikes, inputs)
     spec.check_params(params)
+    method = _checks.option(method, "method", ("auto", "direct", "fft"))
     return _potentials(spec, params, spikes, inputs, method)
 
 
@@ -344,6 +407,7 @@ def log_prob(spec: WTANetwork, params: WTAParams, spikes, inputs=None, method: s
     """
     spikes, inputs = check_data(spec, spikes, inputs)
     spec.check_params(params)
+    method = _checks.option(method, "method", ("auto", "direct", "fft"))
     return _log_prob(spec, params, spikes, inputs, method)
 
 
@@ -363,7 +427,7 @@ def _potentials(spec, params, spikes, inputs, method):
 
 @partial(jax.jit, static_argnums=(0, 4))
 def _log_prob(spec, params, spikes, inputs, method):
-    return wta_log_prob(spikes, _potentials(spec, params, spikes, inputs, method))
+    return _wta_log_prob(spikes, _potentials(spec, params, spikes, inputs, method))
 
 
 def _unit_mask(spec: WTANetwork, dtype):
@@ -406,7 +470,30 @@ def step(spec: WTANetwork, params: WTAParams, state: SamplerState, key, input_t=
 
     Returns:
         ``(new_state, (spikes_t, u_t))``, spikes_t one-hot ``(*B, N, C)`` uint8, u_t float.
+
+    Raises:
+        TypeError: a key that is not a PRNG key, a state that is not a SamplerState, complex
+            inputs.
+        ValueError: params that fail :meth:`WTANetwork.check_params`, a state of another
+            network, inputs given to a network without inputs or missing for one that needs
+            them, inputs or clamp_t of the wrong shape, clamp_t that is not one-hot.
     """
+    key = _checks.prng_key(key, "key")
+    spec.check_params(params)
+    input_t, clamp_t = check_step(
+        spec.channels,
+        state,
+        input_t,
+        clamp_t,
+        clamp_tail=(spec.n_units, spec.n_symbols),
+    )
+    if clamp_t is not None:
+        check_one_hot(clamp_t, "clamp_t", spec.n_symbols, min_ndim=2)
+    return _step(spec, params, state, key, input_t, clamp_t)
+
+
+def _step(spec: WTANetwork, params: WTAParams, state: SamplerState, key, input_t, clamp_t):
+    """:func:`step` without the argument checks (the body of the sampler's scan)."""
     u = step_potentials(spec, params, state)
     symbols = jax.random.categorical(key, _logits(u), axis=-1)
     spikes_t = jax.nn.one_hot(symbols, spec.n_symbols + 1, dtype=jnp.uint8)[..., 1:]
@@ -454,9 +541,10 @@ def sample(
 @partial(jax.jit, static_argnums=(0, 3, 4))
 def _sample(spec, params, key, n_steps, n_trials, inputs, clamp):
     def step_fn(state, step_key, input_t, clamp_t):
-        return step(spec, params, state, step_key, input_t, clamp_t)
+        return _step(spec, params, state, step_key, input_t, clamp_t)
 
-    return scan_bins(step_fn, init_wta_state(spec, (n_trials,)), key, n_steps, inputs, clamp)
+    state = _init_state(spec.channels, (n_trials,), jnp.float32)
+    return scan_bins(step_fn, state, key, n_steps, inputs, clamp)
 
 
 def _clamped_spikes(spec: WTANetwork, clamp, n_steps: int, n_trials: int, batched: bool):

@@ -6,9 +6,14 @@ Submodules: ``kernels``, ``topology``, ``encoding``, ``stats``, ``data``, ``wta`
 units) and ``plot`` (imported on
 demand, ``from probsnn import plot``, as it loads matplotlib.pyplot); ``probsnn.models`` and
 ``probsnn.inference`` hold the NumPyro models and the learning criteria.
+
+Importing probsnn turns on JAX's persistent compilation cache (compiled programs are kept in
+``~/.cache/probsnn/jax`` and reused by the next process): :func:`enable_compilation_cache`
+says how to move it (``PROBSNN_CACHE_DIR``) or turn it off (``PROBSNN_CACHE=off``).
 """
 
-from probsnn import data, encoding, kernels, stats, topology
+from probsnn import data, encoding, io, kernels, stats, topology
+from probsnn._cache import _enable_on_import, disable_compilation_cache, enable_compilation_cache
 from probsnn.glm import (
     SamplerState,
     Traces,
@@ -25,6 +30,8 @@ from probsnn.wta import WTANetwork, WTAParams
 
 __version__ = "0.1.0"
 
+_enable_on_import()
+
 __all__ = [
     "Network",
     "Params",
@@ -34,8 +41,11 @@ __all__ = [
     "WTAParams",
     "bernoulli_log_prob",
     "data",
+    "disable_compilation_cache",
+    "enable_compilation_cache",
     "encoding",
     "init_state",
+    "io",
     "kernels",
     "log_likelihood",
     "potentials",

@@ -142,9 +142,9 @@ def load(path) -> Saved:
 def save_tree(path, tree, *, kind: str = "tree", metadata: dict | None = None) -> Path:
     """Write any pytree's leaves (arrays, PRNG keys and Python scalars) atomically.
 
-    The structure is not stored as code: :func:`load_tree` pours the leaves back into the
-    structure of a template, so a file can never make the reader build objects it did not ask
-    for.
+    The structure is stored as a description, never as code: containers are dicts with string
+    keys, lists, tuples, None and NamedTuples of probsnn or optax (other pytrees are stored
+    without a description and need a template to be read back).
 
     Args:
         path: the file to write (``.npz`` appended when it has no suffix).
@@ -158,22 +158,28 @@ def save_tree(path, tree, *, kind: str = "tree", metadata: dict | None = None) -
     arrays: dict[str, np.ndarray] = {}
     leaves, treedef = jax.tree.flatten(tree)
     described = [_encode_leaf(leaf, f"leaf{index}", arrays) for index, leaf in enumerate(leaves)]
+    try:
+        structure = _describe(tree)
+    except TypeError:
+        structure = None
     meta = {
         "kind": kind,
         "treedef": str(treedef),
+        "structure": structure,
         "leaves": described,
         "metadata": _json_checked(metadata or {}, "metadata"),
     }
     return _write(_with_suffix(path), arrays, meta)
 
 
-def load_tree(path, like, *, kind: str = "tree") -> tuple[Any, dict]:
-    """Read a file written by :func:`save_tree` into the structure of ``like``.
+def load_tree(path, like=None, *, kind: str = "tree") -> tuple[Any, dict]:
+    """Read a file written by :func:`save_tree`, into the structure of ``like`` if given.
 
     Args:
         path: the file.
-        like: a pytree with the structure, shapes and dtypes the file must hold (e.g. the
-            trainer state ``trainer.init(params)``).
+        like: optional pytree with the structure, shapes and dtypes the file must hold (e.g.
+            the trainer state ``trainer.init(params)``); None rebuilds the saved structure from
+            its description.
         kind: the label the file must carry.
 
     Returns:
@@ -186,12 +192,19 @@ def load_tree(path, like, *, kind: str = "tree") -> tuple[Any, dict]:
             first difference.
     """
     arrays, meta = _read(path, kind=kind)
-    like_leaves, treedef = jax.tree.flatten(like)
     try:
         described = meta["leaves"]
         leaves = [_decode_leaf(entry, arrays) for entry in described]
-    except (KeyError, TypeError, IndexError) as error:
+        if like is None:
+            if meta["structure"] is None:
+                raise FormatError(f"{path} holds no description of its structure: pass like=")
+            skeleton = _skeleton(meta["structure"])
+            return jax.tree.unflatten(jax.tree.structure(skeleton), leaves), meta["metadata"]
+    except (KeyError, TypeError, IndexError, ValueError) as error:
+        if isinstance(error, FormatError):
+            raise
         raise FormatError(f"{path} is damaged: its description is incomplete ({error})") from None
+    like_leaves, treedef = jax.tree.flatten(like)
     if len(leaves) != len(like_leaves):
         raise FormatError(
             f"{path} holds {len(leaves)} arrays but the expected structure has "
@@ -343,6 +356,40 @@ def _encode_tree(tree, arrays: _Arrays) -> Any:
         return _encode_leaf(node, f"{arrays.prefix}/{next(counter)}", arrays.arrays)
 
     return encode(tree)
+
+
+def _describe(node):
+    """The container structure of a pytree as JSON (leaves as ``{"t": "leaf"}``)."""
+    if isinstance(node, tuple) and hasattr(node, "_fields"):
+        cls = type(node)
+        _trusted_class(cls.__module__, cls.__qualname__)
+        fields = {field: _describe(value) for field, value in node._asdict().items()}
+        return {"t": "namedtuple", "cls": f"{cls.__module__}:{cls.__qualname__}", "fields": fields}
+    if isinstance(node, dict):
+        if not all(isinstance(key, str) for key in node):
+            raise TypeError("dict keys must be strings")
+        return {"t": "dict", "items": {key: _describe(value) for key, value in node.items()}}
+    if isinstance(node, list | tuple):
+        return {"t": type(node).__name__, "items": [_describe(value) for value in node]}
+    if node is None:
+        return {"t": "none"}
+    if jax.tree_util.treedef_is_leaf(jax.tree.structure(node)):
+        return {"t": "leaf"}
+    raise TypeError(f"no description for the pytree node {type(node).__name__}")
+
+
+def _skeleton(description):
+    """A pytree of the described structure with a 0 at every leaf."""
+    kind = description["t"]
+    if kind == "namedtuple":
+        cls = _trusted_class(*description["cls"].split(":"))
+        return cls(**{f: _skeleton(v) for f, v in description["fields"].items()})
+    if kind == "dict":
+        return {key: _skeleton(value) for key, value in description["items"].items()}
+    if kind in ("list", "tuple"):
+        items = [_skeleton(value) for value in description["items"]]
+        return items if kind == "list" else tuple(items)
+    return None if kind == "none" else 0
 
 
 def _decode_tree(description, arrays: dict):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from probsnn.compare.cache import write_atomic
 from probsnn.compare.metrics import LABELS, METRICS, format_summary, summarise, task_metrics
 
 _DECIMALS = {metric.key: metric.decimals for metric in METRICS}
@@ -225,7 +226,9 @@ class Report:
 
     def write(self, out=None) -> dict[str, Path]:
         """Write ``results.md``, ``results.json``, ``results.csv`` and the figures (PNG) to
-        ``out`` (default: the folder the cells were cached in). Returns the paths by name.
+        ``out`` (default: the folder the cells were cached in), each atomically (a temporary
+        file, then a rename: an interrupted write leaves the previous file). Returns the paths
+        by name.
 
         Raises:
             ValueError: no folder given here or to :func:`compare`.
@@ -241,14 +244,16 @@ class Report:
             "json": out / "results.json",
             "csv": out / "results.csv",
         }
-        paths["markdown"].write_text(self.markdown())
-        paths["json"].write_text(json.dumps(self.to_dict(), indent=1, default=_json_default))
-        paths["csv"].write_text(self.csv())
+        write_atomic(paths["markdown"], self.markdown())
+        write_atomic(paths["json"], json.dumps(self.to_dict(), indent=1, default=_json_default))
+        write_atomic(paths["csv"], self.csv())
         (out / "figures").mkdir(exist_ok=True)
         for stem, figure in self.figures().items():
             paths[stem] = out / "figures" / f"{stem}.png"
-            figure.savefig(paths[stem], dpi=110)
+            buffer = io.BytesIO()
+            figure.savefig(buffer, dpi=110, format="png")
             plt.close(figure)
+            write_atomic(paths[stem], buffer.getvalue())
         return paths
 
 

@@ -2,10 +2,12 @@
 
 A *cell* is one (task, criterion, seed). Its PRNG keys derive from (seed, task, criterion) only,
 so the same seed gives the same numbers (wall times aside). A cell that raises is recorded as
-failed, with the error, and the other cells go on. A finished cell is written as JSON under
+failed, with the error, and the other cells go on. A finished cell is written as a checked JSON
+record (:mod:`probsnn.compare.cache`: its key, a checksum, written atomically) under
 ``<out>/cells/<task>/<criterion>/seed<s>-<hash>.json``, the hash covering the task's and the
 criterion's settings, the seed and the probsnn version; a later run with the same settings
-reads it instead of recomputing (failed cells are not cached, so they are retried).
+reads it instead of recomputing. Failed cells are not cached, so they are retried; a damaged or
+mismatched cell file is reported, set aside and recomputed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import json
 import multiprocessing
 import time
+from numbers import Integral
 from pathlib import Path
 
 import jax
@@ -22,6 +25,8 @@ import numpy as np
 from tqdm import tqdm
 
 import probsnn
+from probsnn import io
+from probsnn.compare import cache
 from probsnn.compare.criteria import CRITERIA
 from probsnn.compare.criteria.base import Criterion, Curve, NotApplicable, compile_seconds
 from probsnn.compare.report import Report
@@ -118,18 +123,34 @@ def _metric_record(value):
     return value
 
 
-def run_cell(task: Task, criterion: Criterion, task_config, criterion_config, seed, data) -> dict:
+def run_cell(
+    task: Task,
+    criterion: Criterion,
+    task_config,
+    criterion_config,
+    seed,
+    data,
+    workdir: Path | None = None,
+) -> dict:
     """Fit and evaluate one cell; a raised exception becomes a failed cell with its message.
 
     The record holds the metrics, the learning curve, a raster, and the cell's wall time and the
-    part of it spent compiling (fit and evaluation together)."""
+    part of it spent compiling (fit and evaluation together). With a ``workdir`` the training
+    is checkpointed there (a killed run resumes inside the cell), the fitted model is saved as
+    ``model.npz`` beside it (:func:`probsnn.io.save_tree`; read it with
+    ``probsnn.io.load_tree(path, kind="compare-model")``) and the checkpoints are removed when
+    the cell ends."""
     fit_key, score_key, evaluate_key = cell_keys(seed, task.name, criterion.name)
-    curve = Curve(lambda model: criterion.score(task, model, data, criterion_config, score_key))
+    curve = Curve(
+        lambda model: criterion.score(task, model, data, criterion_config, score_key), workdir
+    )
     record = {"task": task.name, "criterion": criterion.name, "seed": seed}
     began, wall_began = time.perf_counter(), time.time()
     try:
         model = criterion.fit(task, data, criterion_config, fit_key, curve)
         fit_seconds = curve.finish()
+        if workdir is not None:
+            record["model"] = _save_model(workdir, model, record)
         metrics = criterion.evaluate(task, model, data, criterion_config, evaluate_key)
         raster = metrics.pop("raster", None)
         reached = curve.first_reaching(task.target)
@@ -138,7 +159,9 @@ def run_cell(task: Task, criterion: Criterion, task_config, criterion_config, se
         metrics["seconds_to_target"] = None if reached is None else reached[1]
         record["metrics"] = {key: _metric_record(value) for key, value in metrics.items()}
     except Exception as error:  # a failing criterion must not stop the others
+        _clear_checkpoints(workdir)
         return {**record, "status": "failed", "error": f"{type(error).__name__}: {error}"}
+    _clear_checkpoints(workdir)
     return {
         **record,
         "status": "ok",
@@ -147,6 +170,23 @@ def run_cell(task: Task, criterion: Criterion, task_config, criterion_config, se
         "curve": {"updates": curve.updates, "seconds": curve.seconds, "values": curve.values},
         "raster": _raster_record(raster),
     }
+
+
+def _save_model(workdir: Path, model, record: dict) -> str | None:
+    """Save the cell's fitted model in ``workdir``; its file name, or None for a model holding
+    objects that are not arrays (then the record says so by the missing file)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        path = io.save_tree(workdir / "model.npz", model, kind="compare-model", metadata=record)
+    except TypeError:
+        return None
+    return path.name
+
+
+def _clear_checkpoints(workdir: Path | None) -> None:
+    if workdir is not None and workdir.is_dir():
+        for path in [*workdir.glob("training*.npz"), workdir / "curve.json"]:
+            path.unlink(missing_ok=True)
 
 
 def _prepare(task: Task, config: dict, seed: int):
@@ -163,9 +203,11 @@ def _execute(plan, out, fresh: bool, done) -> list[dict]:
     cells, data = [], {}
     for task, t_config, criterion, c_config, seed in plan:
         digest = cell_hash(task.name, t_config, criterion.name, c_config, seed)
+        key = cache.cell_key(task.name, criterion.name, t_config, c_config, seed)
         path = None if out is None else cell_path(out, task.name, criterion.name, seed, digest)
-        if path is not None and path.exists() and not fresh:
-            cells.append({**json.loads(path.read_text()), "cached": True})
+        cached = None if path is None or fresh else cache.read_cell(path, key)
+        if cached is not None:
+            cells.append({**cached, "cached": True})
             done()
             continue
         if (task.name, seed) not in data:
@@ -176,12 +218,12 @@ def _execute(plan, out, fresh: bool, done) -> list[dict]:
             cell = {"task": task.name, "criterion": criterion.name, "seed": seed}
             cell.update(status="failed", error=error)
         else:
-            cell = run_cell(task, criterion, t_config, c_config, seed, prepared)
+            workdir = None if path is None else path.with_suffix(".work")
+            cell = run_cell(task, criterion, t_config, c_config, seed, prepared, workdir)
         cell["hash"] = digest
         cell["config"] = {"task": t_config, "criterion": c_config}
         if path is not None and cell["status"] == "ok":
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(cell))
+            cache.write_cell(path, key, cell)
         cells.append({**cell, "cached": False})
         done()
     return cells
@@ -213,6 +255,53 @@ def _execute_in_workers(plan, out, fresh, workers: int, bar) -> list[dict]:
                 ordered[index] = cell
             bar.update(len(group))
     return ordered
+
+
+def select(
+    tasks=None,
+    criteria=None,
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    n_seeds: int = DEFAULT_SEEDS,
+    workers: int = 1,
+    task_config: dict | None = None,
+    criterion_config: dict | None = None,
+):
+    """Check a comparison's selection before any work; return ``(tasks, criteria, seeds)``.
+
+    The arguments are those of :func:`compare`, which calls this first (so does the command
+    line, before it touches the report folder).
+
+    Raises:
+        SelectionError: as listed by :func:`compare`.
+    """
+    tasks = resolve_tasks(list(tasks) if tasks else (QUICK_TASKS if quick else DEFAULT_TASKS))
+    explicit = criteria is not None
+    criteria = resolve_criteria(list(criteria) if explicit else list(CRITERIA))
+    if explicit:
+        _check_compatible(tasks, criteria)
+    for name, value, minimum in (
+        ("seed", seed, 0),
+        ("n_seeds", n_seeds, 1),
+        ("workers", workers, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+            raise SelectionError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    unregistered = [c.name for c in criteria if CRITERIA.get(c.name) is not c]
+    if workers > 1 and unregistered:
+        raise SelectionError(
+            f"workers > 1 runs registered criteria only (by name); not registered: {unregistered}"
+        )
+    _check_override_names(task_config, sorted(TASKS), "task")
+    _check_override_names(criterion_config, sorted(CRITERIA), "criterion")
+    for task in tasks:  # unknown setting names raise here, before any cell runs
+        task.config(quick, _overrides(task_config, task.name))
+        for criterion in criteria:
+            if criterion.applies(task) is None:
+                criterion.config(task, quick, _overrides(criterion_config, criterion.name))
+    seeds = list(range(int(seed), int(seed) + int(n_seeds)))
+    return tasks, criteria, seeds
 
 
 def compare(
@@ -251,25 +340,20 @@ def compare(
 
     Raises:
         SelectionError (a ValueError): unknown task or criterion names or settings (listing the
-            valid ones), a criterion that applies to none of the tasks, n_seeds or workers < 1,
-            or workers > 1 with a criterion that is not registered.
+            valid ones), a criterion that applies to none of the tasks, a seed < 0, n_seeds or
+            workers < 1, or workers > 1 with a criterion that is not registered.
+        NotADirectoryError: ``out`` is a file.
     """
-    tasks = resolve_tasks(list(tasks) if tasks else (QUICK_TASKS if quick else DEFAULT_TASKS))
-    explicit = criteria is not None
-    criteria = resolve_criteria(list(criteria) if explicit else list(CRITERIA))
-    if explicit:
-        _check_compatible(tasks, criteria)
-    for name, value in (("n_seeds", n_seeds), ("workers", workers)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise SelectionError(f"{name} must be an integer >= 1, got {value!r}")
-    unregistered = [c.name for c in criteria if CRITERIA.get(c.name) is not c]
-    if workers > 1 and unregistered:
-        raise SelectionError(
-            f"workers > 1 runs registered criteria only (by name); not registered: {unregistered}"
-        )
-    _check_override_names(task_config, sorted(TASKS), "task")
-    _check_override_names(criterion_config, sorted(CRITERIA), "criterion")
-    seeds = list(range(seed, seed + n_seeds))
+    tasks, criteria, seeds = select(
+        tasks,
+        criteria,
+        quick=quick,
+        seed=seed,
+        n_seeds=n_seeds,
+        workers=workers,
+        task_config=task_config,
+        criterion_config=criterion_config,
+    )
     out = None if out is None else Path(out)
     plan = []
     for task in tasks:
@@ -280,6 +364,8 @@ def compare(
             if criterion.applies(task) is None
         ]
         plan += [(task, t_config, c, c_config, s) for s in seeds for c, c_config in runnable]
+    if out is not None and out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"out must be a folder, got the file {str(out)!r}")
     began = time.perf_counter()
     bar = tqdm(total=len(plan), desc="compare", disable=not progress)
     if workers == 1:

@@ -400,3 +400,44 @@ def test_import_probsnn_leaves_the_comparison_layer_unloaded():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_run_killed_inside_a_cell_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """backprop for 4 epochs, killed in epoch 3: the rerun trains only epochs 3-4 (from the
+    cell's checkpoint) and gives the cell an uninterrupted run gives; the model is saved."""
+    from probsnn import io as probsnn_io
+    from probsnn.inference import _training
+
+    config = {**TINY_CRITERIA, "backprop": {"epochs": 4, "hidden": 8}}
+    run = dict(
+        quick=True, task_config=TINY_TASKS, criterion_config=config, progress=False, n_seeds=1
+    )
+    whole = compare(["digits"], ["backprop"], out=tmp_path / "whole", **run)
+
+    original, epochs_run = Curve.checkpoint, []
+
+    def killed_in_epoch_3(self, updates, model):
+        if len(self.updates) == 2 and not epochs_run:
+            raise KeyboardInterrupt  # the process dies inside the cell
+        return original(self, updates, model)
+
+    monkeypatch.setattr(Curve, "checkpoint", killed_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        compare(["digits"], ["backprop"], out=tmp_path / "cut", **run)
+    monkeypatch.undo()
+    (workdir,) = (tmp_path / "cut").rglob("*.work")
+    assert (workdir / "training1.npz").is_file() and (workdir / "curve.json").is_file()
+
+    real_epoch = _training._epoch
+
+    def counting_epoch(*args):
+        epochs_run.append(1)
+        return real_epoch(*args)
+
+    monkeypatch.setattr(_training, "_epoch", counting_epoch)
+    resumed = compare(["digits"], ["backprop"], out=tmp_path / "cut", **run)
+    assert len(epochs_run) == 2  # epochs 3 and 4 only
+    assert _without_times(resumed) == _without_times(whole)
+    assert not list(workdir.glob("training*.npz")) and not (workdir / "curve.json").exists()
+    model, metadata = probsnn_io.load_tree(workdir / "model.npz", kind="compare-model")
+    assert metadata["criterion"] == "backprop" and jax.tree.leaves(model)

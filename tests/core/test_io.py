@@ -182,3 +182,24 @@ def test_save_refuses_mismatches_and_unsupported_objects(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         io.save(tmp_path / "no" / "m.npz", other, params)
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_trees_of_known_types_load_without_a_template(tmp_path):
+    params = ps.Network(2, kernels.raised_cosine(2, first_peak=1, last_peak=4)).init_params(
+        jax.random.key(0)
+    )
+    tree = {"model": (params, None, [np.arange(3)]), "adam": optax.adam(0.1).init(params)}
+    got, _ = io.load_tree(io.save_tree(tmp_path / "t", tree))
+    _assert_same_tree(got, tree)
+    assert type(got["model"][0]) is ps.Params
+
+    from typing import NamedTuple
+
+    class Local(NamedTuple):  # not importable: stored without a description
+        x: object
+
+    path = io.save_tree(tmp_path / "local", Local(np.ones(2)))
+    with pytest.raises(io.FormatError, match="pass like="):
+        io.load_tree(path)
+    got, _ = io.load_tree(path, Local(np.zeros(2)))
+    np.testing.assert_array_equal(got.x, np.ones(2))

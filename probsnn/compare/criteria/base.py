@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import ClassVar, NamedTuple
 
 import jax
@@ -68,18 +70,42 @@ class Curve:
     training seconds. Training time excludes JAX compilation (:func:`compile_seconds`), which
     depends on what ran before in the process rather than on the criterion.
 
+    With a ``workdir``, a long cell can resume: :func:`train` checkpoints the training there
+    (:func:`probsnn.inference.fit` with ``checkpoint=``/``resume=``) and the curve keeps its
+    points in ``curve.json`` beside it, so a run killed inside the cell continues from its last
+    checkpoint.
+
     Args:
         score: ``score(model) -> float``, the headline metric on held-out data.
+        workdir: optional folder for the cell's training checkpoints (created on demand).
     """
 
-    def __init__(self, score: Callable[[object], float]):
+    def __init__(self, score: Callable[[object], float], workdir: Path | None = None):
         self._score = score
+        self.workdir = None if workdir is None else Path(workdir)
         self.updates: list[int] = []
         self.seconds: list[float] = []
         self.values: list[float] = []
         self._elapsed = 0.0
         self._since: float | None = None
         self._wall_since = 0.0
+        self._trainings = 0
+        if self.workdir is not None and (self.workdir / "curve.json").is_file():
+            saved = json.loads((self.workdir / "curve.json").read_text())
+            self.updates, self.seconds, self.values = (
+                saved["updates"],
+                saved["seconds"],
+                saved["values"],
+            )
+            self._elapsed = self.seconds[-1] if self.seconds else 0.0
+
+    def next_checkpoint_path(self) -> Path | None:
+        """The checkpoint file of the next :func:`train` call of this cell, or None."""
+        if self.workdir is None:
+            return None
+        self._trainings += 1
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        return self.workdir / f"training{self._trainings}.npz"
 
     def start(self) -> None:
         self._since = time.perf_counter()
@@ -89,9 +115,15 @@ class Curve:
         """Record the headline metric of ``model`` after ``updates`` parameter updates."""
         jax.block_until_ready(model)
         self._pause()
+        while self.updates and self.updates[-1] >= updates:  # redone after a resume
+            for points in (self.updates, self.seconds, self.values):
+                points.pop()
         self.updates.append(int(updates))
         self.seconds.append(self._elapsed)
         self.values.append(float(self._score(model)))
+        if self.workdir is not None:
+            points = {"updates": self.updates, "seconds": self.seconds, "values": self.values}
+            atomic_write_text(self.workdir / "curve.json", json.dumps(points))
         self.start()
 
     def finish(self) -> float:
@@ -205,6 +237,8 @@ def train(
             curve.checkpoint(done * updates_per_epoch, state.params)
         return stopping
 
+    checkpoint = curve.next_checkpoint_path()
+    resume = checkpoint if checkpoint is not None and checkpoint.is_file() else None
     result = fit(
         trainer,
         params,
@@ -214,8 +248,18 @@ def train(
         batch_size=batch_size,
         callback=callback,
         progress=False,
+        checkpoint=checkpoint,
+        every=spacing,
+        resume=resume,
     )
     return result.params
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 def checkpoint_spacing(epochs: int) -> int:

@@ -152,7 +152,8 @@ def count_predictions(spec, params, key, inputs, n_classes: int):
 def pattern_auroc(spec, params, key, data, n_samples: int) -> float:
     """AUROC of the teacher-forced spike probabilities (averaged over hidden samples) for the
     target's spike bins against its silent bins."""
-    u = clamped_potentials(spec, params, key, data.target[None], data.inputs[None], n_samples)
+    visible, inputs = held_out_set(data)  # float32 inputs, as in training: one compilation
+    u = clamped_potentials(spec, params, key, visible, inputs, n_samples)
     return auroc(np.asarray(jnp.mean(jax.nn.sigmoid(u), axis=0)[0]), data.target)
 
 

@@ -237,7 +237,9 @@ def test_an_interrupted_write_keeps_the_old_file_and_removes_its_temporary(tmp_p
     with pytest.raises(KeyboardInterrupt):
         run(criterion, tmp_path, fresh=True)
     assert path.read_bytes() == before
-    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    assert sorted(p.name for p in path.parent.iterdir() if p.suffix != ".work") == [path.name]
+    work = path.with_suffix(".work")  # the cell's checkpoints: nothing half-written there either
+    assert not [p.name for p in work.rglob(".*")]
 
 
 def test_failed_cells_are_retried_on_the_next_run(tmp_path):

@@ -122,6 +122,7 @@ class Curve:
         self.seconds.append(self._elapsed)
         self.values.append(float(self._score(model)))
         if self.workdir is not None:
+            self.workdir.mkdir(parents=True, exist_ok=True)
             points = {"updates": self.updates, "seconds": self.seconds, "values": self.values}
             atomic_write_text(self.workdir / "curve.json", json.dumps(points))
         self.start()
@@ -258,8 +259,12 @@ def train(
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def checkpoint_spacing(epochs: int) -> int:

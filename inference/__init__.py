@@ -3,7 +3,8 @@
 A map of the families, one sub-package each, read top-down:
 
 * :mod:`.likelihood` — maximum likelihood of fully observed GLM networks: the truncated-Newton
-  solver on the shared design (``fit_ml``, ``newton_trainer``) and the local online rule
+  solver on the shared design (``fit_ml``, ``newton_trainer``; its warnings
+  ``ConvergenceWarning`` and ``SeparationWarning``) and the local online rule
   "presynaptic trace × postsynaptic error" (``ml_rule``, ``ml_online_trainer``).
 * :mod:`.latent` — hidden neurons: the ELBO's three-factor rules (``variational_rule``,
   ``online_variational_rule``), multi-sample bounds (``multisample_rule``), estimators of
@@ -47,14 +48,16 @@ from .latent.multisample import multisample_rule
 from .latent.trainer import variational_trainer, wta_trainer
 from .latent.variational import fit_variational_online, online_variational_rule, variational_rule
 from .latent.wta import wta_ml_rule, wta_variational_rule
-from .likelihood.newton import fit_ml, newton_trainer
+from .likelihood.newton import ConvergenceWarning, SeparationWarning, fit_ml, newton_trainer
 from .likelihood.online import ml_online_trainer, ml_rule
 from .plasticity.features import stdp_features_trainer
 from .plasticity.rule_engine import sum_of_products
 from .plasticity.stdp import pair_stdp, reward_stdp, triplet_stdp
 
 __all__ = [
+    "ConvergenceWarning",
     "FitResult",
+    "SeparationWarning",
     "Trainer",
     "backprop_trainer",
     "barber_agakov",

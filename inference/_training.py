@@ -149,8 +149,9 @@ def fit(
             (another key, data size or batch size) or of another structure
             (:class:`probsnn.io.FormatError`).
         FileNotFoundError: ``resume`` names no file.
-        FloatingPointError: when an epoch's loss or the parameters become non-finite (learning
-            rate or step size too large), naming the epoch.
+        FloatingPointError: when an epoch's loss or the parameters become non-finite, or the
+            parameters exceed :data:`DIVERGED_MAGNITUDE` (1e15) in magnitude (learning rate or
+            step size too large), naming the epoch.
     """
     for attribute in ("init", "step"):
         if not callable(getattr(trainer, attribute, None)):
@@ -281,13 +282,23 @@ def _mean_fields(infos) -> dict[str, float]:
     return row
 
 
+#: parameters beyond this magnitude count as diverged: no model of the library has meaningful
+#: parameters near it, while a learning rate far too large drives them there (to 1e29 and beyond)
+#: with a loss that may stay finite (e.g. the cost at a clipped fixed point)
+DIVERGED_MAGNITUDE = 1e15
+
+
 def _check_finite(epoch: int, row: dict, state) -> None:
     loss = row.get("loss")
-    finite = jax.tree.map(lambda leaf: jnp.all(jnp.isfinite(leaf)), state.params)
+    leaves = [np.asarray(leaf) for leaf in jax.device_get(jax.tree.leaves(state.params))]
+    leaves = [leaf for leaf in leaves if np.issubdtype(leaf.dtype, np.inexact) and leaf.size]
+    largest = float(np.max([np.max(np.abs(leaf)) for leaf in leaves])) if leaves else 0.0
     if loss is not None and not np.isfinite(loss):
         what = f"the loss is {loss}"
-    elif not all(bool(f) for f in jax.tree.leaves(finite)):
+    elif not np.isfinite(largest):
         what = "the parameters hold NaN or inf"
+    elif largest > DIVERGED_MAGNITUDE:
+        what = f"the parameters grew to |θ| = {largest:.3g}, beyond {DIVERGED_MAGNITUDE:g}"
     else:
         return
     means = ", ".join(f"{name}={value:.4g}" for name, value in row.items() if name != "loss")

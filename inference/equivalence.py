@@ -44,6 +44,7 @@ import probsnn as ps
 from probsnn import _checks
 from probsnn.glm import bernoulli_log_prob, contract
 from probsnn.inference.energy import ep
+from probsnn.models import energy as em
 
 # ------------------------------------------------------------------------------- (a) ML ⇒ STDP
 
@@ -112,13 +113,15 @@ def ml_window(
 def _pair_lags(spec, params, lags_bins, pre, post) -> np.ndarray:
     """Validate the arguments shared by :func:`ml_window` and :func:`ml_window_monte_carlo`;
     return the lags as an integer array."""
-    spec.check_params(params)
+    if not isinstance(spec, ps.Network):
+        raise TypeError(f"spec must be a probsnn.Network, got {type(spec).__name__}")
+    _checks.finite_tree(spec.check_params(params), "params")
     lags = np.asarray(lags_bins)
     if lags.ndim != 1 or lags.size == 0 or not np.issubdtype(lags.dtype, np.integer):
         raise ValueError(f"lags_bins must be a non-empty 1-D integer array, got {lags!r}")
     n = spec.n_neurons
     for name, index in (("pre", pre), ("post", post)):
-        if not 0 <= index < n:
+        if isinstance(index, bool) or not isinstance(index, int | np.integer) or not 0 <= index < n:
             raise ValueError(f"{name} must index a neuron in [0, {n}), got {index}")
     if pre == post or not bool(np.asarray(spec.connectivity)[pre, post]):
         raise ValueError(f"neurons pre={pre} and post={post} must be distinct and connected")
@@ -172,6 +175,7 @@ def ml_window_monte_carlo(key, spec, params, lags_bins, n_samples: int, *, pre=0
 
     Reference: Pfister, Toyoizumi, Barber & Gerstner (2006), Neural Comput. 18:1318 (W_ML).
     """
+    key = _checks.prng_key(key, "key")
     lags = _pair_lags(spec, params, lags_bins, pre, post)
     n_samples = _checks.positive_int(n_samples, "n_samples")
     n = spec.n_neurons
@@ -236,15 +240,22 @@ def random_slow_rates(
 ):
     """Random slowly varying rates ``(n_samples, n_steps)`` in Hz: mean · (1 + depth · Σ_m a_m
     sin(2π f_m t + φ_m)) with f_m ~ U(0, max_freq_hz), φ_m ~ U(0, 2π), Σ|a_m| = 1 (so rates stay
-    ≥ mean · (1 − depth) ≥ 0)."""
+    ≥ mean · (1 − depth) ≥ 0).
+
+    Raises:
+        TypeError, ValueError: a key that is not a PRNG key, sizes < 1, non-positive rates,
+            frequencies or bin width, a depth outside [0, 1].
+    """
+    key = _checks.prng_key(key, "key")
     n_samples = _checks.positive_int(n_samples, "n_samples")
     n_steps = _checks.positive_int(n_steps, "n_steps")
     n_modes = _checks.positive_int(n_modes, "n_modes")
     dt_ms = _checks.positive_float(dt_ms, "dt_ms")
     mean_hz = _checks.positive_float(mean_hz, "mean_hz")
     max_freq_hz = _checks.positive_float(max_freq_hz, "max_freq_hz")
-    if not 0.0 <= float(depth) <= 1.0:
+    if not 0.0 <= _checks.finite_float(depth, "depth") <= 1.0:
         raise ValueError(f"depth must lie in [0, 1], got {depth}")
+    _checks.allocation(n_samples * n_modes * n_steps, "the rates' modes")
     k_f, k_p, k_a = jax.random.split(key, 3)
     freqs = jax.random.uniform(k_f, (n_samples, n_modes, 1), maxval=max_freq_hz)
     phases = jax.random.uniform(k_p, (n_samples, n_modes, 1), maxval=2 * jnp.pi)
@@ -280,17 +291,25 @@ def window_weight_change(window_lags_bins, window, rate_pre_hz, rate_post_hz, dt
 
     Returns:
         :class:`WindowChange`.
+
+    Raises:
+        ValueError: lags that are not integers, a window and lags of different shapes, rates of
+            different shapes or too short, non-finite values, a non-positive ``dt_ms``.
+        TypeError: complex values.
     """
-    lags = np.asarray(window_lags_bins, dtype=int)
-    window = np.asarray(window, dtype=float)
-    if lags.shape != window.shape or lags.ndim != 1:
+    lags = np.asarray(window_lags_bins)
+    if lags.size and not (np.issubdtype(lags.dtype, np.integer) or np.all(np.mod(lags, 1) == 0)):
+        raise ValueError(f"window_lags_bins must hold integers, got {lags!r}")
+    lags = lags.astype(int)
+    window = np.asarray(_checks.real_array(window, "window", min_ndim=0), dtype=float)
+    if lags.shape != window.shape or lags.ndim != 1 or lags.size == 0:
         raise ValueError(
             f"window_lags_bins and window must be 1-D of equal length, got {lags.shape}, "
             f"{window.shape}"
         )
     dt_ms = _checks.positive_float(dt_ms, "dt_ms")
-    p_pre = np.asarray(rate_pre_hz, float) * dt_ms * 1e-3
-    p_post = np.asarray(rate_post_hz, float) * dt_ms * 1e-3
+    p_pre = np.asarray(_checks.real_array(rate_pre_hz, "rate_pre_hz"), float) * dt_ms * 1e-3
+    p_post = np.asarray(_checks.real_array(rate_post_hz, "rate_post_hz"), float) * dt_ms * 1e-3
     if p_pre.shape != p_post.shape:
         raise ValueError(f"rate shapes differ: {p_pre.shape} vs {p_post.shape}")
     n = p_pre.shape[-1]
@@ -328,14 +347,23 @@ def rate_derivative_window(key, rate_pre_hz, rate_post_hz, dt_ms, *, max_lag_ms=
         dt_ms: bin width in ms. max_lag_ms, n_bins: the histogram of Δt over [−max, max].
 
     Returns:
-        :class:`RateDerivativeWindow` (bins without spikes hold NaN).
+        :class:`RateDerivativeWindow` (bins without spikes hold NaN: the mean of no value).
+
+    Raises:
+        ValueError: rates that are not both ``(trials, T)``, empty, negative or non-finite,
+            non-positive sizes. TypeError: a key that is not a PRNG key, complex rates.
     """
+    key = _checks.prng_key(key, "key")
     dt_ms = _checks.positive_float(dt_ms, "dt_ms")
     max_lag_ms = _checks.positive_float(max_lag_ms, "max_lag_ms")
     n_bins = _checks.positive_int(n_bins, "n_bins")
-    r_pre, r_post = np.asarray(rate_pre_hz, float), np.asarray(rate_post_hz, float)
+    r_pre = np.asarray(_checks.real_array(rate_pre_hz, "rate_pre_hz"), float)
+    r_post = np.asarray(_checks.real_array(rate_post_hz, "rate_post_hz"), float)
     if r_pre.ndim != 2 or r_pre.shape != r_post.shape:
         raise ValueError(f"rates must both be (trials, T), got {r_pre.shape}, {r_post.shape}")
+    _checks.nonempty(r_pre, "rate_pre_hz")
+    if np.any(r_pre < 0) or np.any(r_post < 0):
+        raise ValueError("rate_pre_hz and rate_post_hz must be >= 0 (rates in Hz)")
     k_pre, k_post = jax.random.split(key)
     s_pre = np.asarray(jax.random.uniform(k_pre, r_pre.shape) < r_pre * dt_ms * 1e-3)
     s_post = np.asarray(jax.random.uniform(k_post, r_post.shape) < r_post * dt_ms * 1e-3)
@@ -388,11 +416,19 @@ def ep_stdp(spec, params, inputs, targets, *, beta=0.3, step_size=0.5, n_steps=2
 
     Returns:
         :class:`EPSTDP`; ``integrated`` equals ``ep_update`` once the nudged phase has settled.
+
+    Raises:
+        ValueError, TypeError: β zero or not finite, bad shapes or non-finite inputs, targets
+            or params, a step size outside (0, 1], ``n_steps`` < 1, a bad ``free`` relaxation.
     """
-    beta = float(beta)
-    if beta == 0.0 or not np.isfinite(beta):
+    beta = _checks.finite_float(beta, "beta")
+    if beta == 0.0:
         raise ValueError(f"beta must be finite and non-zero, got {beta}")
-    free = ep.Relaxation(0.5, 500, 1e-6) if free is None else free
+    inputs, targets = em.check_batch(spec, inputs, targets)
+    if targets is None:
+        raise ValueError("targets are needed for the nudged phase, got None")
+    _checks.finite_tree(em.check_params(spec, params), "params")
+    free = ep.Relaxation(0.5, 500, 1e-6) if free is None else ep.check_relaxation(free, "free")
     states, _ = ep.free_phase(spec, params, inputs, relaxation=free)
     path = ep.trajectory(spec, params, inputs, states, targets, beta, step_size, n_steps)
     batch = inputs.shape[0]

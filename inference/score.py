@@ -47,13 +47,40 @@ class BaselineState(NamedTuple):
 
 
 def check_kappa(kappa, name: str = "kappa") -> float:
-    """Validate a forgetting factor κ ∈ [0, 1); raises ValueError naming ``name``."""
-    if isinstance(kappa, bool) or not np.isscalar(kappa):
+    """Validate a forgetting factor κ ∈ [0, 1); raises ValueError naming ``name`` (TypeError
+    for a non-number, e.g. a complex or a string)."""
+    if (
+        isinstance(kappa, bool | str)
+        or np.ndim(kappa) != 0
+        or not np.issubdtype(np.asarray(kappa).dtype, np.number)
+        or np.iscomplexobj(kappa)
+    ):
         raise TypeError(f"{name} must be a number in [0, 1), got {kappa!r}")
     kappa = float(kappa)
     if not 0.0 <= kappa < 1.0:
         raise ValueError(f"{name} must be in [0, 1), got {kappa}")
     return kappa
+
+
+def _real_values(x, name: str, allow: str = "finite"):
+    """``x`` as a real jax array; TypeError for complex or non-numeric dtypes, ValueError (when
+    concrete) for NaN, and for ±inf unless ``allow="-inf"`` (log-weights may be −inf)."""
+    if not hasattr(x, "dtype"):
+        x = np.asarray(x)
+    dtype = np.dtype(x.dtype)
+    if not (
+        np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer) or dtype == np.bool_
+    ):
+        raise TypeError(f"{name} must be a real array, got dtype {dtype}")
+    if _checks.is_concrete(x):
+        values = np.asarray(x)
+        bad = np.isnan(values) | (values == np.inf)
+        if allow != "-inf":
+            bad = bad | (values == -np.inf)
+        if np.any(bad):
+            what = "NaN or +inf" if allow == "-inf" else "NaN or inf"
+            raise ValueError(f"{name} must not hold {what}, found {values[bad].flat[0]}")
+    return jnp.asarray(x)
 
 
 def init_baseline(params) -> BaselineState:
@@ -81,9 +108,13 @@ def optimal_baseline(state: BaselineState, signal, scores, kappa: float):
         ``(baseline, new_state)``, baseline a pytree shaped like one sample's score.
 
     Raises:
-        ValueError: κ outside [0, 1), or signal not one value per sample.
+        ValueError: κ outside [0, 1), signal not one value per sample, non-finite signals or
+            scores (when concrete). TypeError: complex values, a state that is not a
+            :class:`BaselineState`.
     """
     kappa = check_kappa(kappa)
+    if not isinstance(state, BaselineState):
+        raise TypeError(f"state must be a BaselineState, got {type(state).__name__}")
     baseline = baseline_ratio(state, 0.0)
     signal = _signal_vector(signal, scores)
 
@@ -141,9 +172,11 @@ def score_gradient(signal, scores, baseline=0.0):
         A pytree shaped like one sample's score: the gradient estimate of E[f].
 
     Raises:
-        ValueError: signal not one value per sample.
+        ValueError: signal not one value per sample, non-finite signals, scores or baselines
+            (when concrete). TypeError: complex values.
     """
     signal = _signal_vector(signal, scores)
+    jax.tree.map(lambda b: _real_values(b, "baseline"), baseline)
 
     def term(e, b):
         centred = signal.reshape(signal.shape + (1,) * (e.ndim - 1)) - b
@@ -164,9 +197,10 @@ def leave_one_out(signal, axis: int = 0):
     "Buy 4 REINFORCE samples, get a baseline for free!").
 
     Raises:
-        ValueError: fewer than two samples along ``axis``.
+        ValueError: fewer than two samples along ``axis``, non-finite signals (when concrete).
+        TypeError: complex values.
     """
-    signal = jnp.asarray(signal)
+    signal = _real_values(signal, "signal")
     k = signal.shape[axis] if signal.ndim else 0
     _checks.positive_int(int(k), "the number of samples per group", 2)
     total = jnp.sum(signal, axis=axis, keepdims=True)
@@ -177,9 +211,12 @@ def iw_bound(log_weights, axis: int = 0):
     """The importance-weighted bound log (1/K) Σ_k exp(w_k) over ``axis`` (Burda et al. 2016).
 
     ``log_weights`` ``(..., K, ...)``; with w_k = log p(x, h_k) − log q(h_k‖x) it lower-bounds
-    log p(x), non-decreasing in K in expectation. Raises ValueError on an empty axis.
+    log p(x), non-decreasing in K in expectation. Raises ValueError on an empty axis or on NaN
+    or +inf weights (−inf, a weight of zero, is allowed), TypeError on complex ones.
     """
-    log_weights = jnp.asarray(log_weights)
+    log_weights = _real_values(log_weights, "log_weights", allow="-inf")
+    if log_weights.ndim == 0:
+        raise ValueError("log_weights must have a sample axis, got a scalar")
     if log_weights.shape[axis] < 1:
         raise ValueError(f"log_weights must hold K >= 1 samples on axis {axis}")
     return logsumexp(log_weights, axis=axis) - jnp.log(log_weights.shape[axis])
@@ -200,9 +237,10 @@ def vimco_signals(log_weights):
         ``(K, ...)`` signals.
 
     Raises:
-        ValueError: fewer than two samples.
+        ValueError: fewer than two samples, NaN or infinite log-weights (when concrete).
+        TypeError: complex values.
     """
-    log_weights = jnp.asarray(log_weights)
+    log_weights = _real_values(log_weights, "log_weights")
     k = _checks.positive_int(int(log_weights.shape[0]) if log_weights.ndim else 0, "K", 2)
     others_mean = (jnp.sum(log_weights, axis=0) - log_weights) / (k - 1)
     bound = iw_bound(log_weights)
@@ -212,8 +250,13 @@ def vimco_signals(log_weights):
 
 
 def _signal_vector(signal, scores):
-    signal = jnp.asarray(signal)
-    n_samples = jax.tree.leaves(scores)[0].shape[0]
+    signal = _real_values(signal, "signal")
+    leaves = jax.tree.leaves(scores)
+    if not leaves or any(np.ndim(leaf) < 1 for leaf in leaves):
+        raise ValueError("scores must be a pytree of per-sample scores, leaves (S, ...)")
+    for leaf in leaves:
+        _real_values(leaf, "scores")
+    n_samples = leaves[0].shape[0]
     if signal.shape != (n_samples,):
         raise ValueError(
             f"signal must have shape ({n_samples},), one value per sample, got {signal.shape}"

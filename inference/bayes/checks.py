@@ -130,7 +130,9 @@ def time_rescaling_check(spec: Network, idata: az.InferenceData, key) -> Predict
 
     Raises:
         ValueError: idata without at least two predictive replicates or not matching spec.
+        TypeError: a key that is not a PRNG key.
     """
+    key = _checks.prng_key(key, "key")
     observed, replicates = _spike_trains(spec, idata)
     predictive = idata.posterior_predictive
     positions = np.searchsorted(idata.posterior["draw"].values, predictive["draw"].values)

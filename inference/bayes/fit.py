@@ -103,7 +103,8 @@ def fit_mcmc(
         summed over neurons), observed_data and, if requested, posterior_predictive.
 
     Raises:
-        ValueError, TypeError: on hidden neurons, bad data, sizes or prior.
+        ValueError, TypeError: on hidden neurons, bad (empty, non-binary, non-finite) data,
+            sizes, option strings or prior, a key that is not a PRNG key.
     Warns:
         RuntimeWarning: when any transition diverged after warm-up (the posterior may be
             biased): the number of divergences, per chain, and the usual remedies.
@@ -113,10 +114,8 @@ def fit_mcmc(
     num_warmup = _checks.positive_int(num_warmup, "num_warmup", minimum=0)
     num_samples = _checks.positive_int(num_samples, "num_samples")
     num_chains = _checks.positive_int(num_chains, "num_chains")
-    if chain_method not in ("sequential", "parallel", "vectorized"):
-        raise ValueError(
-            f"chain_method must be 'sequential', 'parallel' or 'vectorized', got {chain_method!r}"
-        )
+    _checks.option(chain_method, "chain_method", ("sequential", "parallel", "vectorized"))
+    _check_flags(dense_mass=dense_mass, progress=progress)
     target_accept = _checks.probability(target_accept, "target_accept")
     n_predictive = _checks.positive_int(n_predictive, "n_predictive", minimum=0)
     model = functools.partial(glm_design_model, spec, design, prior)
@@ -193,12 +192,16 @@ def fit_svi(
         loss history is ``idata.posterior.attrs["svi_loss"]``.
 
     Raises:
-        ValueError, TypeError: on bad data, sizes, prior or guide name.
+        ValueError, TypeError: on bad (empty, non-binary, non-finite) data, sizes, prior or
+            guide name, a key that is not a PRNG key, an optimizer that is not an optax
+            transformation (e.g. a string).
     """
     key = _checks.prng_key(key, "key")
     design, prior, shape = _prepare(spec, spikes, inputs, prior)
-    if guide not in GUIDES:
-        raise ValueError(f"guide must be one of {sorted(GUIDES)}, got {guide!r}")
+    _checks.option(guide, "guide", sorted(GUIDES))
+    _check_flags(progress=progress)
+    if optimizer is not None:
+        _checks.optimizer(optimizer)
     num_steps = _checks.positive_int(num_steps, "num_steps")
     num_draws = _checks.positive_int(num_draws, "num_draws")
     n_predictive = _checks.positive_int(n_predictive, "n_predictive", minimum=0)
@@ -345,10 +348,19 @@ def auroc(scores, labels) -> float:
     dropped with their labels.
 
     Raises:
-        ValueError: shapes differ, or the labels lack positives or negatives.
+        ValueError: shapes differ, the labels lack positives or negatives or are not 0/1.
+        TypeError: complex or non-numeric scores.
     """
-    scores = np.asarray(scores, dtype=float).ravel()
-    labels = np.asarray(labels, dtype=bool).ravel()
+    scores = np.asarray(scores)
+    if not (np.issubdtype(scores.dtype, np.number) or scores.dtype == bool) or np.iscomplexobj(
+        scores
+    ):
+        raise TypeError(f"scores must be real numbers, got dtype {scores.dtype}")
+    scores = scores.astype(float).ravel()
+    labels = np.asarray(labels)
+    if labels.dtype != bool and not np.all((labels == 0) | (labels == 1)):
+        raise ValueError("labels must be 0/1 or bool")
+    labels = labels.astype(bool).ravel()
     if scores.shape != labels.shape:
         raise ValueError(f"scores and labels must match, got {scores.size} and {labels.size}")
     keep = ~np.isnan(scores)
@@ -363,10 +375,19 @@ def auroc(scores, labels) -> float:
 # --------------------------------------------------------------------------------------------
 # Internals
 # --------------------------------------------------------------------------------------------
+def _check_flags(**flags):
+    for name, value in flags.items():
+        if not isinstance(value, bool | np.bool_):
+            raise TypeError(f"{name} must be a bool, got {value!r}")
+
+
 def _prepare(spec, spikes, inputs, prior):
     if not isinstance(spec, Network):
         raise TypeError(f"spec must be a probsnn.Network, got {type(spec).__name__}")
     _checks.fully_observed(spec, "a Bayesian fit")
+    _checks.nonempty(spikes, "spikes")
+    if inputs is not None:
+        _checks.nonempty(inputs, "inputs")
     if prior is None:
         prior = GLMPrior.normal()
     if not isinstance(prior, GLMPrior):

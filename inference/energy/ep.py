@@ -63,6 +63,7 @@ import numpy as np
 import optax
 
 from probsnn import _checks
+from probsnn.inference._steps import checked
 from probsnn.inference._training import Trainer, stateless_rule
 from probsnn.models import energy as em
 
@@ -102,12 +103,12 @@ def check_relaxation(relaxation: Relaxation, name: str = "relaxation") -> Relaxa
     if not isinstance(relaxation, Relaxation):
         raise TypeError(f"{name} must be a Relaxation, got {type(relaxation).__name__}")
     step_size, max_steps, tol, adaptive = relaxation
-    if not np.isfinite(step_size) or not 0 < step_size <= 1:
+    step_size = _checks.finite_float(step_size, f"{name}.step_size")
+    if not 0 < step_size <= 1:
         raise ValueError(f"{name}.step_size must lie in (0, 1], got {step_size}")
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"{name}.max_steps must be an integer >= 1, got {max_steps!r}")
-    if not np.isfinite(tol) or tol <= 0:
-        raise ValueError(f"{name}.tol must be finite and > 0, got {tol}")
+    _checks.positive_float(tol, f"{name}.tol")
     if not isinstance(adaptive, bool):
         raise TypeError(f"{name}.adaptive must be a bool, got {adaptive!r}")
     return relaxation
@@ -182,8 +183,9 @@ def relax(
         ``(states, RelaxInfo)``.
 
     Raises:
-        ValueError / TypeError for bad shapes, non-finite values, a non-finite β, or ``beta != 0``
-        without targets.
+        ValueError: bad shapes, non-finite values, a non-finite β, or ``beta != 0`` without
+            targets.
+        TypeError: a non-real array or a ``relaxation`` that is not a :class:`Relaxation`.
     """
     inputs, targets = em.check_batch(spec, inputs, targets)
     em.check_params(spec, params)
@@ -211,7 +213,7 @@ def nudged_phase(spec, params, inputs, targets, beta, free_states, relaxation=DE
     """Nudged phase: relax ``F = E + β C`` from the free fixed point ``free_states``.
 
     Raises:
-        ValueError when ``beta == 0`` (that is the free phase) or is not finite.
+        ValueError: when ``beta == 0`` (that is the free phase) or is not finite.
     """
     if _checks.finite_float(beta, "beta") == 0.0:
         raise ValueError("beta must be nonzero for a nudged phase, got 0")
@@ -223,7 +225,23 @@ def trajectory(spec, params, inputs, states, targets=None, beta=0.0, step_size=0
 
     Returns a tuple over layers of ``(n_steps + 1, batch, n_l)`` arrays. Used to plot relaxation
     dynamics and to compare ``(1/β)(s_{k+1} − s_k)/ε`` with :func:`recurrent_backprop_errors`.
+
+    Raises:
+        ValueError, TypeError: bad shapes or (when concrete) non-finite inputs or states,
+            ``n_steps`` < 1, a step size outside (0, 1], a non-finite β, β != 0 without targets.
     """
+    inputs, targets = em.check_batch(spec, inputs, targets)
+    em.check_params(spec, params)
+    states = em.check_states(spec, states, inputs.shape[0])
+    n_steps = _checks.positive_int(n_steps, "n_steps")
+    if _checks.is_concrete(step_size):
+        step_size = _checks.finite_float(step_size, "step_size")
+        if not 0 < step_size <= 1:
+            raise ValueError(f"step_size must lie in (0, 1], got {step_size}")
+    if _checks.is_concrete(beta):
+        beta = _checks.finite_float(beta, "beta")
+        if beta != 0.0 and targets is None:
+            raise ValueError(f"targets are needed for a nudged trajectory (beta={beta})")
     states = tuple(states)
     nudged_targets = None if beta == 0.0 else targets
 
@@ -266,7 +284,24 @@ def rate_derivative_terms(spec, inputs, path, beta):
         A tuple over the energy's weight matrices of pairs
         ``((1/β) ρ̄_preᵀ Δρ_post, (1/β) Δρ_preᵀ ρ̄_post)``, each ``(n_steps, n_{l-1}, n_l)`` and
         summed over the batch.
+
+    Raises:
+        ValueError: β zero or not finite, a path that is not a nudged trajectory of ``inputs``.
     """
+    if _checks.is_concrete(beta) and _checks.finite_float(beta, "beta") == 0.0:
+        raise ValueError("beta must be nonzero (the nudged phase's β), got 0")
+    if not isinstance(path, tuple | list) or len(path) != len(spec.state_sizes):
+        raise ValueError(
+            f"path must be a trajectory: a tuple of {len(spec.state_sizes)} arrays "
+            "(n_steps + 1, batch, n_l)"
+        )
+    inputs, _ = em.check_batch(spec, inputs)
+    for layer, (states, size) in enumerate(zip(path, spec.state_sizes, strict=True)):
+        if np.ndim(states) != 3 or np.shape(states)[1:] != (inputs.shape[0], size):
+            raise ValueError(
+                f"path[{layer}] must have shape (n_steps + 1, {inputs.shape[0]}, {size}), got "
+                f"{np.shape(states)}"
+            )
     rates = [jnp.broadcast_to(inputs, (path[0].shape[0], *inputs.shape))]
     rates += [spec.activation_fns.rho(p) for p in path]
     terms = []
@@ -298,8 +333,7 @@ class Nudging(NamedTuple):
 
 def check_estimator(spec, estimator: str, beta, n_points: int = 4) -> float:
     """Validate an estimator name, its β (finite, nonzero) and ``n_points``; return β as float."""
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    _checks.option(estimator, "estimator", ESTIMATORS)
     beta = _checks.finite_float(beta, "beta")
     if beta == 0.0:
         raise ValueError("beta must be nonzero for a nudged phase, got 0")
@@ -319,12 +353,18 @@ def nudging_plan(estimator: str, beta: float, key=None, n_points: int = 4) -> Nu
 
     ``key`` draws the sign for ``"random_sign"`` (required there); ``n_points`` is N for
     ``"holomorphic"``. β is assumed validated (:func:`check_estimator`).
+
+    Raises:
+        ValueError: an unknown estimator, no key for ``"random_sign"``. TypeError: a key that is
+            not a PRNG key.
     """
+    _checks.option(estimator, "estimator", ESTIMATORS)
     beta = jnp.asarray(beta)
     if estimator in ("one_sided", "random_sign"):
         if estimator == "random_sign":
             if key is None:
                 raise ValueError("estimator='random_sign' needs a PRNG key, got key=None")
+            key = _checks.prng_key(key, "key")
             beta = jnp.where(jax.random.bernoulli(key), beta, -beta)
         return Nudging(beta[None], (1.0 / beta)[None], -1.0 / beta)
     if estimator == "symmetric":
@@ -373,7 +413,17 @@ def ep_gradient(spec, params, signals: EPSignals):
     """The EP estimate of ``dL/dθ`` from the phase states (a pytree like ``params``).
 
     ``Re[c₀ Σ_b ∂E/∂θ(s⁰) + Σ_k c_k Σ_b ∂F/∂θ(β_k, s^{β_k})] / batch``; the states are constants.
+
+    Raises:
+        TypeError: signals that are not :class:`EPSignals`, params that are not EnergyParams.
+        ValueError: params of the wrong shapes.
     """
+    if not isinstance(signals, EPSignals):
+        raise TypeError(
+            "signals must be EPSignals(inputs, targets, free_states, nudged_states, nudging), "
+            f"got {type(signals).__name__}"
+        )
+    em.check_params(spec, params)
     inputs, targets, free_states, nudged_states, (betas, coefficients, free_coefficient) = signals
 
     def contrast(p):
@@ -399,7 +449,7 @@ def ep_rule(spec: em.EnergyNetwork) -> optax.GradientTransformation:
     ``optax.chain(ep_rule(spec), optax.adam(1e-3))``. Stateless (``optax.EmptyState``).
 
     Raises:
-        ValueError from ``update`` when ``params`` is not given.
+        ValueError: from ``update`` when ``params`` is not given.
     """
 
     return stateless_rule(partial(ep_gradient, spec), "ep_rule")
@@ -435,18 +485,22 @@ def ep_estimate(
     """Run the free and nudged phases and return ``(gradient_estimate, EPSignals, PhaseInfo)``.
 
     Raises:
-        ValueError / TypeError for bad shapes, non-finite inputs, unknown estimator, β = 0, or a
-        missing key for ``"random_sign"``.
+        ValueError: bad shapes, non-finite inputs, an unknown estimator, β = 0, or a missing key
+            for ``"random_sign"``.
+        TypeError: a non-real array, a key that is not a PRNG key, or a relaxation that is not a
+            :class:`Relaxation`.
     """
     inputs, targets = em.check_batch(spec, inputs, targets)
     if targets is None:
         raise ValueError("targets are needed for equilibrium propagation, got None")
-    em.check_params(spec, params)
+    _checks.finite_tree(em.check_params(spec, params), "params")
     beta = check_estimator(spec, estimator, beta, n_points)
     check_relaxation(free, "free")
     check_relaxation(nudged, "nudged")
     if estimator == "random_sign" and key is None:
         raise ValueError("estimator='random_sign' needs a PRNG key, got key=None")
+    if key is not None:
+        key = _checks.prng_key(key, "key")
     if states is None:
         states = em.init_states(spec, inputs.shape[0], inputs.dtype)
     states = em.check_states(spec, states, inputs.shape[0])
@@ -469,15 +523,34 @@ def _unflatten(spec, vector):
     return tuple(jnp.split(vector, splits, axis=-1))
 
 
-@jax.jit(static_argnames="spec")
 def implicit_gradient(spec, params, inputs, targets, free_states):
-    """Exact ``dL/dθ`` at a free fixed point by implicit differentiation.
+    """Exact ``dL/dθ`` at a free fixed point by implicit differentiation (jitted).
 
     With the fixed-point map ``T(s, θ) = P(s − ∂E/∂s)`` (:func:`fixed_point_map`, ε = 1) and
     ``J = ∂T/∂s`` per example: solve ``(I − Jᵀ) λ = ∂C/∂s`` and return
     ``(Σ_b ∂C/∂θ + λᵀ ∂T/∂θ) / batch``. Dense per-example Jacobians, so O(batch · n³): meant for
     checks on small networks. ``free_states`` must be converged (see :func:`relax`).
+
+    Raises:
+        ValueError, TypeError: bad shapes, missing targets, non-finite inputs, targets, states
+            or params.
     """
+    inputs, targets = _reference_batch(spec, params, inputs, targets)
+    free_states = em.check_states(spec, free_states, inputs.shape[0], "free_states")
+    return _implicit_gradient(spec, params, inputs, targets, free_states)
+
+
+def _reference_batch(spec, params, inputs, targets):
+    """The checks of the exact gradients: a labelled batch and finite params."""
+    inputs, targets = em.check_batch(spec, inputs, targets)
+    if targets is None:
+        raise ValueError("targets are needed for the gradient of the cost, got None")
+    _checks.finite_tree(em.check_params(spec, params), "params")
+    return inputs, targets
+
+
+@jax.jit(static_argnames="spec")
+def _implicit_gradient(spec, params, inputs, targets, free_states):
 
     def single_map(vector, x):
         states = _unflatten(spec, vector[None])
@@ -499,12 +572,25 @@ def implicit_gradient(spec, params, inputs, targets, free_states):
     return jax.tree.map(lambda a, b: (a + b) / batch, through_states, direct)
 
 
-@jax.jit(static_argnames=("spec", "relaxation"))
 def bptt_gradient(
     spec, params, inputs, targets, relaxation: Relaxation = DEFAULT_RELAXATION, states=None
 ):
     """``dL/dθ`` by backpropagation through ``relaxation.max_steps`` free-phase steps
-    (fixed stepping, a ``fori_loop`` that reverse-mode differentiates as a scan)."""
+    (fixed stepping, a ``fori_loop`` that reverse-mode differentiates as a scan; jitted).
+
+    Raises:
+        ValueError, TypeError: bad shapes, missing targets, non-finite inputs, targets, states
+            or params, a bad relaxation.
+    """
+    inputs, targets = _reference_batch(spec, params, inputs, targets)
+    check_relaxation(relaxation)
+    if states is not None:
+        states = em.check_states(spec, states, inputs.shape[0])
+    return _bptt_gradient(spec, params, inputs, targets, relaxation, states)
+
+
+@jax.jit(static_argnames=("spec", "relaxation"))
+def _bptt_gradient(spec, params, inputs, targets, relaxation, states):
     fixed = relaxation._replace(adaptive=False)
     if states is None:
         states = em.init_states(spec, inputs.shape[0], inputs.dtype)
@@ -541,24 +627,73 @@ def _tree_vector(tree):
     return jnp.concatenate([jnp.ravel(leaf) for leaf in jax.tree.leaves(tree)])
 
 
+def _compared_vectors(estimate, reference):
+    """The two pytrees flattened, after checking that they match and are finite and real."""
+    if jax.tree.structure(estimate) != jax.tree.structure(reference):
+        raise ValueError(
+            "estimate and reference must have the same structure, got "
+            f"{jax.tree.structure(estimate)} and {jax.tree.structure(reference)}"
+        )
+    for leaf_a, leaf_b in zip(jax.tree.leaves(estimate), jax.tree.leaves(reference), strict=True):
+        if np.shape(leaf_a) != np.shape(leaf_b):
+            raise ValueError(
+                f"estimate and reference leaves must have equal shapes, got {np.shape(leaf_a)} "
+                f"and {np.shape(leaf_b)}"
+            )
+    _checks.finite_tree(estimate, "estimate")
+    _checks.finite_tree(reference, "reference")
+    if not jax.tree.leaves(reference):
+        raise ValueError("estimate and reference must hold at least one array")
+    return _tree_vector(estimate), _tree_vector(reference)
+
+
 def cosine_similarity(estimate, reference) -> float:
-    """Cosine similarity between two pytrees of the same structure (flattened)."""
-    a, b = _tree_vector(estimate), _tree_vector(reference)
-    return float(jnp.dot(a, b) / (jnp.linalg.norm(a) * jnp.linalg.norm(b)))
+    """Cosine similarity between two pytrees of the same structure (flattened).
+
+    Raises:
+        ValueError: structures or shapes that differ, non-finite values, a zero vector (its
+            direction is undefined). TypeError: complex values.
+    """
+    a, b = _compared_vectors(estimate, reference)
+    norms = float(jnp.linalg.norm(a)), float(jnp.linalg.norm(b))
+    if 0.0 in norms:
+        raise ValueError(
+            f"the cosine is undefined for a zero vector (norms of estimate and reference {norms})"
+        )
+    return float(jnp.dot(a, b) / (norms[0] * norms[1]))
 
 
 def relative_error(estimate, reference) -> float:
-    """``‖estimate − reference‖ / ‖reference‖`` over flattened pytrees."""
-    a, b = _tree_vector(estimate), _tree_vector(reference)
-    return float(jnp.linalg.norm(a - b) / jnp.linalg.norm(b))
+    """``‖estimate − reference‖ / ‖reference‖`` over flattened pytrees.
+
+    Raises:
+        ValueError: structures or shapes that differ, non-finite values, a zero reference.
+        TypeError: complex values.
+    """
+    a, b = _compared_vectors(estimate, reference)
+    norm = float(jnp.linalg.norm(b))
+    if norm == 0.0:
+        raise ValueError("the relative error is undefined for a zero reference")
+    return float(jnp.linalg.norm(a - b) / norm)
 
 
 def error_slope(betas, errors) -> float:
-    """Least-squares slope of ``log(error)`` against ``log(β)``: ≈ 1 for O(β), ≈ 2 for O(β²)."""
-    betas, errors = np.asarray(betas, float), np.asarray(errors, float)
-    if betas.shape != errors.shape or betas.size < 2:
+    """Least-squares slope of ``log(error)`` against ``log(β)``: ≈ 1 for O(β), ≈ 2 for O(β²).
+
+    Raises:
+        ValueError: unequal or too short arrays, β = 0, errors <= 0 or non-finite values.
+        TypeError: complex values.
+    """
+    betas = np.asarray(_checks.real_array(betas, "betas"), float)
+    errors = np.asarray(_checks.real_array(errors, "errors"), float)
+    if betas.shape != errors.shape or betas.ndim != 1 or betas.size < 2:
         raise ValueError(
             f"betas and errors must be 1-D of equal length >= 2, got {betas.shape}, {errors.shape}"
+        )
+    if np.any(betas == 0) or np.any(errors <= 0):
+        raise ValueError(
+            "the log-log slope needs betas != 0 and errors > 0, got "
+            f"betas={betas.tolist()}, errors={errors.tolist()}"
         )
     return float(np.polyfit(np.log(np.abs(betas)), np.log(errors), 1)[0])
 
@@ -591,12 +726,23 @@ def gradient_check(
     """Compare EP estimators with the exact gradient (``"implicit"`` or ``"bptt"``) over ``betas``.
 
     The nudged phases use ``relaxation`` too. Raises ValueError if the free phase or a nudged
-    phase does not converge (the comparison would be meaningless), or on a bad estimator, β or
-    reference.
+    phase does not converge (the comparison would be meaningless), or on a bad estimator, an
+    empty or non-finite list of β, missing targets, non-finite params or a bad reference;
+    TypeError on a key that is not a PRNG key.
     """
-    if reference not in ("implicit", "bptt"):
-        raise ValueError(f"reference must be 'implicit' or 'bptt', got {reference!r}")
+    _checks.option(reference, "reference", ("implicit", "bptt"))
     inputs, targets = em.check_batch(spec, inputs, targets)
+    if targets is None:
+        raise ValueError("targets are needed for a gradient check, got None")
+    _checks.finite_tree(em.check_params(spec, params), "params")
+    betas = np.asarray(_checks.real_array(betas, "betas"), float)
+    if betas.ndim != 1 or np.any(betas == 0):
+        raise ValueError(f"betas must be a 1-D array of nonzero values, got {betas.tolist()}")
+    if isinstance(estimators, str):
+        raise TypeError(f"estimators must be a sequence of names, got the string {estimators!r}")
+    for name in estimators:
+        check_estimator(spec, name, float(betas[0]), n_points)
+    key = jax.random.key(0) if key is None else _checks.prng_key(key, "key")
     free_states, info = free_phase(spec, params, inputs, relaxation=relaxation)
     if not bool(info.converged):
         raise ValueError(
@@ -607,7 +753,6 @@ def gradient_check(
         exact = implicit_gradient(spec, params, inputs, targets, free_states)
     else:
         exact = bptt_gradient(spec, params, inputs, targets, relaxation)
-    key = jax.random.key(0) if key is None else key
     cosine, error = {}, {}
     for name in estimators:
         cosine[name], error[name] = [], []
@@ -701,6 +846,11 @@ class EPInfo(NamedTuple):
     nudged: RelaxInfo | None
 
 
+def _check_spec(spec):
+    if not isinstance(spec, em.EnergyNetwork):
+        raise TypeError(f"spec must be an EnergyNetwork, got {type(spec).__name__}")
+
+
 def batch_metrics(spec, params, states, targets):
     """Mean cost and accuracy (argmax of the output against argmax of the targets) of a batch."""
     loss = jnp.mean(em.cost(spec, params, states, targets))
@@ -725,6 +875,8 @@ def classification_data(spec, images, labels, *, indexed: bool = False) -> EPBat
         ValueError: images that do not flatten to ``n_inputs`` or are not finite, labels of the
             wrong shape, type or range.
     """
+    images = _checks.real_array(images, "images", min_ndim=1)
+    _checks.nonempty(images, "images")
     images = np.asarray(images, np.float32)
     images = images.reshape(len(images), -1)
     labels = np.asarray(labels)
@@ -757,6 +909,7 @@ def batch_arrays(spec, batch, needs_index: bool = False):
             f"{type(batch).__name__}"
         )
     inputs, targets = em.check_batch(spec, batch[0], batch[1])
+    _checks.nonempty(inputs, "batch inputs")
     index = batch[2] if len(batch) == 3 else None
     if index is None:
         if needs_index:
@@ -800,8 +953,16 @@ def ep_trainer(
 
     Raises:
         ValueError: a bad estimator, β or relaxation; ``config.persistent`` without ``n_train``
-            or ``n_train`` without it.
+            or ``n_train`` without it; at init, non-finite params; at step, an empty batch.
+        TypeError: a config that is not an :class:`EPConfig`, an optimizer that is not an optax
+            transformation (e.g. a string); at step, a key that is not a PRNG key.
     """
+    _check_spec(spec)
+    if not isinstance(config, EPConfig):
+        raise TypeError(f"config must be an EPConfig, got {type(config).__name__}")
+    _checks.optimizer(optimizer)
+    if not isinstance(config.persistent, bool):
+        raise TypeError(f"config.persistent must be a bool, got {config.persistent!r}")
     beta = check_estimator(spec, config.estimator, config.beta, config.n_points)
     check_relaxation(config.free, "config.free")
     check_relaxation(config.nudged, "config.nudged")
@@ -814,7 +975,7 @@ def ep_trainer(
     rule = optax.chain(ep_rule(spec), optimizer)
 
     def init(params):
-        em.check_params(spec, params)
+        _checks.finite_tree(em.check_params(spec, params), "params")
         particles = None
         if config.persistent:
             particles = em.init_states(spec, n_train, jnp.result_type(float))
@@ -842,7 +1003,9 @@ def ep_trainer(
         new_state = EPState(params, opt_state, particles, state.step + 1)
         return new_state, EPInfo(loss, accuracy, info.free, info.nudged)
 
-    return Trainer(init, step)
+    return Trainer(
+        init, checked(step, lambda state, batch: batch_arrays(spec, batch, config.persistent))
+    )
 
 
 def backprop_trainer(
@@ -861,13 +1024,16 @@ def backprop_trainer(
         dynamics it was trained through.
 
     Raises:
-        ValueError / TypeError: a bad ``relaxation``.
+        ValueError / TypeError: a bad ``relaxation``, an optimizer that is not an optax
+            transformation (e.g. a string); at init, non-finite params; at step, an empty batch.
     """
+    _check_spec(spec)
+    _checks.optimizer(optimizer)
     check_relaxation(relaxation)
     fixed = relaxation._replace(adaptive=False)
 
     def init(params):
-        em.check_params(spec, params)
+        _checks.finite_tree(em.check_params(spec, params), "params")
         return EPState(params, optimizer.init(params), None, jnp.asarray(0, jnp.int32))
 
     @jax.jit
@@ -887,7 +1053,9 @@ def backprop_trainer(
         new_state = EPState(params, opt_state, None, state.step + 1)
         return new_state, EPInfo(loss_value, accuracy, info, None)
 
-    return Trainer(init, step)
+    return Trainer(
+        init, checked(step, lambda state, batch: batch_arrays(spec, batch), uses_key=False)
+    )
 
 
 @jax.jit(static_argnames=("spec", "relaxation"))
@@ -917,7 +1085,7 @@ def predict(
         ValueError / TypeError: bad shapes, non-finite inputs, a bad relaxation.
     """
     inputs, _ = em.check_batch(spec, inputs)
-    em.check_params(spec, params)
+    _checks.finite_tree(em.check_params(spec, params), "params")
     check_relaxation(relaxation)
     return _predict(spec, params, inputs, relaxation)
 
@@ -933,12 +1101,20 @@ def classification_accuracy(predictor, params, images, labels, batch_size: int =
         batch_size: items per call of ``predictor``.
 
     Raises:
-        ValueError: labels whose length differs from the images'.
+        ValueError: no images, non-finite images, labels whose length differs from the images'
+            or that are not integers.
+        TypeError: a predictor that is not callable, complex images.
     """
+    if not callable(predictor):
+        raise TypeError(f"predictor must be callable (params, inputs) -> scores, got {predictor!r}")
+    images = _checks.real_array(images, "images", min_ndim=1)
+    _checks.nonempty(images, "images")
     inputs = np.asarray(images, np.float32).reshape(len(images), -1)
     labels = np.asarray(labels)
     if labels.shape != (len(inputs),):
         raise ValueError(f"labels must have shape ({len(inputs)},), got {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
     batch_size = _checks.positive_int(batch_size, "batch_size")
     hits = 0
     for start in range(0, len(inputs), batch_size):

@@ -32,6 +32,7 @@ import numpy as np
 import optax
 
 from probsnn import _checks
+from probsnn.inference._steps import checked
 from probsnn.inference._training import Trainer
 from probsnn.inference.energy import ep
 from probsnn.models import energy as em
@@ -79,16 +80,13 @@ def check_spiking_relaxation(spec, relaxation, name: str = "relaxation") -> Spik
     n_steps, step_size, anneal_steps, decay, coding, tol = relaxation
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
         raise ValueError(f"{name}.n_steps must be an integer >= 1, got {n_steps!r}")
-    if not np.isfinite(step_size) or not 0 < step_size <= 1:
+    if not 0 < _checks.finite_float(step_size, f"{name}.step_size") <= 1:
         raise ValueError(f"{name}.step_size must lie in (0, 1], got {step_size}")
-    if not np.isfinite(anneal_steps) or anneal_steps <= 0:
-        raise ValueError(f"{name}.anneal_steps must be finite and > 0, got {anneal_steps}")
-    if not np.isfinite(decay) or not 0 <= decay <= 1:
+    _checks.positive_float(anneal_steps, f"{name}.anneal_steps")
+    if not 0 <= _checks.finite_float(decay, f"{name}.decay") <= 1:
         raise ValueError(f"{name}.decay must lie in [0, 1], got {decay}")
-    if coding not in CODINGS:
-        raise ValueError(f"{name}.coding must be one of {CODINGS}, got {coding!r}")
-    if not np.isfinite(tol) or tol <= 0:
-        raise ValueError(f"{name}.tol must be finite and > 0, got {tol}")
+    _checks.option(coding, f"{name}.coding", CODINGS)
+    _checks.positive_float(tol, f"{name}.tol")
     if spec.activation not in ("hard_sigmoid", "sigmoid"):
         raise ValueError(
             "spiking EP needs rates in [0, 1]: activation must be 'hard_sigmoid' or 'sigmoid', "
@@ -114,7 +112,12 @@ def encode(rates, residues, key, coding: str):
 
 
 def init_residues(spec, batch_size: int, dtype=jnp.float32) -> tuple[jax.Array, ...]:
-    """Zero sigma-delta integrators for the input and every free layer."""
+    """Zero sigma-delta integrators for the input and every free layer.
+
+    Raises:
+        TypeError, ValueError: a batch size that is not an integer >= 1.
+    """
+    batch_size = _checks.positive_int(batch_size, "batch_size")
     return tuple(jnp.zeros((batch_size, n), dtype) for n in (spec.n_inputs, *spec.state_sizes))
 
 
@@ -179,15 +182,27 @@ def spiking_relax(
         targets, beta: the nudge; ``targets`` are required when ``beta != 0``.
 
     Raises:
-        ValueError / TypeError for bad shapes, non-finite values, a bad relaxation or activation.
+        ValueError: bad shapes, non-finite values, a bad relaxation or activation.
+        TypeError: a non-real array or a relaxation of the wrong type.
     """
     inputs, targets = em.check_batch(spec, inputs, targets)
     em.check_params(spec, params)
     check_spiking_relaxation(spec, relaxation)
+    key = _checks.prng_key(key, "key")
     batch = inputs.shape[0]
     states = em.init_states(spec, batch, inputs.dtype) if states is None else states
     states = em.check_states(spec, states, batch)
-    residues = init_residues(spec, batch, inputs.dtype) if residues is None else tuple(residues)
+    if residues is None:
+        residues = init_residues(spec, batch, inputs.dtype)
+    else:
+        expected = tuple((batch, n) for n in (spec.n_inputs, *spec.state_sizes))
+        got = tuple(np.shape(r) for r in residues) if isinstance(residues, tuple | list) else None
+        if got != expected:
+            raise ValueError(
+                f"residues must be a tuple of arrays with shapes {expected} (input and free "
+                f"layers), got {got}"
+            )
+        residues = tuple(_checks.real_array(r, "residues") for r in residues)
     beta = _checks.finite_float(beta, "beta")
     if beta == 0.0:
         targets = None
@@ -232,6 +247,8 @@ DEFAULT_SPIKING_CONFIG = SpikingEPConfig()
 
 
 def _check_config(spec, config: SpikingEPConfig) -> float:
+    if not isinstance(config, SpikingEPConfig):
+        raise TypeError(f"config must be a SpikingEPConfig, got {type(config).__name__}")
     if config.estimator == "holomorphic":
         raise ValueError("spiking EP has real states: estimator='holomorphic' is not available")
     beta = ep.check_estimator(spec, config.estimator, config.beta)
@@ -249,12 +266,17 @@ def spiking_ep_estimate(spec, params, inputs, targets, key, config=DEFAULT_SPIKI
     ``ep_rule``'s (docs/learning.md).
 
     Returns ``(gradient_estimate, EPSignals, SpikingPhaseInfo)``.
+
+    Raises:
+        ValueError, TypeError: bad shapes, non-finite inputs or params, missing targets, a bad
+            config, a key that is not a PRNG key.
     """
     inputs, targets = em.check_batch(spec, inputs, targets)
     if targets is None:
         raise ValueError("targets are needed for equilibrium propagation, got None")
-    em.check_params(spec, params)
+    _checks.finite_tree(em.check_params(spec, params), "params")
     _check_config(spec, config)
+    key = _checks.prng_key(key, "key")
     return _estimate_jit(spec, params, inputs, targets, key, config)
 
 
@@ -287,13 +309,18 @@ def spiking_ep_trainer(
         ``(inputs, targets)`` (an index is ignored).
 
     Raises:
-        ValueError for a holomorphic estimator, β = 0, a bad relaxation or activation.
+        ValueError: a holomorphic estimator, β = 0, a bad relaxation or activation; at init,
+            non-finite params; at step, an empty batch.
+        TypeError: a config that is not a SpikingEPConfig, an optimizer that is not an optax
+            transformation (e.g. a string); at step, a key that is not a PRNG key.
     """
+    ep._check_spec(spec)
     beta = _check_config(spec, config)
+    _checks.optimizer(optimizer)
     rule = optax.chain(ep.ep_rule(spec), optimizer)
 
     def init(params):
-        em.check_params(spec, params)
+        _checks.finite_tree(em.check_params(spec, params), "params")
         return ep.EPState(params, rule.init(params), None, jnp.asarray(0, jnp.int32))
 
     @jax.jit
@@ -310,7 +337,7 @@ def spiking_ep_trainer(
         new_state = ep.EPState(params, opt_state, None, state.step + 1)
         return new_state, ep.EPInfo(loss, accuracy, info.free, info.nudged)
 
-    return Trainer(init, step)
+    return Trainer(init, checked(step, lambda state, batch: ep.batch_arrays(spec, batch)))
 
 
 @jax.jit(static_argnames=("spec", "relaxation"))
@@ -338,10 +365,11 @@ def spiking_predict(
     ``functools.partial(spiking_predict, spec, relaxation=config.free)``.
 
     Raises:
-        ValueError / TypeError for bad shapes, non-finite inputs, a bad relaxation or activation.
+        ValueError: bad shapes, non-finite inputs, a bad relaxation or activation.
+        TypeError: a non-real array or a relaxation of the wrong type.
     """
     inputs, _ = em.check_batch(spec, inputs)
-    em.check_params(spec, params)
+    _checks.finite_tree(em.check_params(spec, params), "params")
     check_spiking_relaxation(spec, relaxation)
     key = jax.random.key(0) if key is None else _checks.prng_key(key, "key")
     return _spiking_predict(spec, params, inputs, key, relaxation)

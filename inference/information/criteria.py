@@ -171,9 +171,7 @@ def information_bottleneck(
     """
     _check_spec(spec)
     n_classes = _checks.positive_int(n_classes, "n_classes", minimum=2)
-    beta = _checks.finite_float(beta, "beta")
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
+    beta = _checks.nonnegative_float(beta, "beta")
     target_prob = _checks.probability(target_prob, "target_prob")
     return InformationCriterion(
         "information bottleneck",
@@ -281,9 +279,7 @@ def rate_penalised_infomax(
             shape or unnormalised weights.
     """
     _check_spec(spec)
-    gamma = _checks.finite_float(gamma, "gamma")
-    if gamma < 0:
-        raise ValueError(f"gamma must be >= 0, got {gamma}")
+    gamma = _checks.nonnegative_float(gamma, "gamma")
     target_prob = _checks.probability(target_prob, "target_prob")
     hyper = {"gamma": gamma, "target_prob": target_prob}
     fixed = _reference_inputs(spec, reference_inputs, reference_log_weights)
@@ -355,26 +351,36 @@ def toyoizumi_window(
         :class:`InfoMaxWindow`.
 
     Raises:
-        ValueError: an empty or non-integer lag array, a bad channel, probabilities or sizes.
+        ValueError: an empty or non-integer lag array, a bad channel, probabilities or sizes,
+            γ < 0, non-finite params.
+        TypeError: a key that is not a PRNG key, complex probabilities.
     """
     _check_spec(spec)
-    spec.check_params(params)
+    _checks.finite_tree(spec.check_params(params), "params")
+    key = _checks.prng_key(key, "key")
     lags = np.asarray(lags_bins)
     if lags.ndim != 1 or lags.size == 0 or not np.issubdtype(lags.dtype, np.integer):
         raise ValueError(f"lags_bins must be a non-empty 1-D integer array, got {lags!r}")
     channel_ok = isinstance(pre, int | np.integer) and not isinstance(pre, bool)
     if not channel_ok or not 0 <= pre < spec.n_inputs:
         raise ValueError(f"pre must be an input channel in 0..{spec.n_inputs - 1}, got {pre}")
-    gamma = _checks.finite_float(gamma, "gamma")
+    gamma = _checks.nonnegative_float(gamma, "gamma")
     target_prob = _checks.probability(target_prob, "target_prob")
     pre = int(pre)
     n_references = _checks.positive_int(n_references, "n_references")
     margin = spec.n_input_lags if margin is None else _checks.positive_int(margin, "margin")
-    probs = np.broadcast_to(np.asarray(input_probs, np.float64), (spec.n_inputs,))
+    probs = _checks.real_array(input_probs, "input_probs", min_ndim=0)
+    if np.shape(probs) not in ((), (spec.n_inputs,)):
+        raise ValueError(
+            f"input_probs must be a scalar or ({spec.n_inputs},), got shape {np.shape(probs)}"
+        )
+    probs = np.broadcast_to(np.asarray(probs, np.float64), (spec.n_inputs,))
     if np.any((probs <= 0) | (probs >= 1)):
         raise ValueError(f"input_probs must lie in (0, 1), got {input_probs}")
     span = int(np.max(np.abs(lags)))
     n_steps = 2 * margin + span + 1
+    _checks.allocation(n_references * n_steps * spec.n_inputs, "the reference inputs")
+    _checks.allocation(lags.size * n_references * n_steps * spec.n_neurons, "the window")
     t_pre = margin + np.maximum(-lags, 0)
     t_post = t_pre + lags
     pre_trains = np.zeros((lags.size, n_steps, spec.n_inputs), np.float32)

@@ -150,9 +150,10 @@ def pattern_codes(spikes) -> np.ndarray:
         int64 ``(...)`` codes.
 
     Raises:
-        ValueError, TypeError: non-binary spikes or patterns of more than 62 bits.
+        ValueError, TypeError: empty or non-binary spikes or patterns of more than 62 bits.
     """
     spikes = _checks.spike_array(spikes, "spikes")
+    _checks.nonempty(spikes, "spikes")
     n_bits = spikes.shape[-1] * spikes.shape[-2]
     if n_bits > MAX_PATTERN_BITS:
         raise ValueError(
@@ -194,9 +195,11 @@ def network_channel(spec: Network, params: Params, n_steps: int, input_probs) ->
     Raises:
         ValueError: a network without inputs, too many patterns, probabilities outside (0, 1).
     """
+    if not isinstance(spec, Network):
+        raise TypeError(f"spec must be a probsnn.Network, got {type(spec).__name__}")
     if spec.n_inputs == 0:
         raise ValueError("network_channel needs a network with exogenous inputs (n_inputs > 0)")
-    spec.check_params(params)
+    _checks.finite_tree(spec.check_params(params), "params")
     n_steps = _checks.positive_int(n_steps, "n_steps")
     for name, bits in (("n_inputs", spec.n_inputs), ("n_neurons", spec.n_neurons)):
         if n_steps * bits > 12:
@@ -255,8 +258,7 @@ def plugin_information(x_codes, s_codes, correction: str = "miller_madow") -> MI
         ValueError, TypeError: unequal or too short code arrays, non-integer codes, an unknown
             correction.
     """
-    if correction not in CORRECTIONS:
-        raise ValueError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
+    _checks.option(correction, "correction", CORRECTIONS)
     x_codes = _integer_codes(x_codes, "x_codes")
     s_codes = _integer_codes(s_codes, "s_codes")
     if x_codes.shape != s_codes.shape:

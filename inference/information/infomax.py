@@ -188,7 +188,15 @@ def infomax_gradient(
         ``(gradient: InfoMaxParams, f (B, K), metrics, moments)`` — the estimate is the mean
         over the B·K samples of (ℓ − b) ∇ log p(s‖x) + ∇ℓ with ℓ = −f, and ``moments`` the
         updated moving averages (None unless ``"optimal"``).
+
+    Raises:
+        ValueError, TypeError: an unknown baseline, ``"optimal"`` without ``moments``, signals
+            of the wrong shapes or values (see :func:`infomax_rule`).
     """
+    check_baseline(baseline, np.shape(signals.spikes)[1] if np.ndim(signals.spikes) > 1 else 0)
+    if baseline == "optimal" and moments is None:
+        raise ValueError("baseline='optimal' needs moments (init_baseline(params.network))")
+    _check_signals(spec, criterion, signals)
     spikes = as_float(signals.spikes)
     batch, k = spikes.shape[:2]
 
@@ -219,8 +227,7 @@ def infomax_gradient(
 
 def check_baseline(baseline: str, n_samples: int) -> None:
     """Raise unless ``baseline`` is known and usable with ``n_samples`` samples per input."""
-    if baseline not in BASELINES:
-        raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
+    _checks.option(baseline, "baseline", BASELINES)
     if baseline == "loo" and n_samples < 2:
         raise ValueError(f"baseline='loo' needs n_samples >= 2 per input, got {n_samples}")
 
@@ -251,11 +258,14 @@ def infomax_rule(
         ``grads`` the estimate of ∇L from the samples ``(B, K, T, N)`` of the signals.
 
     Raises:
-        TypeError: ``spec`` not a Network. ValueError: a network without inputs, an unknown
-            baseline, κ outside [0, 1); at update, signals of the wrong shapes, K < 2 with
-            ``"loo"``, targets missing for a criterion that needs them, params missing.
+        TypeError: ``spec`` not a Network, ``criterion`` not an InformationCriterion; at update,
+            signals that are not InfoMaxSignals or hold complex values. ValueError: a network
+            without inputs, an unknown baseline, κ outside [0, 1); at update, signals of the
+            wrong shapes, non-binary spikes, non-finite inputs, K < 2 with ``"loo"``, targets
+            missing for a criterion that needs them, params missing or non-finite.
     """
     _check_spec(spec)
+    _check_criterion(criterion)
     check_baseline(baseline, 2)
     kappa = check_kappa(kappa)
     static = criterion._replace(hyper=None, init_readout=None)
@@ -266,6 +276,7 @@ def infomax_rule(
 
     def update(signals, state, params=None):
         require_params(params, "infomax_rule")
+        _check_params(spec, params)
         _check_signals(spec, criterion, signals)
         check_baseline(baseline, signals.spikes.shape[1])
         gradient, moments = _rule_gradient(
@@ -296,19 +307,52 @@ def _check_spec(spec):
         )
 
 
+def _check_criterion(criterion):
+    if not isinstance(criterion, InformationCriterion):
+        raise TypeError(
+            "criterion must be an InformationCriterion (e.g. barber_agakov(spec)), got "
+            f"{type(criterion).__name__}"
+        )
+
+
+def _check_params(spec, params):
+    """``params`` must be :class:`InfoMaxParams` with the network's shapes, every leaf finite."""
+    if not isinstance(params, InfoMaxParams):
+        raise TypeError(
+            "params must be InfoMaxParams(network_params, readout), the read-out from "
+            f"criterion.init_readout(key); got {type(params).__name__}"
+        )
+    _checks.finite_tree(params, "params")  # named by their path, e.g. params.network.bias
+    spec.check_params(params.network)
+
+
 def _check_signals(spec, criterion, signals):
     if not isinstance(signals, InfoMaxSignals):
         raise TypeError(f"signals must be InfoMaxSignals, got {type(signals).__name__}")
-    spikes, inputs = signals.spikes, signals.inputs
+    spikes = _checks.spike_array(signals.spikes, "signals.spikes", min_ndim=1)
+    inputs = _checks.real_array(signals.inputs, "signals.inputs")
     if spikes.ndim != 4 or spikes.shape[-1] != spec.n_neurons:
         raise ValueError(
             f"signals.spikes must have shape (B, K, T, {spec.n_neurons}), got {spikes.shape}"
         )
+    _checks.nonempty(spikes, "signals.spikes")
     expected = (spikes.shape[0], spikes.shape[2], spec.n_inputs)
     if tuple(inputs.shape) != expected:
         raise ValueError(f"signals.inputs must have shape {expected}, got {tuple(inputs.shape)}")
-    if criterion.needs_targets and signals.targets is None:
-        raise ValueError(f"the {criterion.name} criterion needs targets, got None")
+    if criterion.needs_targets:
+        if signals.targets is None:
+            raise ValueError(f"the {criterion.name} criterion needs targets, got None")
+        _check_targets(signals.targets, spikes.shape[0], "signals.targets")
+
+
+def _check_targets(targets, n_items: int, name: str):
+    """``targets`` ``(n_items,)`` integers (non-negative, when concrete)."""
+    dtype = targets.dtype if hasattr(targets, "dtype") else np.asarray(targets).dtype
+    shape = tuple(np.shape(targets))
+    if not jnp.issubdtype(dtype, jnp.integer) or shape != (n_items,):
+        raise ValueError(f"{name} must be ({n_items},) integers, got {dtype} {shape}")
+    if _checks.is_concrete(targets) and np.any(np.asarray(targets) < 0):
+        raise ValueError(f"{name} must be class indices >= 0, got {np.min(targets)}")
 
 
 # ------------------------------------------------------------------------------------ trainer
@@ -369,10 +413,15 @@ def infomax_trainer(
 
     Raises:
         ValueError: as :func:`infomax_rule`, or ``n_samples`` < 1 (< 2 with ``"loo"``); at
-            init, params that are not :class:`InfoMaxParams` of the network; at step, a batch
-            of the wrong shape, targets missing or given where not needed.
+            init, params that are not :class:`InfoMaxParams` of the network or not finite; at
+            step, an empty batch or one of the wrong shape or with non-finite inputs, targets
+            missing or given where not needed.
+        TypeError: an optimizer that is not an optax transformation (e.g. a string), a criterion
+            that is not an InformationCriterion; at step, a key that is not a PRNG key.
     """
     _check_spec(spec)
+    _check_criterion(criterion)
+    _checks.optimizer(optimizer)
     n_samples = _checks.positive_int(n_samples, "n_samples")
     check_baseline(baseline, n_samples)
     kappa = check_kappa(kappa)
@@ -386,17 +435,14 @@ def infomax_trainer(
     )
 
     def init(params):
-        if not isinstance(params, InfoMaxParams):
-            raise TypeError(
-                "params must be InfoMaxParams(network_params, readout), the read-out from "
-                f"criterion.init_readout(key); got {type(params).__name__}"
-            )
-        spec.check_params(params.network)
+        _check_params(spec, params)
         moments = init_baseline(params.network) if baseline == "optimal" else None
         return InfoMaxState(params, InfoMaxRuleState(moments), optimizer.init(params))
 
     def step(key, state, batch):
+        key = _checks.prng_key(key, "key")
         inputs, targets = _check_batch(spec, criterion, batch)
+        _check_classes(state.params.readout, targets)
         spikes = _draw(spec, n_samples, state.params.network, key, inputs)
         return _train_step(config, criterion.hyper, state, spikes, inputs, targets)
 
@@ -465,12 +511,17 @@ def evaluate_infomax(
         criterion's metrics (``bound``, ``rate``, ``accuracy``, … as the criterion documents).
 
     Raises:
-        ValueError: bad data, ``n_samples`` < 1, a batch size outside 1..n.
+        ValueError: bad data (empty, wrong shapes, non-finite), non-finite params,
+            ``n_samples`` < 1, a batch size outside 1..n.
+        TypeError: a key that is not a PRNG key, params that are not InfoMaxParams.
     """
     _check_spec(spec)
+    _check_criterion(criterion)
+    _check_params(spec, params)
     key = _checks.prng_key(key, "key")
     n_samples = _checks.positive_int(n_samples, "n_samples")
     inputs, targets = _check_batch(spec, criterion, data)
+    _check_classes(params.readout, targets)
     n = inputs.shape[0]
     batch_size = n if batch_size is None else _checks.positive_int(batch_size, "batch_size")
     if batch_size > n:
@@ -491,6 +542,20 @@ def evaluate_infomax(
     return {name: float(np.mean([r[name] for r in results])) for name in results[0]}
 
 
+def _check_classes(readout, targets):
+    """Targets must index the classes of a :class:`~.criteria.LinearReadout` ``(N, C)`` (the
+    bottleneck's decoder): an index >= C would be read out of bounds."""
+    weight = getattr(readout, "weight", None)
+    if targets is None or weight is None or not _checks.is_concrete(targets):
+        return
+    n_classes = np.shape(weight)[-1]
+    if np.any(np.asarray(targets) >= n_classes):
+        raise ValueError(
+            f"targets must be class indices in 0..{n_classes - 1} (the read-out's classes), got "
+            f"{int(np.max(targets))}"
+        )
+
+
 def _check_batch(spec, criterion, batch):
     """A batch (inputs, or (inputs, targets)) as float32 inputs and int32 targets or None."""
     if isinstance(batch, tuple | list):
@@ -504,15 +569,13 @@ def _check_batch(spec, criterion, batch):
         raise ValueError(
             f"inputs must have shape (B, T, {spec.n_inputs}), got {tuple(inputs.shape)}"
         )
+    _checks.nonempty(inputs, "inputs")
     if criterion.needs_targets:
         if targets is None:
             raise ValueError(
                 f"the {criterion.name} criterion needs targets: pass (inputs, targets (B,))"
             )
-        dtype = getattr(targets, "dtype", np.asarray(targets).dtype)
-        shape = tuple(np.shape(targets))
-        if not jnp.issubdtype(dtype, jnp.integer) or shape != tuple(inputs.shape[:1]):
-            raise ValueError(f"targets must be ({inputs.shape[0]},) integers, got {dtype} {shape}")
+        _check_targets(targets, inputs.shape[0], "targets")
         targets = jnp.asarray(targets, jnp.int32)
     elif targets is not None:
         raise ValueError(f"the {criterion.name} criterion takes no targets, got some")

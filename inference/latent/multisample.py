@@ -63,7 +63,7 @@ from probsnn.inference.latent.variational import (
     check_signals,
     signal_traces,
 )
-from probsnn.inference.score import iw_bound, vimco_signals
+from probsnn.inference.score import _real_values, iw_bound, vimco_signals
 from probsnn.models.hidden import check_hidden_spec, check_visible
 from probsnn.network import Network, Params
 
@@ -104,11 +104,13 @@ def multisample_gradient(spec: Network, params: Params, signals, method: str = "
         A :class:`~probsnn.Params` of loss gradients (the sign of ``jax.grad``).
 
     Raises:
-        ValueError: an unknown method, K < 2 for VIMCO, signals of the wrong shape.
+        ValueError: an unknown method, K < 2 for VIMCO, signals of the wrong shape or not
+            binary, non-finite params (when concrete).
+        TypeError: signals that are not VariationalSignals, complex values.
     """
     check_hidden_spec(spec)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    _checks.option(method, "method", METHODS)
+    _checks.finite_tree(spec.check_params(params), "params")
     signals = check_signals(spec, signals)
     n_samples = signals.spikes.shape[1]
     if method == "vimco" and n_samples < 2:
@@ -157,11 +159,11 @@ def multisample_rule(spec: Network, method: str = "vimco") -> MultisampleRule:
         ``update(signals, state, params) -> (grads, state)``.
 
     Raises:
-        ValueError: an unknown method or a spec without hidden neurons.
+        ValueError: an unknown method or a spec without hidden neurons; at update, what
+            :func:`multisample_gradient` raises.
     """
     check_hidden_spec(spec)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    _checks.option(method, "method", METHODS)
 
     def gradient(params, signals):
         return multisample_gradient(spec, params, signals, method)
@@ -176,8 +178,11 @@ def multisample_rule(spec: Network, method: str = "vimco") -> MultisampleRule:
 
 def log_mean_exp(log_values, axis: int = -1) -> Estimate:
     """log of the mean of e^{v} over ``axis``, with the delta-method standard error
-    sd(e^v) / (√n mean(e^v)) (sample sd, n − 1 degrees of freedom). Needs n >= 2."""
-    log_values = jnp.asarray(log_values)
+    sd(e^v) / (√n mean(e^v)) (sample sd, n − 1 degrees of freedom). Needs n >= 2; refuses
+    complex values (TypeError) and NaN or +inf (ValueError, when concrete)."""
+    log_values = _real_values(log_values, "log_values", allow="-inf")
+    if log_values.ndim == 0:
+        raise ValueError("log_values must have at least one axis, got a scalar")
     n = _checks.positive_int(int(log_values.shape[axis]), "the number of values", 2)
     value = logsumexp(log_values, axis=axis) - jnp.log(n)
     ratio = jnp.exp(log_values - jnp.expand_dims(value, axis))  # e^v / mean e^v
@@ -191,6 +196,17 @@ def _completion_signals(spec, params, key, visible, inputs, n_samples):
     signals = VariationalSignals(spikes.astype(params.bias.dtype), inputs)
     x = signal_traces(spec, signals)
     return _split_terms(spec, _log_probs(spec, params, x, signals.spikes)).signal
+
+
+def _check_estimator_inputs(spec, params, visible, inputs, key=None):
+    """The checks shared by the estimators of log p(x): a hidden-neuron spec, finite params of
+    its shapes, non-empty data, a PRNG key (when one is taken); returns the key."""
+    check_hidden_spec(spec)
+    _checks.finite_tree(spec.check_params(params), "params")
+    _checks.nonempty(visible, "visible")
+    if inputs is not None:
+        _checks.nonempty(inputs, "inputs")
+    return None if key is None else _checks.prng_key(key, "key")
 
 
 def _finish(estimate: Estimate, batched: bool) -> Estimate:
@@ -212,9 +228,11 @@ def log_marginal_is(
         :class:`Estimate`, per sequence.
 
     Raises:
-        ValueError, TypeError: bad data (:func:`probsnn.models.hidden.check_visible`), K < 2.
+        ValueError, TypeError: bad data (empty, non-binary:
+            :func:`probsnn.models.hidden.check_visible`), non-finite params, K < 2, a key that is
+            not a PRNG key.
     """
-    spec.check_params(params)
+    key = _check_estimator_inputs(spec, params, visible, inputs, key)
     n_samples = _checks.positive_int(n_samples, "n_samples", 2)
     visible, inputs, batched = check_visible(spec, visible, inputs)
     signal = _completion_signals(spec, params, key, visible, inputs, n_samples)
@@ -239,9 +257,9 @@ def iw_bound_estimate(
         n_samples: K >= 1. n_repeats: R >= 2 draws.
 
     Raises:
-        ValueError, TypeError: bad data, K < 1, R < 2.
+        ValueError, TypeError: bad data, non-finite params, K < 1, R < 2, a bad key.
     """
-    spec.check_params(params)
+    key = _check_estimator_inputs(spec, params, visible, inputs, key)
     n_samples = _checks.positive_int(n_samples, "n_samples")
     n_repeats = _checks.positive_int(n_repeats, "n_repeats", 2)
     visible, inputs, batched = check_visible(spec, visible, inputs)
@@ -279,13 +297,13 @@ def log_marginal_smc(
         :class:`Estimate`, per sequence.
 
     Raises:
-        ValueError, TypeError: bad data, P < 1, R < 2, a threshold outside [0, 1].
+        ValueError, TypeError: bad data, non-finite params, P < 1, R < 2, a threshold outside
+            [0, 1], a bad key.
     """
-    spec.check_params(params)
+    key = _check_estimator_inputs(spec, params, visible, inputs, key)
     n_particles = _checks.positive_int(n_particles, "n_particles")
     n_repeats = _checks.positive_int(n_repeats, "n_repeats", 2)
-    if isinstance(ess_threshold, bool) or not np.isscalar(ess_threshold):
-        raise TypeError(f"ess_threshold must be a number in [0, 1], got {ess_threshold!r}")
+    ess_threshold = _checks.finite_float(ess_threshold, "ess_threshold")
     if not 0.0 <= float(ess_threshold) <= 1.0:
         raise ValueError(f"ess_threshold must lie in [0, 1], got {ess_threshold}")
     visible, inputs, batched = check_visible(spec, visible, inputs)
@@ -378,9 +396,10 @@ def enumerate_terms(spec: Network, params: Params, visible, inputs=None) -> Vari
         of c. Differentiable in ``params``.
 
     Raises:
-        ValueError: T · N_hidden > 16, or bad data.
+        ValueError: T · N_hidden > 16, bad (empty, non-binary) data, non-finite params (when
+            concrete: the function is differentiable in ``params``).
     """
-    spec.check_params(params)
+    _check_estimator_inputs(spec, params, visible, inputs)
     visible, inputs, batched = check_visible(spec, visible, inputs)
     n_steps = visible.shape[1]
     n_hidden = int(np.sum(spec.hidden))

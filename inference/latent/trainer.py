@@ -30,6 +30,7 @@ import numpy as np
 import optax
 
 from probsnn import _checks
+from probsnn.inference._steps import checked
 from probsnn.inference._training import Trainer
 from probsnn.inference.latent.multisample import MultisampleRule
 from probsnn.inference.latent.variational import (
@@ -108,29 +109,43 @@ def variational_trainer(
         ``(B, T, M)``.
 
     Raises:
-        ValueError, TypeError: a spec without hidden neurons, K < 1; at step, a batch of the
-            wrong shape.
+        ValueError, TypeError: a spec without hidden neurons, K < 1, an optimizer or rule that
+            is not an optax transformation (e.g. a string); at init, non-finite params; at step,
+            a key that is not a PRNG key, an empty batch or one of the wrong shape.
     """
     check_hidden_spec(spec)
     n_samples = _checks.positive_int(n_samples, "n_samples")
+    _checks.optimizer(optimizer)
+    if rule is not None and not (
+        callable(getattr(rule, "init", None)) and callable(getattr(rule, "update", None))
+    ):
+        raise TypeError(
+            "rule must be a gradient estimator reading VariationalSignals (an optax "
+            f"GradientTransformation such as variational_rule(spec)), got {type(rule).__name__}"
+        )
     rule = variational_rule(spec) if rule is None else rule
     descends_bound = isinstance(rule, MultisampleRule)
     transform = optax.chain(rule, optimizer)
     hidden = np.asarray(spec.hidden)
 
     def init(params):
-        spec.check_params(params)
+        _checks.finite_tree(spec.check_params(params), "params")
         return VariationalState(params, transform.init(params))
 
-    @jax.jit
-    def step(key, state, batch):
+    def check_batch(state, batch):
         visible, inputs = batch if isinstance(batch, tuple | list) else (batch, None)
+        _checks.nonempty(visible, "batch")
         visible, inputs, batched = check_visible(spec, visible, inputs)
         if not batched:
             raise ValueError(
                 f"batch must hold sequences, visible spikes (B, T, {visible.shape[-1]}), got "
                 f"shape {visible.shape[1:]}"
             )
+        return visible, inputs
+
+    @jax.jit
+    def step(key, state, batch):
+        visible, inputs = check_batch(state, batch)
         spikes = _sample_completions(spec, state.params, key, visible, inputs, n_samples)
         signals = VariationalSignals(spikes.astype(state.params.bias.dtype), inputs)
         x = signal_traces(spec, signals)
@@ -147,7 +162,7 @@ def variational_trainer(
         params = optax.apply_updates(state.params, updates)
         return VariationalState(params, opt_state), info
 
-    return Trainer(init, step)
+    return Trainer(init, checked(step, check_batch))
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,20 +217,22 @@ def wta_trainer(
         spec.visible)``) or a pair ``(visible, inputs)`` with inputs ``(B, T, M)``.
 
     Raises:
-        ValueError, TypeError: K < 1, κ_b outside [0, 1); at step, a batch of the wrong shape.
+        ValueError, TypeError: K < 1, κ_b outside [0, 1), an optimizer that is not an optax
+            transformation (e.g. a string); at init, non-finite params; at step, a key that is
+            not a PRNG key, an empty batch or one of the wrong shape, inputs that do not match.
     """
     if not isinstance(spec, WTANetwork):
         raise TypeError(f"spec must be a probsnn.wta.WTANetwork, got {type(spec).__name__}")
     n_samples = _checks.positive_int(n_samples, "n_samples")
     baseline_kappa = check_kappa(baseline_kappa, "baseline_kappa")
+    _checks.optimizer(optimizer)
     n_visible = int(np.sum(spec.visible))
 
     def init(params):
-        spec.check_params(params)
+        _checks.finite_tree(spec.check_params(params), "params")
         return WTAState(params, init_baseline(params), optimizer.init(params))
 
-    @jax.jit
-    def step(key, state, batch):
+    def check_batch(state, batch):
         visible, inputs = batch if isinstance(batch, tuple | list) else (batch, None)
         visible = check_one_hot(visible, "batch", spec.n_symbols, n_visible)
         if visible.ndim != 4:
@@ -223,6 +240,18 @@ def wta_trainer(
                 f"batch must have shape (B, T, {n_visible}, {spec.n_symbols}), got "
                 f"{tuple(visible.shape)}"
             )
+        _checks.nonempty(visible, "batch")
+        expected = (*visible.shape[:2], spec.n_inputs) if spec.n_inputs else None
+        got = None if inputs is None else tuple(np.shape(inputs))
+        if got != expected:
+            raise ValueError(f"batch inputs must have shape {expected} (B, T, M), got {got}")
+        if inputs is not None:
+            inputs = _checks.real_array(inputs, "batch inputs")
+        return visible, inputs
+
+    @jax.jit
+    def step(key, state, batch):
+        visible, inputs = check_batch(state, batch)
         n_seq, n_steps = visible.shape[:2]
         clamp = jnp.repeat(visible, n_samples, axis=0)
         repeated = None if inputs is None else jnp.repeat(inputs, n_samples, axis=0)
@@ -241,4 +270,4 @@ def wta_trainer(
         params = optax.apply_updates(state.params, updates)
         return WTAState(params, baseline, opt_state), WTAInfo(loss=-jnp.mean(signal))
 
-    return Trainer(init, step)
+    return Trainer(init, checked(step, check_batch))

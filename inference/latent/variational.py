@@ -78,6 +78,7 @@ from probsnn.glm import (
 from probsnn.glm import traces as filter_traces
 from probsnn.inference._training import require_params
 from probsnn.inference.likelihood.online import MLSignals, local_gradient
+from probsnn.inference.likelihood.online import check_signals as check_ml_signals
 from probsnn.inference.score import (
     BaselineState,
     baseline_ratio,
@@ -151,10 +152,12 @@ def variational_terms(spec: Network, params: Params, spikes, inputs=None) -> Var
         :class:`VariationalTerms` with fields shaped like the rasters' leading dims.
 
     Raises:
-        ValueError, TypeError: as :func:`probsnn.potentials`, or a spec without hidden neurons.
+        ValueError, TypeError: as :func:`probsnn.potentials` (empty, non-binary or non-finite
+            data, non-finite params), or a spec without hidden neurons.
     """
     check_hidden_spec(spec)
-    spec.check_params(params)
+    _checks.finite_tree(spec.check_params(params), "params")
+    _checks.nonempty(spikes, "spikes")
     spikes, inputs = check_data(spec, spikes, inputs)
     return _terms(spec, params, spikes, inputs)
 
@@ -175,9 +178,14 @@ def sample_hidden(spec: Network, params: Params, visible, *, key, n_samples: int
         uint8 rasters ``(B, K, T, N)`` (``(K, T, N)`` for unbatched ``visible``).
 
     Raises:
-        ValueError, TypeError: see :func:`probsnn.models.hidden.check_visible`; K < 1.
+        ValueError, TypeError: see :func:`probsnn.models.hidden.check_visible` (empty, non-binary
+            data); K < 1; non-finite params; a key that is not a PRNG key.
     """
+    key = _checks.prng_key(key, "key")
     n_samples = _checks.positive_int(n_samples, "n_samples")
+    check_hidden_spec(spec)
+    _checks.finite_tree(spec.check_params(params), "params")
+    _checks.nonempty(visible, "visible")
     visible, inputs, batched = check_visible(spec, visible, inputs)
     spikes = _sample_completions(spec, params, key, visible, inputs, n_samples)
     return spikes if batched else spikes[0]
@@ -220,16 +228,13 @@ class _RateTarget(NamedTuple):
 
 
 def _rate_target(spec: Network, target_rate, rate_weight) -> _RateTarget | None:
-    if isinstance(rate_weight, bool) or not np.isscalar(rate_weight):
-        raise TypeError(f"rate_weight must be a number >= 0, got {rate_weight!r}")
-    if not np.isfinite(rate_weight) or rate_weight < 0:
-        raise ValueError(f"rate_weight must be finite and >= 0, got {rate_weight}")
+    rate_weight = _checks.nonnegative_float(rate_weight, "rate_weight")
     if target_rate is None:
         if rate_weight > 0:
             raise ValueError("rate_weight > 0 needs a target_rate (Hz)")
         return None
     n_hidden = int(np.sum(spec.hidden))
-    rate = np.asarray(target_rate, dtype=np.float64)
+    rate = np.asarray(_checks.real_array(target_rate, "target_rate", min_ndim=0), np.float64)
     if rate.shape not in ((), (n_hidden,)):
         raise ValueError(
             f"target_rate must be a scalar or have shape ({n_hidden},), one rate per hidden "
@@ -317,20 +322,30 @@ def _restrict(grad: Params, neurons) -> Params:
 
 
 def check_signals(spec: Network, signals) -> VariationalSignals:
-    """Validate :class:`VariationalSignals`: spikes ``(B, K, T, N)``, inputs ``(B, T, M)``."""
+    """Validate :class:`VariationalSignals`: 0/1 spikes ``(B, K, T, N)`` (none of B, K, T empty),
+    finite real inputs ``(B, T, M)`` (None without inputs); values when concrete.
+
+    Raises:
+        TypeError: not VariationalSignals, complex or non-numeric arrays.
+        ValueError: wrong shapes, empty axes, non-binary spikes, non-finite inputs.
+    """
     if not isinstance(signals, VariationalSignals):
         raise TypeError(
             f"signals must be VariationalSignals(spikes, inputs), got {type(signals).__name__}"
         )
     spikes, inputs = signals
+    spikes = _checks.spike_array(spikes, "signals.spikes", min_ndim=1)
     if spikes.ndim != 4 or spikes.shape[-1] != spec.n_neurons:
         raise ValueError(
             f"signals.spikes must have shape (B, K, T, {spec.n_neurons}), got {spikes.shape}"
         )
+    _checks.nonempty(spikes, "signals.spikes")
     expected = (spikes.shape[0], spikes.shape[2], spec.n_inputs) if spec.n_inputs else None
-    got = None if inputs is None else tuple(inputs.shape)
+    got = None if inputs is None else tuple(np.shape(inputs))
     if got != expected:
         raise ValueError(f"signals.inputs must have shape {expected}, got {got}")
+    if inputs is not None:
+        _checks.real_array(inputs, "signals.inputs")
     return signals
 
 
@@ -489,7 +504,9 @@ def online_variational_rule(
 
     Raises:
         ValueError: κ outside [0, 1), a spec without hidden neurons, bad regulariser settings;
-            at update, spikes not shaped ``(n_trials, N)``.
+            at update, spikes not shaped ``(n_trials, N)`` or not binary, traces that do not
+            match (:func:`probsnn.inference.likelihood.online.check_signals`).
+        TypeError: at update, signals that are not :class:`MLSignals`.
     """
     check_hidden_spec(spec)
     kappa = check_kappa(kappa)
@@ -504,6 +521,7 @@ def online_variational_rule(
 
     def update(signals, state, params=None):
         require_params(params, "online_variational_rule")
+        check_ml_signals(spec, signals)
         if tuple(signals.spikes.shape) != (n_trials, spec.n_neurons):
             raise ValueError(
                 f"signals.spikes must have shape ({n_trials}, {spec.n_neurons}) (n_trials, N) "
@@ -577,19 +595,28 @@ def fit_variational_online(
         inputs: ``(T, M)`` or ``(n_trials, T, M)`` exogenous inputs.
         learning_rate: η of plain gradient descent ``optax.sgd(η)`` when ``optimizer`` is None.
         optimizer: an optax optimizer applied to the rule's gradients of −ELBO (e.g.
-            ``optax.adam(1e-3)``).
+            ``optax.adam(1e-3)``; not a string).
         baseline, target_rate, rate_weight: as in :func:`online_variational_rule`.
 
     Returns:
         :class:`OnlineVariationalFit`.
 
     Raises:
-        ValueError, TypeError: bad data (see :func:`probsnn.models.hidden.check_visible`), κ
-            outside [0, 1), bad regulariser settings, learning_rate <= 0.
+        ValueError, TypeError: bad data (empty, non-binary: see
+            :func:`probsnn.models.hidden.check_visible`), non-finite params, κ outside [0, 1),
+            bad regulariser settings, learning_rate <= 0, a key that is not a PRNG key, an
+            optimizer that is not an optax transformation.
     """
-    spec.check_params(params)
+    key = _checks.prng_key(key, "key")
+    check_hidden_spec(spec)
+    _checks.finite_tree(spec.check_params(params), "params")
+    _checks.nonempty(visible, "visible")
+    if inputs is not None:
+        _checks.nonempty(inputs, "inputs")
     visible, inputs, _ = check_visible(spec, visible, inputs)
     learning_rate = _checks.positive_float(learning_rate, "learning_rate")
+    if optimizer is not None:
+        _checks.optimizer(optimizer)
     # validates κ and the regulariser before tracing
     online_variational_rule(
         spec, kappa, baseline=baseline, target_rate=target_rate, rate_weight=rate_weight

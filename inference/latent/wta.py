@@ -34,11 +34,14 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
+from probsnn import _checks
 from probsnn.glm import Traces
 from probsnn.inference._training import require_params
 from probsnn.inference.likelihood.online import MLSignals, eligibility_rule
+from probsnn.inference.likelihood.online import check_signals as check_channel_signals
 from probsnn.inference.score import (
     BaselineState,
     check_kappa,
@@ -84,7 +87,16 @@ def wta_local_gradient(spec: WTANetwork, params: WTAParams, signals: MLSignals, 
 
     Returns:
         :class:`~probsnn.wta.WTAParams` of gradients.
+
+    Raises:
+        TypeError, ValueError: signals that are not :class:`MLSignals` of this network
+            (spikes not one-hot ``(..., N, C)``, traces of the wrong shapes or non-finite),
+            params of the wrong shapes or non-finite (when concrete), ``units`` not ``(N,)``.
     """
+    _check_ml_signals(spec, signals)
+    _checks.finite_tree(spec.check_params(params), "params")
+    if units is not None and np.shape(units) != (spec.n_units,):
+        raise ValueError(f"units must have shape ({spec.n_units},), got {np.shape(units)}")
     error = _symbol_error(spec, params, signals, units)
     return _outer(spec, params, signals.traces, error)
 
@@ -106,8 +118,10 @@ def wta_ml_rule(spec: WTANetwork, kappa: float = 0.0) -> optax.GradientTransform
         (grads, state)`` with grads = e_t (the sign of ``jax.grad`` of the loss).
 
     Raises:
-        ValueError: κ outside [0, 1).
+        ValueError: κ outside [0, 1); at update, missing params or signals that are not
+            :class:`MLSignals` of this network (see :func:`wta_local_gradient`).
     """
+    _check_spec(spec)
     return eligibility_rule(partial(wta_local_gradient, spec), kappa, "wta_ml_rule")
 
 
@@ -131,10 +145,12 @@ def wta_variational_gradient(
         ``(gradient, learning_signal)``: a :class:`~probsnn.wta.WTAParams` and ℓ ``(B, K)``.
 
     Raises:
-        ValueError, TypeError: spikes not one-hot ``(B, K, T, N, C)``, bad inputs or params.
+        ValueError, TypeError: spikes not one-hot ``(B, K, T, N, C)``, bad inputs or params
+            (wrong shapes, non-finite or complex values when concrete).
     """
-    spec.check_params(params)
+    _checks.finite_tree(spec.check_params(params), "params")
     _check_signals(spec, signals)
+    jax.tree.map(lambda b: _checks.real_array(b, "baseline", min_ndim=0), baseline)
     return _variational_gradient(spec, params, signals, baseline)
 
 
@@ -164,8 +180,10 @@ def wta_variational_rule(
         params) -> (grads, state)``, grads the estimate of ∇(−Σ_b ELBO).
 
     Raises:
-        ValueError: κ_b outside [0, 1).
+        ValueError: κ_b outside [0, 1); at update, missing params or signals of the wrong
+            shape (TypeError: not :class:`WTAVariationalSignals`).
     """
+    _check_spec(spec)
     baseline_kappa = check_kappa(baseline_kappa, "baseline_kappa")
 
     def init(params):
@@ -259,6 +277,28 @@ def _visible_signal(spec, log_p):
     return jnp.sum(log_p * jnp.asarray(spec.visible, log_p.dtype), axis=(-2, -1))
 
 
+def _check_spec(spec):
+    if not isinstance(spec, WTANetwork):
+        raise TypeError(f"spec must be a probsnn.wta.WTANetwork, got {type(spec).__name__}")
+
+
+def _check_ml_signals(spec, signals):
+    """One bin's :class:`MLSignals` of a WTA network: one-hot spikes ``(..., N, C)`` and the
+    traces of the N·C symbol channels (checked against ``spec.channels``)."""
+    if not isinstance(signals, MLSignals):
+        raise TypeError(
+            f"signals must be MLSignals(traces, spikes) of one bin, got {type(signals).__name__}"
+        )
+    spikes = check_one_hot(signals.spikes, "signals.spikes", spec.n_symbols)
+    if spikes.shape[-2] != spec.n_units:
+        raise ValueError(
+            f"signals.spikes must have shape (..., {spec.n_units}, {spec.n_symbols}) (units, "
+            f"symbols last), got {tuple(spikes.shape)}"
+        )
+    channels = jnp.reshape(spikes, (*spikes.shape[:-2], -1))
+    check_channel_signals(spec.channels, MLSignals(signals.traces, channels))
+
+
 def _check_signals(spec, signals):
     if not isinstance(signals, WTAVariationalSignals):
         raise TypeError(f"signals must be a WTAVariationalSignals, got {type(signals).__name__}")
@@ -270,6 +310,9 @@ def _check_signals(spec, signals):
         )
     n_seq, _, n_steps = spikes.shape[:3]
     expected = (n_seq, n_steps, spec.n_inputs) if spec.n_inputs else None
-    got = None if signals.inputs is None else tuple(signals.inputs.shape)
+    got = None if signals.inputs is None else tuple(np.shape(signals.inputs))
     if got != expected:
         raise ValueError(f"signals.inputs must have shape {expected} (B, T, M), got {got}")
+    _checks.nonempty(spikes, "signals.spikes")
+    if signals.inputs is not None:
+        _checks.real_array(signals.inputs, "signals.inputs")

@@ -17,11 +17,20 @@ Teboulle 2009; O'Donoghue & Candès 2015) from the smooth solution.
   (docs/learning.md): the design and the preconditioner are built once, one ``step`` is one
   Newton iteration, and :func:`probsnn.inference.fit` drives it with ``data=None``.
 * :func:`fit_ml` — the solver for users: runs the same steps to a tolerance, then FISTA for λ₁,
-  and reports the fit (:class:`FitInfo`).
+  and reports the fit (:class:`FitInfo`). It reports ``converged=True`` only when the stopping
+  rule was met, and warns when it was not (:class:`ConvergenceWarning`) or when a neuron's
+  coefficients diverge because the data are separable (:class:`SeparationWarning`).
+
+Where the Hessian has no curvature along the conjugate-gradient direction (fitted probabilities
+all numerically 0 or 1, e.g. from a far-away start), conjugate gradients stop (Nocedal & Wright
+2006, Algorithm 7.1): the step is the preconditioned gradient, or a restart at the default start
+(the uncoupled network at the observed rates) when that has a lower objective; a neuron whose
+line search fails far from the optimum restarts there too.
 """
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from typing import NamedTuple
 
@@ -34,6 +43,19 @@ from probsnn import _checks
 from probsnn.design import Design, build_design, coef_to_params, params_to_coef
 from probsnn.inference._training import Trainer
 from probsnn.network import Network, Params
+
+
+class ConvergenceWarning(RuntimeWarning):
+    """:func:`fit_ml` stopped before its stopping rule was met: ``max_iter`` ran out, no neuron
+    could decrease its objective any more at the data's precision, or the criterion turned
+    non-finite. ``FitInfo.converged`` is then False."""
+
+
+class SeparationWarning(RuntimeWarning):
+    """The maximum-likelihood estimate of some neuron is at infinity: its spikes are (quasi-)
+    separable by the covariates (e.g. it never, or always, spikes whenever some trace is
+    active), so the Newton iterates grow without bound while the objective barely improves.
+    ``FitInfo.converged`` is then False; add an ``l2`` (or ``l1``) penalty."""
 
 
 class NewtonState(NamedTuple):
@@ -59,7 +81,8 @@ class NewtonInfo(NamedTuple):
         decrement: ``(N,)`` the Newton decrement ½ gᵀH⁻¹g at the start of the step, an estimate
             of f_i − f_i*.
         gradient_norm: ``(N,)`` ‖∇f_i‖ at the start of the step.
-        step_size: ``(N,)`` the accepted step (0 where no step decreased f_i).
+        step_size: ``(N,)`` the accepted step (0 where no step decreased f_i; 1 where a neuron
+            without curvature was moved to the default start, see :func:`newton_step`).
         cg_iterations: conjugate-gradient iterations of the step (scalar).
         converged: every decrement is below the tolerance (scalar bool).
         stalled: no neuron could decrease its objective (scalar bool): the iterate is at the
@@ -83,7 +106,8 @@ class FitInfo(NamedTuple):
         log_likelihood: total log-likelihood of the data at the fit (scalar).
         objective: per-neuron penalised negative log-likelihood ``(N,)``.
         n_iterations: Newton (or FISTA) iterations run.
-        converged: whether the stopping criterion was met.
+        converged: whether the stopping criterion was met (every decrement below ``tol``; with
+            l1 > 0 the KKT residual) and no neuron's coefficients diverge (separation).
         criterion: the last value of the stopping criterion (per bin; see :func:`fit_ml`).
         history: total objective at the start and after each Newton iteration (with l1 > 0, then
             the final FISTA objective), a numpy array.
@@ -126,24 +150,40 @@ def fit_ml(
         spec: the network (all neurons must be visible).
         spikes: ``(..., T, N)`` observed spikes. inputs: ``(..., T, M)`` if the network has inputs.
         l2, l1: penalty strengths λ₂, λ₁ >= 0 on the summed negative log-likelihood.
-        init: starting parameters; default an uncoupled network at the observed rates.
+        init: starting parameters (finite); default an uncoupled network at the observed rates.
         tol: stop when every neuron's Newton decrement ½ gᵀH⁻¹g (an estimate of f − f*) is below
-            ``tol`` nats per bin; the default suits float32 data, whose objective is resolved to
-            about 1e-8 nats per bin (pass float64 spikes with x64 enabled for tighter fits)
+            ``tol`` > 0 nats per bin; the default suits float32 data, whose objective is resolved
+            to about 1e-8 nats per bin (pass float64 spikes with x64 enabled for tighter fits)
             (for λ₁ > 0: the KKT residual, the gradient mapping's largest entry, per bin).
-        max_iter: Newton iterations (FISTA: 200 × max_iter iterations).
-        max_cg: cap on conjugate-gradient iterations per Newton step.
+        max_iter: Newton iterations, >= 1 (FISTA: 200 × max_iter iterations).
+        max_cg: cap on conjugate-gradient iterations per Newton step, >= 1.
         progress: show a progress bar (default: when R × P × N > 5e9).
 
     Returns:
-        :class:`MLFit` with ``params`` and ``info`` (:class:`FitInfo`).
+        :class:`MLFit` with ``params`` and ``info`` (:class:`FitInfo`); ``info.converged`` is True
+        only when the stopping rule was met and no neuron's coefficients diverge.
 
     Raises:
-        ValueError: on hidden neurons, negative penalties, bad spikes or inputs, or neurons that
-            never or always spike without a penalty.
+        ValueError: on hidden neurons, negative penalties, a tolerance or iteration count that
+            is not positive, empty, non-binary or non-finite spikes or inputs, a non-finite
+            ``init``, or neurons that never or always spike without a penalty.
+        TypeError: a spec that is not a Network, non-numeric sizes, complex data.
         FloatingPointError: when the iterate turns non-finite (separable data without l2).
+
+    Warns:
+        SeparationWarning: when the coefficients of some neuron diverge without a penalty (the
+            data are separable, the MLE is at infinity): the iterates move along a direction that
+            makes no bin's fit worse (a certificate of separation).
+        ConvergenceWarning: when the fit stops before the stopping rule is met (``max_iter``
+            exhausted, no further decrease possible at the data's precision, or a non-finite
+            criterion).
     """
-    _check_penalties(l2=l2, l1=l1, tol=tol)
+    _check_penalties(l2=l2, l1=l1)
+    tol = _checks.positive_float(tol, "tol")
+    max_iter = _checks.positive_int(max_iter, "max_iter")
+    max_cg = _checks.positive_int(max_cg, "max_cg")
+    if progress is not None and not isinstance(progress, bool | np.bool_):
+        raise TypeError(f"progress must be a bool or None, got {progress!r}")
     design = _design(spec, spikes, inputs, penalised=l2 > 0 or l1 > 0, caller="fit_ml")
     rows, n_cols = design.x.shape
     trainer = _trainer(spec, design, l2, tol, max_cg)
@@ -151,12 +191,15 @@ def fit_ml(
         progress = rows * n_cols * spec.n_neurons > 5e9
     state = trainer.init(init)
     history = [float(jnp.sum(state.objective))]
-    converged, criterion, n_iter = False, float("inf"), 0
+    converged, criterion, n_iter, stop = False, float("inf"), 0, "max_iter"
+    recent = jnp.stack([state.coef] * 4)  # each neuron's last 4 distinct iterates (4, P, N)
     bar = tqdm(total=max_iter, desc="ML fit (Newton)", disable=not progress, leave=False)
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is read after the loop
         state, info = trainer.step(None, state)
         history.append(float(info.loss))
         criterion = float(jnp.max(info.decrement))
+        moved = jnp.any(state.coef != recent[-1], axis=0)
+        recent = jnp.where(moved, jnp.concatenate([recent[1:], state.coef[None]]), recent)
         bar.update(1)
         bar.set_postfix(decrement=f"{criterion / rows:.2e}")
         if not np.isfinite(history[-1]):
@@ -164,17 +207,56 @@ def fit_ml(
                 "the Newton iterate became non-finite; the data may be separable — add an l2 "
                 "penalty"
             )
+        if not np.isfinite(criterion):
+            stop = "the stopping criterion (the Newton decrement) became non-finite"
+            break
         converged = bool(info.converged)
-        if converged or bool(info.stalled):
-            break  # done, or no neuron can decrease its objective at this precision
+        if converged:
+            break
+        if bool(info.stalled):  # no neuron can decrease its objective at this precision
+            stop = (
+                "no neuron could decrease its objective any more at the data's precision "
+                f"(largest decrement {criterion / rows:.3g} nats per bin > tol={tol:g}; pass "
+                "float64 data with x64 enabled, or loosen tol)"
+            )
+            break
     bar.close()
+    if stop == "max_iter":
+        stop = (
+            f"max_iter={max_iter} Newton iterations ran out (largest decrement "
+            f"{criterion / rows:.3g} nats per bin > tol={tol:g}); raise max_iter"
+        )
     coef = state.coef
+    separated = np.zeros(spec.n_neurons, bool)
+    if l2 == 0 and l1 == 0:
+        separated = _separated(design, coef, recent[-1] - recent[0])
     if l1 > 0:
         coef, objective, converged, criterion, lasso_iters, lasso_history = _fista(
             design, coef, l2, l1, tol * rows, 200 * max_iter
         )
         history.extend(lasso_history)
         n_iter += lasso_iters
+        stop = (
+            f"FISTA ran out of its {200 * max_iter} iterations (KKT residual "
+            f"{criterion / rows:.3g} per bin > tol={tol:g}); raise max_iter"
+        )
+    if separated.any():
+        converged = False
+        largest = np.asarray(jnp.max(jnp.abs(coef) * design.mask, axis=0))[separated]
+        warnings.warn(
+            f"the maximum-likelihood coefficients of neurons {np.flatnonzero(separated).tolist()} "
+            f"diverge (largest |coefficient| {np.round(largest, 1).tolist()}): their spikes are "
+            "separable by the covariates (a direction improves the fit of every bin), so the MLE "
+            "is at infinity; add an l2 (or l1) penalty. FitInfo.converged is False",
+            SeparationWarning,
+            stacklevel=2,
+        )
+    elif not converged:
+        warnings.warn(
+            f"fit_ml did not converge: {stop}. FitInfo.converged is False",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     objective = _objective(design, coef, l2, l1)
     u = design.x @ coef
     log_lik = float(jnp.sum(jax.nn.log_sigmoid((2 * design.targets - 1) * u)))
@@ -187,6 +269,60 @@ def fit_ml(
         history=np.asarray(history),
     )
     return MLFit(params=coef_to_params(spec, coef), info=info)
+
+
+#: a bin's fitted probability counts as saturated (near 0 or 1 on the side of its spike) beyond
+#: this margin (2s − 1) u: σ(−5) ≈ 6.7e-3
+_SATURATED_MARGIN = 5.0
+#: the separation test solves a linear program for a neuron whose design (bins × its columns)
+#: has at most this many elements
+_MAX_LP_ELEMENTS = 2 * 10**7
+
+
+def _separated(design: Design, coef, step) -> np.ndarray:
+    """``(N,)`` bool: neurons whose unpenalised coefficients diverge (separable data).
+
+    A neuron's spikes are (quasi-)separable when some direction d makes no bin's fit worse,
+    (2s_r − 1) x_r·d >= 0 for every bin r and > 0 for some: then the objective keeps
+    decreasing along d for ever and the MLE is at infinity (Albert & Anderson 1984). Newton's
+    iterates then run off roughly along d with ever larger margins. Neurons whose fit has a
+    saturated bin (margin (2s − 1) u > 5) and whose move over their last three steps, ``step``
+    ``(P, N)``, is nearly such a direction (no bin's margin falls by more than 5 % of the largest
+    change), or whose margins exceed 25, are tested exactly: a linear program looks for d
+    (maximise Σ_r (2s_r − 1) x_r·d subject to every term >= 0 and |d| <= 1; Konis 2007) and the
+    certificate is checked on its solution. Without the program (a neuron's design over
+    ``_MAX_LP_ELEMENTS``) the certificate is checked on ``step`` itself.
+    """
+    signs = 2 * design.targets - 1
+    margin = np.asarray(jnp.max(signs * (design.x @ coef), axis=0))
+    change = signs * (design.x @ step)  # (R, N): how each bin's margin moved along the step
+    largest = np.asarray(jnp.max(jnp.abs(change), axis=0))
+    worst = np.asarray(jnp.min(change, axis=0))
+    moving = (largest > 0) & (worst >= -0.05 * largest)
+    suspects = np.flatnonzero((margin > _SATURATED_MARGIN) & (moving | (margin > 25.0)))
+    flagged = np.zeros(coef.shape[1], bool)
+    mask = np.asarray(design.mask)
+    for neuron in suspects:
+        columns = np.flatnonzero(mask[:, neuron])
+        if design.x.shape[0] * columns.size > _MAX_LP_ELEMENTS:
+            flagged[neuron] = largest[neuron] > 0 and worst[neuron] >= -1e-3 * largest[neuron]
+            continue
+        from scipy.optimize import linprog  # imported here: only for suspected separation
+
+        terms = np.asarray(design.x[:, columns] * signs[:, neuron : neuron + 1], np.float64)
+        solution = linprog(
+            -terms.sum(axis=0),
+            A_ub=-terms,
+            b_ub=np.zeros(terms.shape[0]),
+            bounds=(-1.0, 1.0),
+            method="highs",
+        )
+        if solution.status != 0:
+            continue
+        moved = terms @ solution.x
+        top = np.max(np.abs(moved))
+        flagged[neuron] = top > 1e-9 and np.min(moved) >= -1e-6 * top
+    return flagged
 
 
 def newton_trainer(
@@ -210,9 +346,9 @@ def newton_trainer(
         spec: the network (all neurons must be visible).
         spikes: ``(..., T, N)`` observed spikes. inputs: ``(..., T, M)`` if the network has inputs.
         l2: penalty strength λ₂ >= 0 on the summed negative log-likelihood.
-        tol: ``info.converged`` when every neuron's Newton decrement is below ``tol`` nats per
-            bin (see :func:`fit_ml`).
-        max_cg: cap on conjugate-gradient iterations per Newton step.
+        tol: ``info.converged`` when every neuron's Newton decrement is below ``tol`` > 0 nats
+            per bin (see :func:`fit_ml`).
+        max_cg: cap on conjugate-gradient iterations per Newton step, >= 1.
 
     Returns:
         :class:`~probsnn.inference.Trainer`: ``init(params) -> NewtonState`` (``params`` None:
@@ -221,26 +357,32 @@ def newton_trainer(
         solver is deterministic). ``step`` compiles once per design shape.
 
     Raises:
-        ValueError: on hidden neurons, a negative penalty or tolerance, bad spikes or inputs,
-            or neurons that never or always spike when l2 = 0; a ``batch`` that is not None.
+        ValueError: on hidden neurons, a negative penalty, a tolerance or ``max_cg`` that is not
+            positive, empty or bad spikes or inputs, or neurons that never or always spike when
+            l2 = 0; at init, non-finite params; a ``batch`` that is not None.
+        TypeError: a spec that is not a Network, non-numeric settings.
     """
-    _check_penalties(l2=l2, tol=tol)
-    max_cg = int(max_cg)
-    if max_cg < 1:
-        raise ValueError(f"max_cg must be >= 1, got {max_cg}")
+    _check_penalties(l2=l2)
+    tol = _checks.positive_float(tol, "tol")
+    max_cg = _checks.positive_int(max_cg, "max_cg")
     design = _design(spec, spikes, inputs, penalised=l2 > 0, caller="newton_trainer")
     return _trainer(spec, design, l2, tol, max_cg)
 
 
 def _check_penalties(**values) -> None:
     for name, value in values.items():
-        if not np.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be finite and >= 0, got {value}")
+        _checks.nonnegative_float(value, name)
 
 
 def _design(spec: Network, spikes, inputs, penalised: bool, caller: str) -> Design:
-    """The checked design: every neuron visible, finite maximum-likelihood biases."""
+    """The checked design: every neuron visible, data not empty, finite maximum-likelihood
+    biases."""
+    if not isinstance(spec, Network):
+        raise TypeError(f"spec must be a probsnn.Network, got {type(spec).__name__}")
     _checks.fully_observed(spec, caller)
+    _checks.nonempty(spikes, "spikes")
+    if inputs is not None:
+        _checks.nonempty(inputs, "inputs")
     design = build_design(spec, spikes, inputs)
     counts = np.asarray(jnp.sum(design.targets, axis=0))
     degenerate = np.flatnonzero((counts == 0) | (counts == design.x.shape[0]))
@@ -256,6 +398,7 @@ def _trainer(spec: Network, design: Design, l2: float, tol: float, max_cg: int) 
     """The Newton trainer on a built design (shared by :func:`newton_trainer` and fit_ml)."""
     start = _initial_coef(spec, design, None)
     preconditioner = gram_preconditioner(design, start, l2)
+    restart = (start, _objective(design, start, l2, 0.0))
     tol_total = tol * design.x.shape[0]
 
     def init(params=None) -> NewtonState:
@@ -268,13 +411,14 @@ def _trainer(spec: Network, design: Design, l2: float, tol: float, max_cg: int) 
             raise ValueError(
                 "the Newton trainer holds its data: step takes batch=None (fit with data=None)"
             )
-        return newton_step(spec, design, state, preconditioner, l2, max_cg, tol_total)
+        return newton_step(spec, design, state, preconditioner, l2, max_cg, tol_total, restart)
 
     return Trainer(init, step)
 
 
 def _initial_coef(spec: Network, design: Design, init):
     if init is not None:
+        _checks.finite_tree(init, "init")  # named as the argument, before the shape checks
         return params_to_coef(spec, spec.check_params(init)).astype(design.x.dtype)
     rate = jnp.clip(jnp.mean(design.targets, axis=0), 0.5 / design.x.shape[0], 1 - 1e-6)
     coef = jnp.zeros(design.mask.shape, design.x.dtype)
@@ -292,13 +436,23 @@ def newton_init(spec: Network, design: Design, coef, l2) -> NewtonState:
 
 @partial(jax.jit, static_argnums=0)
 def newton_step(
-    spec: Network, design: Design, state: NewtonState, preconditioner, l2, max_cg, tol_total
+    spec: Network,
+    design: Design,
+    state: NewtonState,
+    preconditioner,
+    l2,
+    max_cg,
+    tol_total,
+    restart=None,
 ) -> tuple[NewtonState, NewtonInfo]:
     """One truncated-Newton iteration for every neuron (see the module docstring).
 
     ``preconditioner`` holds the Cholesky factors ``(N, P, P)`` of :func:`gram_preconditioner`;
     ``tol_total`` is the decrement (in nats, summed over the design's rows) below which a neuron
-    has converged.
+    has converged. ``restart``: optional ``(coef (P, N), objective (N,))`` of the default start; a
+    neuron whose Hessian has no curvature along its step (fitted probabilities all numerically 0
+    or 1) or whose line search fails is moved there when its objective is lower (reported with
+    step size 1): a safeguard for far-away starts, inactive near an optimum.
     """
     x, mask, pen = design.x, design.mask, design.penalised
     coef = state.coef
@@ -314,10 +468,19 @@ def newton_step(
     # Inexact Newton (Eisenstat & Walker 1996): loose CG far from the optimum, tight near it.
     grad_norm = jnp.linalg.norm(grad, axis=0)
     forcing = jnp.clip(jnp.sqrt(grad_norm / (1.0 + jnp.abs(state.objective))), 1e-6, 0.1)
-    direction, cg_iters = _pcg(hess_vec, -grad, preconditioner, max_cg, forcing)
+    direction, cg_iters, flat = _pcg(hess_vec, -grad, preconditioner, max_cg, forcing)
     slope = jnp.sum(grad * direction, axis=0)  # (N,) < 0
     step_size, objective = _backtrack(design, coef, direction, slope, state.objective, l2)
     new_coef = jnp.where(step_size[None, :] > 0, coef + step_size[None, :] * direction, coef)
+    if restart is not None:
+        # no curvature (every fitted probability numerically 0 or 1, e.g. a far-away start) or
+        # no decrease: Newton cannot move such a neuron far, so restart it where the solver
+        # starts by default when that is better
+        start_coef, start_objective = restart
+        reset = (flat | (step_size == 0)) & (start_objective < objective)
+        new_coef = jnp.where(reset[None, :], start_coef, new_coef)
+        objective = jnp.where(reset, start_objective, objective)
+        step_size = jnp.where(reset, 1.0, step_size)
     decrement = -0.5 * slope
     info = NewtonInfo(
         loss=jnp.sum(objective),
@@ -370,31 +533,51 @@ def _pcg(hess_vec, rhs, chol, max_iter, rtol):
     """Preconditioned conjugate gradients on every neuron's system at once (``(P, N)`` columns).
 
     Stops when every column's residual is below ``rtol`` ``(N,)`` times its right-hand side's
-    norm.
+    norm. A column whose direction has no curvature within rounding stops there, keeping its
+    last iterate (Nocedal & Wright 2006, Algorithm 7.1): d'Hd <= ε r'z, ε the dtype's
+    resolution. At the first iteration the test is d'Hd <= ε² r'z (every fitted probability
+    numerically 0 or 1, e.g. far from the optimum); such a column's solution is the
+    preconditioned right-hand side M⁻¹b, and it is reported in ``flat`` ``(N,)``.
+
+    Returns:
+        ``(x, iterations, flat)``.
     """
     rhs_norm = jnp.linalg.norm(rhs, axis=0)
     x0 = jnp.zeros_like(rhs)
     z0 = _precondition(chol, rhs)
+    tiny = jnp.finfo(rhs.dtype).tiny
+    eps = jnp.finfo(rhs.dtype).eps
+    none = jnp.zeros(rhs.shape[1], bool)
+
+    def unsolved(r, done):
+        return ~done & (jnp.linalg.norm(r, axis=0) > rtol * rhs_norm)
 
     def cond(carry):
-        _, r, _, _, k = carry
-        return (k < max_iter) & jnp.any(jnp.linalg.norm(r, axis=0) > rtol * rhs_norm)
+        _, r, _, _, done, _, k = carry
+        return (k < max_iter) & jnp.any(unsolved(r, done))
 
     def body(carry):
-        x, r, z, d, k = carry
+        x, r, z, d, done, flat, k = carry
         hd = hess_vec(d)
         rz = jnp.sum(r * z, axis=0)
-        alpha = rz / jnp.maximum(jnp.sum(d * hd, axis=0), jnp.finfo(rhs.dtype).tiny)
-        active = jnp.linalg.norm(r, axis=0) > rtol * rhs_norm
-        alpha = jnp.where(active, alpha, 0.0)
+        curvature = jnp.sum(d * hd, axis=0)
+        active = unsolved(r, done)
+        no_curvature = jnp.where(k == 0, eps**2, eps) * rz
+        blocked = active & ~(curvature > no_curvature)
+        flat = flat | (blocked & (k == 0))
+        x = jnp.where(blocked & (k == 0), d, x)  # d = M⁻¹b at the first iteration
+        done = done | blocked
+        alpha = rz / jnp.maximum(curvature, tiny)
+        alpha = jnp.where(active & ~blocked, alpha, 0.0)
         x = x + alpha * d
         r_new = r - alpha * hd
         z_new = _precondition(chol, r_new)
-        beta = jnp.sum(r_new * z_new, axis=0) / jnp.maximum(rz, jnp.finfo(rhs.dtype).tiny)
-        return x, r_new, z_new, z_new + beta * d, k + 1
+        beta = jnp.sum(r_new * z_new, axis=0) / jnp.maximum(rz, tiny)
+        return x, r_new, z_new, z_new + beta * d, done, flat, k + 1
 
-    x, _, _, _, k = jax.lax.while_loop(cond, body, (x0, rhs, z0, z0, jnp.int32(0)))
-    return x, k
+    start = (x0, rhs, z0, z0, none, none, jnp.int32(0))
+    x, _, _, _, _, flat, k = jax.lax.while_loop(cond, body, start)
+    return x, k, flat
 
 
 _STEP_SIZES = 0.5 ** np.arange(20)

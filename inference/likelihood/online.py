@@ -35,6 +35,7 @@ from probsnn.glm import (
     init_state,
     ring_traces,
 )
+from probsnn.inference._steps import checked
 from probsnn.inference._training import Trainer, require_params
 from probsnn.inference.score import blend, check_kappa
 from probsnn.network import Network, Params
@@ -58,6 +59,57 @@ class EligibilityState(NamedTuple):
     eligibility: Params
 
 
+def check_signals(spec: Network, signals, name: str = "signals") -> MLSignals:
+    """Validate :class:`MLSignals` of one bin against ``spec`` (traceable: shapes always, values
+    when concrete).
+
+    The spikes ``(..., N)`` must be 0/1 (bool, integer or float); the traces real and finite,
+    with the spikes' leading dims: syn ``(..., N, K_syn)``, fb ``(..., N, K_fb)`` (None when the
+    network shares the synapse basis), inputs ``(..., M, K_in)`` exactly when the network has
+    inputs.
+
+    Raises:
+        TypeError: signals that are not MLSignals (of Traces), complex or non-numeric arrays.
+        ValueError: wrong shapes, non-binary spikes, non-finite traces, inputs traces given to
+            a network without inputs or missing for one with inputs.
+    """
+    if not isinstance(signals, MLSignals):
+        raise TypeError(
+            f"{name} must be MLSignals(traces, spikes) of one bin, got {type(signals).__name__}"
+        )
+    traces, spikes = signals
+    if not isinstance(traces, Traces):
+        raise TypeError(
+            f"{name}.traces must be a probsnn.Traces (e.g. from probsnn.glm.ring_traces), got "
+            f"{type(traces).__name__}"
+        )
+    spikes = _checks.spike_array(spikes, f"{name}.spikes", spec.n_neurons, min_ndim=1)
+    lead = tuple(spikes.shape[:-1])
+    expected = {
+        "syn": (spec.n_neurons, spec.synapse_basis.shape[0]),
+        "fb": None if spec.shares_basis else (spec.n_neurons, spec.feedback_basis.shape[0]),
+        "inputs": (spec.n_inputs, spec.input_basis.shape[0]) if spec.n_inputs else None,
+    }
+    for field, tail in expected.items():
+        value = getattr(traces, field)
+        where = f"{name}.traces.{field}"
+        if value is None:
+            if tail is not None:
+                raise ValueError(f"{where} is required by this network, shape {(*lead, *tail)}")
+            continue
+        if field == "fb" and tail is None:
+            tail = expected["syn"]
+        if tail is None:
+            raise ValueError(f"{where} must be None: the network has no exogenous inputs")
+        value = _checks.real_array(value, where, min_ndim=2)
+        if tuple(value.shape) != (*lead, *tail):
+            raise ValueError(
+                f"{where} must have shape {(*lead, *tail)} to match {name}.spikes "
+                f"{tuple(spikes.shape)}, got {tuple(value.shape)}"
+            )
+    return signals
+
+
 def local_gradient(spec: Network, params: Params, signals: MLSignals) -> Params:
     """The score ∇_θ log p(s_t | u_t) of one bin, summed over the signals' leading batch dims.
 
@@ -70,7 +122,13 @@ def local_gradient(spec: Network, params: Params, signals: MLSignals) -> Params:
 
     Returns:
         :class:`~probsnn.Params` shaped like ``params`` (w zero outside the connectivity).
+
+    Raises:
+        TypeError, ValueError: signals that are not valid :class:`MLSignals` for ``spec``
+            (:func:`check_signals`), params of the wrong shapes or (when concrete) non-finite.
     """
+    check_signals(spec, signals)
+    _checks.finite_tree(spec.check_params(params), "params")
     x = signals.traces
     u = contract(spec, params, x)  # (..., N)
     error = jnp.asarray(signals.spikes, u.dtype) - jax.nn.sigmoid(u)  # (..., N)
@@ -110,8 +168,12 @@ def ml_rule(spec: Network, kappa: float = 0.0) -> optax.GradientTransformation:
         traces ``(..., N, K)`` and spikes ``(..., N)`` of one bin.
 
     Raises:
-        ValueError: κ outside [0, 1), or ``update`` called without params.
+        ValueError: κ outside [0, 1); ``update`` called without params, or with signals that are
+            not :class:`MLSignals` of this network (non-binary spikes, wrong shapes:
+            :func:`check_signals`; TypeError for a wrong type or complex values).
     """
+    if not isinstance(spec, Network):
+        raise TypeError(f"spec must be a probsnn.Network, got {type(spec).__name__}")
     return eligibility_rule(partial(local_gradient, spec), kappa, "ml_rule")
 
 
@@ -203,25 +265,34 @@ def ml_online_trainer(
         inputs; ``key`` is unused (the rule is deterministic).
 
     Raises:
-        ValueError: hidden neurons, κ outside [0, 1); (at the first step) a batch whose shapes
-            do not match the network.
+        ValueError: hidden neurons, κ outside [0, 1); at init, params of the wrong shapes or
+            non-finite; (at the first step) a batch whose shapes do not match the network or
+            that is empty.
+        TypeError: a spec that is not a Network, an optimizer that is not an optax
+            transformation (e.g. a string).
     """
+    if not isinstance(spec, Network):
+        raise TypeError(f"spec must be a probsnn.Network, got {type(spec).__name__}")
     _checks.fully_observed(spec, "ml_online_trainer")
-    if not hasattr(optimizer, "init") or not hasattr(optimizer, "update"):
-        raise TypeError(f"optimizer must be an optax.GradientTransformation, got {optimizer!r}")
+    _checks.optimizer(optimizer)
     rule = ml_rule(spec, kappa)
 
     def init(params) -> OnlineMLState:
-        params = spec.check_params(params)
+        params = _checks.finite_tree(spec.check_params(params), "params")
         return OnlineMLState(params, optimizer.init(params))
 
-    @jax.jit
-    def step(key, state: OnlineMLState, batch):
-        del key
+    def check_batch(state, batch):
         spikes, inputs = batch if isinstance(batch, tuple | list) else (batch, None)
+        _checks.nonempty(spikes, "batch spikes")
         spikes, inputs = check_data(spec, spikes, inputs)
         if spikes.ndim != 3:
             raise ValueError(f"batch spikes must be (B, T, N), got shape {tuple(spikes.shape)}")
+        return spikes, inputs
+
+    @jax.jit
+    def step(key, state: OnlineMLState, batch):
+        del key  # the rule is deterministic
+        spikes, inputs = check_batch(state, batch)
         dtype = state.params.bias.dtype
         spikes = jnp.swapaxes(jnp.asarray(spikes, dtype), 0, 1)  # (T, B, N)
         if inputs is not None:
@@ -243,4 +314,4 @@ def ml_online_trainer(
         loss = -jnp.sum(log_lik) / (spikes.shape[0] * spikes.shape[1])
         return OnlineMLState(params, opt_state), OnlineMLInfo(loss, log_lik)
 
-    return Trainer(init, step)
+    return Trainer(init, checked(step, check_batch, uses_key=False))

@@ -33,6 +33,7 @@ import numpy as np
 import optax
 
 from probsnn import _checks
+from probsnn.inference._steps import checked
 from probsnn.inference._training import Trainer
 from probsnn.inference.plasticity.stdp import STDPSignals, decay_factor
 
@@ -70,15 +71,19 @@ def check_layer(layer: FeatureLayer) -> FeatureLayer:
         raise TypeError(f"layer must be a FeatureLayer, got {type(layer).__name__}")
     for name in ("temperature", "trace_ms", "dt_ms", "weight_total"):
         _checks.positive_float(getattr(layer, name), f"layer.{name}")
-    if not 0 < layer.layer_rate <= 1:
+    if not 0 < _checks.finite_float(layer.layer_rate, "layer.layer_rate") <= 1:
         raise ValueError(f"layer.layer_rate must lie in (0, 1], got {layer.layer_rate}")
-    if not np.isfinite(layer.homeostasis) or layer.homeostasis < 0:
-        raise ValueError(f"layer.homeostasis must be finite and >= 0, got {layer.homeostasis}")
+    _checks.nonnegative_float(layer.homeostasis, "layer.homeostasis")
     return layer
 
 
 def init_feature_params(key, n_inputs: int, n_features: int, layer: FeatureLayer):
-    """Uniform random weights scaled to the layer's total per neuron, zero biases."""
+    """Uniform random weights scaled to the layer's total per neuron, zero biases.
+
+    Raises:
+        TypeError, ValueError: a key that is not a PRNG key, sizes < 1, bad layer settings.
+    """
+    key = _checks.prng_key(key, "key")
     n_inputs = _checks.positive_int(n_inputs, "n_inputs")
     n_features = _checks.positive_int(n_features, "n_features")
     w = jax.random.uniform(key, (n_inputs, n_features), minval=0.0, maxval=1.0)
@@ -129,6 +134,7 @@ def _check_spikes(spikes, params):
     spikes = _checks.spike_array(spikes, "spikes", params.w.shape[0], min_ndim=3)
     if spikes.ndim != 3:
         raise ValueError(f"spikes must have shape (n, T, F), got {tuple(spikes.shape)}")
+    _checks.nonempty(spikes, "spikes")
     return jnp.asarray(spikes, params.w.dtype)
 
 
@@ -188,9 +194,9 @@ def stdp_features_trainer(layer: FeatureLayer, rule: optax.GradientTransformatio
 
     Raises:
         ValueError/TypeError: bad layer settings or a rule without ``init``/``update``;
-            ``init`` for params that are not :class:`FeatureParams` of matching shapes;
-            ``step`` for spikes that are not ``(B, T, F)`` (their values are not checked under
-            jit: pass binary trains).
+            ``init`` for params that are not :class:`FeatureParams` of matching shapes or not
+            finite; ``step`` for a key that is not a PRNG key, spikes that are not ``(B, T, F)``
+            or empty (their values are not checked under jit: pass binary trains).
     """
     check_layer(layer)
     if not (callable(getattr(rule, "init", None)) and callable(getattr(rule, "update", None))):
@@ -217,7 +223,7 @@ def stdp_features_trainer(layer: FeatureLayer, rule: optax.GradientTransformatio
         loss = jnp.sum(errors) / jnp.maximum(jnp.sum(counts), 1)
         return FeatureState(params), FeatureInfo(loss)
 
-    return Trainer(init, step)
+    return Trainer(init, checked(step, lambda state, batch: _check_spikes(batch, state.params)))
 
 
 def _check_params(params) -> FeatureParams:
@@ -228,7 +234,7 @@ def _check_params(params) -> FeatureParams:
         raise ValueError(
             f"params.w must be (F, K) and params.bias (K,), got {w_shape} and {bias_shape}"
         )
-    return params
+    return _checks.finite_tree(params, "params")
 
 
 @partial(jax.jit, static_argnames=("layer",))
@@ -245,7 +251,10 @@ def feature_spikes(layer: FeatureLayer, params: FeatureParams, key, spikes):
     """The layer's spikes ``(n, T, K)`` uint8 for input trains ``(n, T, F)``, no plasticity.
 
     Raises:
-        ValueError/TypeError: bad settings, or spikes that are not binary ``(n, T, F)``.
+        ValueError/TypeError: bad settings, params that are not finite :class:`FeatureParams`,
+            a key that is not a PRNG key, or spikes that are not binary ``(n, T, F)``.
     """
     check_layer(layer)
+    params = _check_params(params)
+    key = _checks.prng_key(key, "key")
     return _features(layer, params, key, _check_spikes(spikes, params))

@@ -141,13 +141,15 @@ def sum_of_products(
     for name, spec in traces.items():
         if name in RESERVED:
             raise ValueError(f"trace name {name!r} is reserved ({RESERVED})")
-        spec = TraceSpec(*spec)
-        if spec.side not in ("pre", "post"):
-            raise ValueError(f"traces[{name!r}].side must be 'pre' or 'post', got {spec.side!r}")
-        if spec.impulse not in ("add", "reset"):
-            raise ValueError(
-                f"traces[{name!r}].impulse must be 'add' or 'reset', got {spec.impulse!r}"
+        if not isinstance(name, str):
+            raise TypeError(f"trace names must be strings, got {name!r}")
+        if not isinstance(spec, tuple | list) or not 2 <= len(spec) <= 3:
+            raise TypeError(
+                f"traces[{name!r}] must be a TraceSpec(side, tau_ms, impulse), got {spec!r}"
             )
+        spec = TraceSpec(*spec)
+        _checks.option(spec.side, f"traces[{name!r}].side", ("pre", "post"))
+        _checks.option(spec.impulse, f"traces[{name!r}].impulse", ("add", "reset"))
         decays[name] = _stdp.decay_factor(spec.tau_ms, dt_ms, f"traces[{name!r}].tau_ms")
         traces[name] = spec
     tag_decay = None
@@ -160,6 +162,7 @@ def sum_of_products(
     w_max = None if w_max is None else _checks.positive_float(w_max, "w_max")
 
     def init(w):
+        w = _checks.real_array(w, "params (the weights w)", min_ndim=2)
         w = jnp.asarray(w)
         size = {"pre": w.shape[0], "post": w.shape[1]}
         state_traces = {n: jnp.zeros(size[s.side], w.dtype) for n, s in traces.items()}
@@ -170,6 +173,12 @@ def sum_of_products(
             raise ValueError("sum_of_products.update needs params (the current weights w)")
         if isinstance(signals, _stdp.STDPSignals):
             signals = {k: v for k, v in signals._asdict().items() if v is not None}
+        if not isinstance(signals, Mapping):
+            raise TypeError(
+                "signals must be a mapping of variable names to arrays (or STDPSignals), got "
+                f"{type(signals).__name__}"
+            )
+        w = _checks.real_array(w, "params (the weights w)", min_ndim=2)
         extra = (1,) * (w.ndim - 2)
 
         def side(values, which):
@@ -177,11 +186,13 @@ def sum_of_products(
             return values.reshape((-1, 1, *extra) if which == "pre" else (1, -1, *extra))
 
         pre, post = _signal(signals, "pre"), _signal(signals, "post")
-        for name, spikes in (("pre", pre), ("post", post)):
-            if np.ndim(spikes) != 1:
-                raise ValueError(f"signals[{name!r}] must be 1-D spikes, got {np.shape(spikes)}")
-            if _checks.is_concrete(spikes):
-                _checks.spike_array(jnp.asarray(spikes)[None], f"signals[{name!r}]")
+        for name, spikes, n in (("pre", pre, w.shape[0]), ("post", post, w.shape[1])):
+            if np.ndim(spikes) != 1 or np.shape(spikes)[0] != n:
+                raise ValueError(
+                    f"signals[{name!r}] must be 1-D spikes of shape ({n},) to match w "
+                    f"{tuple(w.shape)}, got {np.shape(spikes)}"
+                )
+            _checks.spike_array(jnp.asarray(spikes)[None], f"signals[{name!r}]")
         pre, post = jnp.asarray(pre, w.dtype), jnp.asarray(post, w.dtype)
         decayed = {n: state.traces[n] * decays[n] for n in traces}
         env = {"pre": side(pre, "pre"), "post": side(post, "post"), "w": w}
@@ -189,8 +200,25 @@ def sum_of_products(
 
         def lookup(name):
             if name not in env:
-                value = jnp.asarray(_signal(signals, name), w.dtype)
-                env[name] = side(value, "post") if name == "reward" and value.ndim == 1 else value
+                value = _checks.real_array(_signal(signals, name), f"signals[{name!r}]", min_ndim=0)
+                value = jnp.asarray(value, w.dtype)
+                if name == "reward" and value.ndim == 1:
+                    if value.shape[0] != w.shape[1]:
+                        raise ValueError(
+                            f"signals['reward'] must be a scalar or ({w.shape[1]},), one per "
+                            f"postsynaptic neuron, got shape {value.shape}"
+                        )
+                    value = side(value, "post")
+                try:
+                    fits = np.broadcast_shapes(value.shape, w.shape) == tuple(w.shape)
+                except ValueError:
+                    fits = False
+                if not fits:
+                    raise ValueError(
+                        f"signals[{name!r}] of shape {value.shape} must broadcast to the weights' "
+                        f"shape {tuple(w.shape)}"
+                    )
+                env[name] = value
             return env[name]
 
         def evaluate(terms):

@@ -108,9 +108,7 @@ def _check_amplitude(value, name):
 
 
 def _check_choice(value, name, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    return value
+    return _checks.option(value, name, choices)
 
 
 def _check_w_max(w_max, required: bool, why: str):
@@ -122,21 +120,42 @@ def _check_w_max(w_max, required: bool, why: str):
 
 
 def check_signals(signals: STDPSignals, w) -> None:
-    """Validate one bin's spikes against ``w`` ``(N_pre, N_post)`` (values only when concrete).
+    """Validate one bin's spikes (and reward, when given) against ``w`` ``(N_pre, N_post)``:
+    shapes always, values when concrete.
 
     Raises:
-        ValueError: if ``pre``/``post`` are not 1-D of length N_pre/N_post or are not binary.
-        TypeError: if they have a non-numeric dtype.
+        ValueError: if ``pre``/``post`` are not 1-D of length N_pre/N_post or are not binary,
+            a reward that is not a scalar or ``(N_post,)`` or not finite, weights that are not
+            finite.
+        TypeError: signals that are not :class:`STDPSignals`, a non-numeric or complex dtype.
     """
+    if not isinstance(signals, STDPSignals):
+        raise TypeError(f"signals must be STDPSignals(pre, post), got {type(signals).__name__}")
     shape = np.shape(w)
     if len(shape) != 2:
         raise ValueError(f"params (the weights w) must have shape (N_pre, N_post), got {shape}")
+    _checks.real_array(w, "params (the weights w)", min_ndim=2)
     for name, spikes, n in (("pre", signals.pre, shape[0]), ("post", signals.post, shape[1])):
         if np.ndim(spikes) != 1 or np.shape(spikes)[0] != n:
             raise ValueError(
                 f"signals.{name} must have shape ({n},) to match w {shape}, got {np.shape(spikes)}"
             )
         _checks.spike_array(jnp.asarray(spikes)[None], f"signals.{name}", min_ndim=2)
+    if signals.reward is not None:
+        reward = _checks.real_array(signals.reward, "signals.reward", min_ndim=0)
+        if np.shape(reward) not in ((), (shape[1],)):
+            raise ValueError(
+                f"signals.reward must be a scalar or ({shape[1]},), one per postsynaptic neuron, "
+                f"got shape {np.shape(reward)}"
+            )
+
+
+def _check_weights(w):
+    """The rules' ``init(w)``: a real 2-D weight matrix (finite when concrete)."""
+    w = _checks.real_array(w, "params (the weights w)", min_ndim=2)
+    if np.ndim(w) != 2:
+        raise ValueError(f"params (the weights w) must have shape (N_pre, N_post), got {w.shape}")
+    return jnp.asarray(w)
 
 
 def _bounded(delta, w, w_max):
@@ -200,13 +219,12 @@ def pair_stdp(
     w_max = _check_w_max(w_max, weight_dependence == "multiplicative", "multiplicative STDP")
 
     def init(w):
-        w = jnp.asarray(w)
+        w = _check_weights(w)
         return PairState(jnp.zeros(w.shape[0], w.dtype), jnp.zeros(w.shape[1], w.dtype))
 
     def update(signals, state, w=None):
         _need_params(w, "pair_stdp")
-        if _checks.is_concrete(signals.pre) and _checks.is_concrete(signals.post):
-            check_signals(signals, w)
+        check_signals(signals, w)
         pre, post = _as_float(signals, state.pre_trace.dtype)
         x = state.pre_trace * d_plus
         y = state.post_trace * d_minus
@@ -276,14 +294,13 @@ def triplet_stdp(
     w_max = _check_w_max(w_max, False, "")
 
     def init(w):
-        w = jnp.asarray(w)
+        w = _check_weights(w)
         pre, post = jnp.zeros(w.shape[0], w.dtype), jnp.zeros(w.shape[1], w.dtype)
         return TripletState(pre, pre, post, post)
 
     def update(signals, state, w=None):
         _need_params(w, "triplet_stdp")
-        if _checks.is_concrete(signals.pre) and _checks.is_concrete(signals.post):
-            check_signals(signals, w)
+        check_signals(signals, w)
         pre, post = _as_float(signals, state.r1.dtype)
         r1, r2, o1, o2 = (tr * d for tr, d in zip(state, decays, strict=True))
         ltp = r1[:, None] * (post * (a2p + a3p * o2))[None, :]
@@ -329,10 +346,11 @@ def reward_stdp(
     w_max = _check_w_max(w_max, False, "")
 
     def init(w):
-        return RewardState(stdp.init(w), jnp.zeros_like(jnp.asarray(w)))
+        return RewardState(stdp.init(w), jnp.zeros_like(_check_weights(w)))
 
     def update(signals, state, w=None):
         _need_params(w, "reward_stdp")
+        check_signals(signals, w)
         if signals.reward is None:
             raise ValueError("reward_stdp needs signals.reward (the reward r_t)")
         xi, traces = stdp.update(signals, state.traces, w)
@@ -373,25 +391,35 @@ def run_stdp(
         :class:`STDPRun`.
 
     Raises:
-        ValueError: for mismatched shapes or non-binary spikes; TypeError for a bad dtype.
+        ValueError: for mismatched shapes, empty trains, non-binary spikes, non-finite weights
+            or rewards; TypeError for a bad or complex dtype, or a rule without init/update.
     """
+    _check_rule(rule)
+    w = _checks.real_array(w, "w", min_ndim=2)
     w = jnp.asarray(w, jnp.result_type(float))
     if w.ndim != 2:
         raise ValueError(f"w must have shape (N_pre, N_post), got {w.shape}")
     pre = _checks.spike_array(pre_spikes, "pre_spikes", n_neurons=w.shape[0])
     post = _checks.spike_array(post_spikes, "post_spikes", n_neurons=w.shape[1])
+    _checks.nonempty(pre, "pre_spikes")
+    _checks.nonempty(post, "post_spikes")
     if pre.ndim != 2 or post.ndim != 2 or pre.shape[0] != post.shape[0]:
         raise ValueError(
             "pre_spikes and post_spikes must be (T, N_pre) and (T, N_post) with the same T, "
             f"got {pre.shape} and {post.shape}"
         )
     if reward is not None:
-        reward = jnp.asarray(reward, w.dtype)
+        reward = jnp.asarray(_checks.real_array(reward, "reward"), w.dtype)
         if reward.shape[0] != pre.shape[0] or reward.ndim > 2:
             raise ValueError(f"reward must have shape (T,) or (T, N_post), got {reward.shape}")
     pre = jnp.asarray(pre, w.dtype)
     post = jnp.asarray(post, w.dtype)
     return _run(rule, w, pre, post, reward, keep_history)
+
+
+def _check_rule(rule):
+    if not (callable(getattr(rule, "init", None)) and callable(getattr(rule, "update", None))):
+        raise TypeError(f"rule must be a plasticity rule with init/update, got {rule!r}")
 
 
 def _run(rule, w, pre, post, reward, keep_history):
@@ -409,8 +437,15 @@ def _run(rule, w, pre, post, reward, keep_history):
 
 def pair_window(lags_ms, a_plus, a_minus, tau_plus_ms, tau_minus_ms):
     """The analytical pair window W(Δt) (module equation) at ``lags_ms`` (Δt = t_post − t_pre),
-    with W(0) = 0. Returns a float array shaped like ``lags_ms``."""
-    lags = np.asarray(lags_ms, dtype=float)
+    with W(0) = 0. Returns a float array shaped like ``lags_ms``.
+
+    Raises:
+        ValueError/TypeError: naming the argument for negative or non-finite amplitudes,
+            non-positive time constants, non-finite or complex lags.
+    """
+    lags = np.asarray(_checks.real_array(lags_ms, "lags_ms", min_ndim=0), dtype=float)
+    a_plus = _check_amplitude(a_plus, "a_plus")
+    a_minus = _check_amplitude(a_minus, "a_minus")
     tau_plus = _checks.positive_float(tau_plus_ms, "tau_plus_ms")
     tau_minus = _checks.positive_float(tau_minus_ms, "tau_minus_ms")
     return np.where(
@@ -423,10 +458,23 @@ def pair_window(lags_ms, a_plus, a_minus, tau_plus_ms, tau_minus_ms):
 def measure_window(rule: optax.GradientTransformation, lags_bins, w0: float = 0.5):
     """Simulate one pre/post pairing per lag (Δt = lag bins, t_post − t_pre) through ``rule`` on a
     single synapse starting at ``w0`` and return the measured Δw per lag (numpy, shape of
-    ``lags_bins``). The pairs sit in a window of 2·max|lag| + 3 bins; all lags run in one vmap."""
-    lags = np.asarray(lags_bins, dtype=int)
-    if lags.ndim != 1 or lags.size == 0:
-        raise ValueError(f"lags_bins must be a non-empty 1-D integer array, got shape {lags.shape}")
+    ``lags_bins``). The pairs sit in a window of 2·max|lag| + 3 bins; all lags run in one vmap.
+
+    Raises:
+        ValueError: lags that are not a non-empty 1-D array of integers, a non-finite ``w0``.
+        TypeError: a rule without init/update.
+    """
+    _check_rule(rule)
+    w0 = _checks.finite_float(w0, "w0")
+    lags = np.asarray(lags_bins)
+    if (
+        lags.ndim != 1
+        or lags.size == 0
+        or not (np.issubdtype(lags.dtype, np.integer) or np.all(np.mod(lags, 1) == 0))
+    ):
+        raise ValueError(f"lags_bins must be a non-empty 1-D integer array, got {lags!r}")
+    lags = lags.astype(int)
+    _checks.allocation(lags.size * (2 * int(np.max(np.abs(lags))) + 3), "the pairing trains")
     span = int(np.max(np.abs(lags)))
     n_steps = 2 * span + 3
     center = span + 1

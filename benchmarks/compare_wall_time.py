@@ -22,6 +22,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from _header import print_header
+
 
 def run(arguments: list[str], out: Path) -> tuple[float, dict]:
     """Elapsed seconds of ``probsnn compare ARGUMENTS --fresh --out OUT`` and its results."""
@@ -65,6 +67,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--keep", help="folder to keep the two reports in (default: discarded)")
     args = parser.parse_args()
+    print_header(
+        "Wall time of probsnn compare (--quick and full), per criterion",
+    )
     workers = ["--workers", str(args.workers)]
     print(f"setting: {os.cpu_count()} CPU cores, --workers {args.workers}, 3 seeds")
     with tempfile.TemporaryDirectory() as scratch:

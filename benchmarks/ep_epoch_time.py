@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _header import print_header
 
 from probsnn.data import load_digits, load_mnist
 from probsnn.inference._training import fit
@@ -191,6 +192,15 @@ def main():
     parser.add_argument("--accuracy", action="store_true", help="also report accuracies")
     parser.add_argument("--accuracy-epochs", type=int, default=10)
     args = parser.parse_args()
+    print_header(
+        "Seconds per epoch: equilibrium propagation vs backprop, same network",
+        {
+            "backprop": "BPTT through 60 fixed free-phase steps "
+            "(probsnn.inference.energy.ep.backprop_trainer), same network, Adam 2e-3, batch 32, "
+            "float32, jit"
+        },
+        packages=("optax",),
+    )
     speed(args.epochs)
     if args.accuracy:
         accuracy(args.accuracy_epochs)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from _header import print_header
 from _timing import best_time
 
 from probsnn import kernels
 
 
 def main():
+    print_header("Causal filtering: direct convolution vs FFT (both probsnn)")
     spikes = (jax.random.uniform(jax.random.key(0), (20_000, 50)) < 0.05).astype(jnp.float32)
     print(
         f"setting: T={spikes.shape[0]}, N={spikes.shape[1]}, K=6; FFT_MIN_LAGS="

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _header import print_header
 from _timing import best_time
 
 import probsnn as ps
@@ -71,6 +72,14 @@ def main():
     parser.add_argument("--neurons", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    print_header(
+        "Training throughput: information criteria vs maximum likelihood",
+        {
+            "maximum likelihood": f"the local ML rule on the same network, Adam, batch "
+            f"{args.batch}, jit (both sides probsnn)"
+        },
+        packages=("optax",),
+    )
 
     dt, n_inputs, n_classes = 5e-3, 64, 10
     spec, params = network(args.neurons, n_inputs, dt)

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
+from _header import print_header
 from _timing import best_time
 from numpyro.infer import MCMC, NUTS
 from numpyro.infer.util import initialize_model, log_density
@@ -90,6 +91,15 @@ def main():
     parser.add_argument("--draws", type=int, default=200)
     parser.add_argument("--chains", type=int, default=2)
     args = parser.parse_args()
+    print_header(
+        "NUTS ESS per second: probsnn design-matrix model vs a naive scan model",
+        {
+            "naive model": f"NumPyro NUTS on a lax.scan likelihood, {args.chains} chains "
+            f"vectorized, {args.warmup} warm-up + {args.draws} draws, float32; timed: "
+            "MCMC.run with compilation"
+        },
+        packages=("numpyro", "arviz"),
+    )
 
     basis = kernels.exponential([0.002, 0.008], 30, 1e-3)
     mask = topology.random_sparse(args.neurons, 0.2, seed=0)

@@ -16,6 +16,7 @@ import argparse
 
 import jax
 import numpy as np
+from _header import print_header
 from _timing import best_time
 
 from probsnn import encoding
@@ -29,6 +30,10 @@ def main():
     parser.add_argument("--dt", type=float, default=1e-3)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    print_header(
+        "Binned Poisson spike generation: probsnn vs numpy",
+        {"numpy": "numpy.random.default_rng(0).random(size) < p (float64 uniforms), one thread"},
+    )
 
     shape = (args.bins, args.neurons)
     p = -np.expm1(-args.rate * args.dt)

@@ -16,6 +16,7 @@ import argparse
 
 import jax
 import jax.numpy as jnp
+from _header import print_header
 from _timing import best_time
 
 import probsnn as ps
@@ -28,6 +29,13 @@ def main():
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--steps", type=int, default=10_000)
     args = parser.parse_args()
+    print_header(
+        "Sampling throughput of probsnn.sample vs the float32 matmul rate",
+        {
+            "reference": "a jitted 2048 x 2048 float32 matmul (the machine's peak) and the "
+            "sampler's per-bin product in a lax.scan"
+        },
+    )
 
     size = 2048
     a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)

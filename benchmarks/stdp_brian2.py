@@ -26,27 +26,35 @@ synapse only when its input spikes (≈ 10 per ms at 1,000 inputs) and keeps the
 synapse — while probsnn multiplies the whole input vector every step (dense, vmappable); XLA may
 use both CPU cores while Brian2's runtime targets and single-threaded standalone use one.
 
-Brian2 runs ``--trials`` networks either by looping (its one-run time × trials) or as one network
-of independent copies (measured; the idiomatic Brian2 batch). Brian2's figure includes building
-the network objects; compilation is excluded for cython (a warm-up run fills its cache) and
-reported separately for cpp_standalone (its figure is the compiled program's run time).
+Brian2 runs ``--trials`` networks either by looping (its one-run time × trials, not run) or as
+one network of independent copies (measured; the idiomatic Brian2 batch). Brian2's figure
+includes building the network objects; compilation is excluded: cython's by a warm-up run that
+fills its cache, cpp_standalone's because the compiled program's own times are reported, its
+simulation loop and, as "(program)", the whole program (start, synapse creation, loop, writing
+the results). The standalone projects are kept per configuration in ``--standalone-dir``, so
+only the first round compiles. The timings are interleaved, round by round (``--repeats``):
+probsnn one run, each Brian2 target one run, probsnn's batch, each target's copies; the table
+gives the best of the rounds and the range of the per-round ratios.
 
-Run (Brian2 2.9 needs numpy < 2.3, so it lives in its own environment):
+Run (Brian2 2.9 needs numpy < 2.3, so it lives in its own environment; any folder will do):
 
     python3 -m venv .venv-brian2
     .venv-brian2/bin/pip install -e . "brian2==2.9.*" "numpy<2.3"
     .venv-brian2/bin/python benchmarks/stdp_brian2.py [--seconds 100] [--dt 1.0]
-        [--inputs 200 1000] [--trials 10] [--targets cython numpy cpp_standalone]
+        [--inputs 200 1000] [--trials 10] [--repeats 2] [--targets cython cpp_standalone]
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import tempfile
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
+from _header import print_header, version
 from _timing import best_time
 
 from probsnn.experiments import song_experiment
@@ -141,28 +149,30 @@ def brian2_song(n_inputs, n_trials, seconds, dt_ms, seed):
     return w, np.asarray(spikes.t / b2.second), np.asarray(spikes.i)
 
 
-def run_target(target, n_inputs, n_trials, seconds, dt_ms, repeats):
-    """Time :func:`brian2_song` with one code-generation target; returns (result, seconds,
-    compile-and-run seconds or None)."""
+def run_target(target, n_inputs, n_trials, seconds, dt_ms, standalone_dir):
+    """Run :func:`brian2_song` once with one code-generation target (cython: compiled by an
+    earlier call or loaded from Cython's cache). Returns (result, {label: seconds}, note): cython
+    and numpy time building the network objects and running them; cpp_standalone gives the
+    simulation loop of the compiled program (Brian2's ``device._last_run_time``) and, labelled
+    "(program)", the whole program (start, building the synapses, the loop, writing the
+    results), with the ``make`` time in the note. The standalone project folder is kept per
+    configuration under ``standalone_dir``, so ``make`` only compiles the first time."""
     if target == "cpp_standalone":
-        with tempfile.TemporaryDirectory() as directory:
-            b2.set_device("cpp_standalone", directory=directory, build_on_run=True)
-            start = time.perf_counter()
-            result = brian2_song(n_inputs, n_trials, seconds, dt_ms, seed=0)
-            total = time.perf_counter() - start
-            run_only = b2.device._last_run_time
-            b2.device.reinit()
-            b2.set_device("runtime")
-        return result, run_only, total
-    b2.prefs.codegen.target = target
-    if target == "cython":  # compile (or load from the cache) outside the timing
-        brian2_song(n_inputs, n_trials, 1, dt_ms, seed=1)
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
+        directory = Path(standalone_dir) / f"song_{n_inputs}in_{n_trials}x_{seconds}s_{dt_ms}ms"
+        b2.set_device("cpp_standalone", directory=str(directory), build_on_run=True)
         result = brian2_song(n_inputs, n_trials, seconds, dt_ms, seed=0)
-        best = min(best, time.perf_counter() - start)
-    return result, best, None
+        timings = {
+            "cpp_standalone": b2.device._last_run_time,
+            "cpp_standalone (program)": b2.device.timers["run_binary"],
+        }
+        note = f"(make {b2.device.timers['compile']['make']:.1f} s)"
+        b2.device.reinit()
+        b2.set_device("runtime")
+        return result, timings, note
+    b2.prefs.codegen.target = target
+    start = time.perf_counter()
+    result = brian2_song(n_inputs, n_trials, seconds, dt_ms, seed=0)
+    return result, {target: time.perf_counter() - start}, ""
 
 
 def summary(w, rates_hz):
@@ -185,7 +195,8 @@ def brian2_rates(times, neurons, n_trials, seconds):
 
 
 def compare(n_inputs, args):
-    """Time probsnn and every Brian2 target at one size; print rows and ratios."""
+    """Time probsnn and every Brian2 target at one size, interleaved round by round (a shared
+    or noisy machine slows both sides alike); print each round, then the best times and ratios."""
     seconds, dt, trials = args.seconds, args.dt, args.trials
     w_max = DRIVE / n_inputs
     rule = stdp.pair_stdp(PLUS * w_max, MINUS * w_max, TAU_STDP_MS, TAU_STDP_MS, dt, w_max=w_max)
@@ -196,34 +207,111 @@ def compare(n_inputs, args):
         )
 
     one, many = jax.jit(song), jax.jit(jax.vmap(song))
+    keys = jax.random.split(jax.random.key(2), trials)
     start = time.perf_counter()
     jax.block_until_ready(one(jax.random.key(1)))
     compile_s = time.perf_counter() - start
-    result, t_one = best_time(lambda: one(jax.random.key(0)), args.repeats)
-    keys = jax.random.split(jax.random.key(2), trials)
-    batch, t_many = best_time(lambda: many(keys), args.repeats, warmup=True)
+    jax.block_until_ready(many(keys))
+    for target in args.targets:  # fill Cython's cache outside the timing
+        if target == "cython":
+            b2.prefs.codegen.target = target
+            brian2_song(n_inputs, 1, 1, dt, seed=1)
+            brian2_song(n_inputs, trials, 1, dt, seed=1)
+
     print(f"\n== {n_inputs} inputs (g_max {w_max:.3g}), {seconds} s at {dt} ms, batch {trials} ==")
-    print(f"probsnn     1 run {t_one:8.3f} s  (first call incl. compile {compile_s:.1f} s)")
-    print(f"  {summary(result.w, result.output_rate_hz)}")
-    print(f"probsnn {trials:5d} runs {t_many:8.3f} s (vmap)")
-    print(f"  {summary(batch.w, batch.output_rate_hz)}")
-    for target in args.targets:
-        (w, times, neurons), t_b2, total = run_target(target, n_inputs, 1, seconds, dt, 1)
-        note = "" if total is None else f"  (build + compile + run {total:.1f} s)"
-        print(f"brian2 {target:14s} 1 run {t_b2:8.3f} s  ratio {t_b2 / t_one:7.1f}x{note}")
-        print(f"  {summary(w, brian2_rates(times, neurons, 1, seconds))}")
-        loop = t_b2 * trials
-        print(
-            f"brian2 {target:14s} {trials} runs looped {loop:8.2f} s (1 run x {trials})  "
-            f"ratio {loop / t_many:7.1f}x"
-        )
-        (w, times, neurons), t_copies, total = run_target(target, n_inputs, trials, seconds, dt, 1)
-        note = "" if total is None else f"  (build + compile + run {total:.1f} s)"
-        print(
-            f"brian2 {target:14s} {trials} copies in one network {t_copies:8.2f} s  "
-            f"ratio {t_copies / t_many:7.1f}x{note}"
-        )
-        print(f"  {summary(w, brian2_rates(times, neurons, trials, seconds))}")
+    print(f"probsnn first call (compile + run) {compile_s:.1f} s")
+    times, results = {}, {}
+
+    def record(name, seconds_taken, result, note=""):
+        times.setdefault(name, []).append(seconds_taken)
+        results[name] = result
+        print(f"  {name:58s} {seconds_taken:8.3f} s {note}", flush=True)
+
+    for round_ in range(args.repeats):
+        print(f"round {round_ + 1} of {args.repeats}")
+        result, t = best_time(lambda: one(jax.random.key(0)), 1)
+        record("probsnn 1 run", t, (result.w, result.output_rate_hz))
+        for target in args.targets:
+            (w, ts, ns), timings, note = run_target(
+                target, n_inputs, 1, seconds, dt, args.standalone_dir
+            )
+            for label, t in timings.items():
+                record(f"brian2 {label} 1 run", t, (w, brian2_rates(ts, ns, 1, seconds)), note)
+        batch, t = best_time(lambda: many(keys), 1)
+        record(f"probsnn {trials} runs (vmap)", t, (batch.w, batch.output_rate_hz))
+        for target in args.targets:
+            (w, ts, ns), timings, note = run_target(
+                target, n_inputs, trials, seconds, dt, args.standalone_dir
+            )
+            for label, t in timings.items():
+                record(
+                    f"brian2 {label} {trials} copies in one network",
+                    t,
+                    (w, brian2_rates(ts, ns, trials, seconds)),
+                    note,
+                )
+
+    best = {name: min(values) for name, values in times.items()}
+    print(
+        f"best of {args.repeats} rounds; ratio = Brian2 time / probsnn time (> 1: probsnn faster)"
+    )
+    print(f"{'':58s} {'seconds':>9s} {'ratio':>8s} {'ratio per round':>17s}")
+
+    def row(name, reference, scale=1):
+        values = [scale * value for value in times[name]]
+        per_round = [value / ref for value, ref in zip(values, times[reference], strict=True)]
+        label = name if scale == 1 else f"{name.replace('1 run', '')}{scale} runs looped"
+        ratio = min(values) / best[reference]
+        spread = f"{min(per_round):.1f}-{max(per_round):.1f}x"
+        print(f"{label:58s} {min(values):9.3f} {ratio:7.1f}x {spread:>17s}")
+
+    labels = [
+        name[len("brian2 ") : -len(" 1 run")]
+        for name in times
+        if name.startswith("brian2 ") and name.endswith(" 1 run")
+    ]
+    print(f"{'probsnn 1 run':58s} {best['probsnn 1 run']:9.3f}")
+    for label in labels:
+        row(f"brian2 {label} 1 run", "probsnn 1 run")
+    batch_name = f"probsnn {trials} runs (vmap)"
+    print(f"{batch_name:58s} {best[batch_name]:9.3f}")
+    for label in labels:
+        row(f"brian2 {label} 1 run", batch_name, scale=trials)
+        row(f"brian2 {label} {trials} copies in one network", batch_name)
+    print("(looped = the one-run time x trials, not run: Brian2 building one network per trial)")
+    print("last round's statistics (same model, different random numbers):")
+    for name, (w, rates) in results.items():
+        if "(program)" not in name:  # the program's row is the same run as the loop's
+            print(f"  {name:58s} {summary(w, rates)}")
+
+
+def peers(args):
+    """The configuration of both sides, for the header."""
+    try:
+        gcc = subprocess.run(
+            ["gcc", "-dumpfullversion"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        gcc = "unknown"
+    flags = " ".join(b2.prefs.codegen.cpp.extra_compile_args_gcc)
+    threads = b2.prefs.devices.cpp_standalone.openmp_threads
+    described = {
+        "cython": f"runtime mode, Cython {version('cython')} extensions (gcc {gcc}, {flags}), "
+        "what Brian2's default target 'auto' picks; timed: building the network objects + run",
+        "numpy": "runtime mode, pure numpy code; timed: building the network objects + run",
+        "cpp_standalone": f"whole simulation compiled to C++ (gcc {gcc}, {flags}, "
+        f"openmp_threads={threads}: one thread); timed: the program's simulation loop and, "
+        "as '(program)', the whole program; compilation excluded",
+    }
+    return {
+        f"brian2 {target}": f"{described[target]}; float64, method 'euler', dt {args.dt} ms, "
+        "event-driven synapses"
+        for target in args.targets
+    } | {
+        "probsnn": f"song_experiment under jax.jit (one run) and jit(vmap) ({args.trials} runs), "
+        "float32, dense input vector every step, XLA CPU (may use every core); timed: the "
+        "compiled call, compilation excluded"
+    }
 
 
 def main():
@@ -232,17 +320,23 @@ def main():
     parser.add_argument("--dt", type=float, default=1.0, help="bin width in ms")
     parser.add_argument("--inputs", type=int, nargs="+", default=[200, 1000])
     parser.add_argument("--trials", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved timing rounds")
     parser.add_argument(
         "--targets",
         nargs="+",
-        default=["cython", "numpy", "cpp_standalone"],
+        default=["cython", "cpp_standalone"],
         choices=["cython", "numpy", "cpp_standalone"],
     )
+    parser.add_argument(
+        "--standalone-dir",
+        default=str(Path(tempfile.gettempdir()) / "probsnn-brian2-standalone"),
+        help="where cpp_standalone keeps its compiled projects (one per configuration)",
+    )
     args = parser.parse_args()
-    print(
-        f"Song et al. STDP network; jax {jax.__version__} on {jax.devices()[0].platform}, "
-        f"brian2 {b2.__version__}, numpy {np.__version__}; ratio = Brian2 time / probsnn time"
+    print_header(
+        "Song et al. (2000) STDP network: probsnn vs Brian2, same process",
+        peers(args),
+        packages=("brian2", "cython"),
     )
     b2.BrianLogger.log_level_warn()
     for n_inputs in args.inputs:

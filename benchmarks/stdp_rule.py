@@ -20,6 +20,7 @@ import argparse
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _header import print_header
 from _timing import best_time
 
 from probsnn.inference.plasticity import stdp
@@ -48,6 +49,10 @@ def main():
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    print_header(
+        "Additive pair STDP on Poisson inputs: probsnn vs a numpy time loop",
+        {"numpy": "a Python loop over bins of numpy vector trace updates, float64, one thread"},
+    )
 
     n_bins = round(args.seconds * 1000 / args.dt)
     p = 10.0 * args.dt * 1e-3

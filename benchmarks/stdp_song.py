@@ -20,6 +20,7 @@ import argparse
 
 import jax
 import numpy as np
+from _header import print_header
 from _timing import best_time
 
 from probsnn.experiments import song_experiment
@@ -70,6 +71,13 @@ def main():
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
+    print_header(
+        "Song et al. (2000) STDP network: probsnn vs a numpy time loop",
+        {
+            "numpy": "the same network as a Python loop over bins of numpy vector updates, "
+            "float64, numpy's default RNG, one thread"
+        },
+    )
 
     n_steps = round(args.seconds * 1000 / args.dt)
     print(

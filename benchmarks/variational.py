@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _header import print_header
 from _timing import best_time
 from numpyro.infer import SVI, TraceGraph_ELBO
 
@@ -41,6 +42,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--long-steps", type=int, default=1_000_000)
     args = parser.parse_args()
+    print_header(
+        "Variational learning with hidden neurons: local rule vs NumPyro SVI",
+        {
+            "NumPyro": "SVI(hidden_network, hidden_guide, optax.adam(1e-2), "
+            "TraceGraph_ELBO(num_particles=4)), svi.update jitted, float32"
+        },
+        packages=("numpyro", "optax"),
+    )
 
     n, n_visible, n_seq, n_steps, batch, n_samples = 40, 10, 64, 100, 16, 4
     basis = kernels.raised_cosine(3, first_peak=1, last_peak=8)

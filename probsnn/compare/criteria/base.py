@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import ClassVar, NamedTuple
 import jax
 from jax import monitoring
 
+from probsnn.compare import cache
 from probsnn.compare.tasks import merge_config
 from probsnn.inference._training import fit
 
@@ -122,9 +122,8 @@ class Curve:
         self.seconds.append(self._elapsed)
         self.values.append(float(self._score(model)))
         if self.workdir is not None:
-            self.workdir.mkdir(parents=True, exist_ok=True)
             points = {"updates": self.updates, "seconds": self.seconds, "values": self.values}
-            atomic_write_text(self.workdir / "curve.json", json.dumps(points))
+            cache.write_atomic(self.workdir / "curve.json", json.dumps(points))
         self.start()
 
     def finish(self) -> float:
@@ -254,17 +253,6 @@ def train(
         resume=resume,
     )
     return result.params
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def checkpoint_spacing(epochs: int) -> int:

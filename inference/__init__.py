@@ -19,6 +19,8 @@ A map of the families, one sub-package each, read top-down:
   backprop baseline on the same networks.
 * :mod:`.plasticity` — STDP (pair, triplet, reward-modulated), the sum-of-products rule engine
   and unsupervised STDP feature learning.
+* :mod:`.deterministic` — threshold neurons in their deterministic limit: surrogate-gradient
+  BPTT, e-prop, ANN→SNN conversion and where surrogate and stochastic gradients agree.
 * :mod:`.equivalence` — where the gradient rules and STDP coincide (ML, rate-derivative, EP and
   InfoMax windows).
 * :mod:`.score` — score-function estimators and baselines shared by the families;
@@ -32,7 +34,17 @@ deltas. Every criterion has a trainer ``init(params)`` / ``step(key, state, batc
 docs/theory.md.
 """
 
-from . import bayes, energy, equivalence, information, latent, likelihood, plasticity, score
+from . import (
+    bayes,
+    deterministic,
+    energy,
+    equivalence,
+    information,
+    latent,
+    likelihood,
+    plasticity,
+    score,
+)
 from ._training import FitResult, Trainer, fit
 from .bayes.fit import fit_mcmc, fit_svi
 from .energy.ep import backprop_trainer, ep_rule, ep_trainer
@@ -62,6 +74,7 @@ __all__ = [
     "backprop_trainer",
     "barber_agakov",
     "bayes",
+    "deterministic",
     "energy",
     "ep_rule",
     "ep_trainer",

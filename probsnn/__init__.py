@@ -3,7 +3,8 @@
 Core objects: :class:`Network` (static spec) and :class:`Params` (pytree), the parallel
 :func:`potentials` and :func:`log_likelihood`, the sequential :func:`step`, and :func:`sample`.
 Submodules: ``kernels``, ``topology``, ``encoding``, ``stats``, ``data``, ``wta`` (winner-take-all
-units) and ``plot`` (imported on
+units), ``lif`` (SRM0, LIF and ALIF threshold neurons with escape noise: the deterministic limit),
+``surrogate`` (the Heaviside with surrogate derivatives) and ``plot`` (imported on
 demand, ``from probsnn import plot``, as it loads matplotlib.pyplot); ``probsnn.models`` and
 ``probsnn.inference`` hold the NumPyro models and the learning criteria.
 
@@ -12,7 +13,7 @@ Importing probsnn turns on JAX's persistent compilation cache (compiled programs
 says how to move it (``PROBSNN_CACHE_DIR``) or turn it off (``PROBSNN_CACHE=off``).
 """
 
-from probsnn import data, encoding, io, kernels, stats, topology
+from probsnn import data, encoding, io, kernels, lif, stats, surrogate, topology
 from probsnn._cache import _enable_on_import, disable_compilation_cache, enable_compilation_cache
 from probsnn.glm import (
     SamplerState,
@@ -47,11 +48,13 @@ __all__ = [
     "init_state",
     "io",
     "kernels",
+    "lif",
     "log_likelihood",
     "potentials",
     "sample",
     "stats",
     "step",
+    "surrogate",
     "topology",
     "traces",
     "wta",

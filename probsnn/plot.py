@@ -433,3 +433,71 @@ def rate_derivative(change, *, ax=None):
     ax.set_ylabel("E[ΔW] under window K")
     ax.set_title(f"corr = {np.corrcoef(x, y)[0, 1]:.3f}", fontsize=9)
     return ax
+
+
+def surrogate_equivalence(result, *, metric="cosine", ax=None):
+    """Draw how well gradient estimators agree with the exact gradient of E[L] against the
+    temperature T (log axis): one line per estimator (colour), depth (line style) and
+    recurrence (marker: ○ feedforward, □ recurrent).
+
+    Args:
+        result: the ``SurrogateEquivalence`` of
+            :func:`probsnn.inference.deterministic.equivalence.surrogate_equivalence` (fields
+            ``temperature``, ``depth``, ``recurrent``, ``estimator`` and the metric, each
+            ``(R,)``).
+        metric: ``"cosine"`` — cos∠(ĝ, ∇E[L]), with a reference line at 1 — or
+            ``"relative_error"`` — ‖ĝ − ∇E[L]‖ / ‖∇E[L]‖, on a log axis.
+        ax: Axes to draw on.
+
+    Returns:
+        The Axes.
+
+    Raises:
+        ValueError: an unknown ``metric``, fields of different lengths.
+    """
+    metric = _checks.option(metric, "metric", ("cosine", "relative_error"))
+    temperature = np.asarray(result.temperature, float)
+    depth = np.asarray(result.depth)
+    recurrent = np.asarray(result.recurrent, bool)
+    estimator = np.asarray(result.estimator)
+    values = np.asarray(getattr(result, metric), float)
+    if not temperature.shape == depth.shape == recurrent.shape == estimator.shape == values.shape:
+        raise ValueError("the result's fields must all have one length (one entry per row)")
+    ax = _axes(ax)
+    names = list(dict.fromkeys(estimator.tolist()))
+    depths = sorted(set(depth.tolist()))
+    styles = ("-", "--", ":", "-.")
+    for k, name in enumerate(names):
+        for j, d in enumerate(depths):
+            for rec in (False, True):
+                rows = (estimator == name) & (depth == d) & (recurrent == rec)
+                if rows.any():
+                    order = np.argsort(temperature[rows])
+                    ax.plot(
+                        temperature[rows][order],
+                        values[rows][order],
+                        color=f"C{k}",
+                        ls=styles[j % len(styles)],
+                        marker="s" if rec else "o",
+                        ms=4,
+                        mfc="none" if rec else None,
+                    )
+    ax.set_xscale("log")
+    ax.set_xlabel("temperature T")
+    if metric == "cosine":
+        ax.axhline(1.0, color="0.7", lw=0.8)
+        ax.set_ylabel("cos∠(ĝ, ∇E[L])")
+    else:
+        ax.set_yscale("log")
+        ax.set_ylabel("‖ĝ − ∇E[L]‖ / ‖∇E[L]‖")
+    handles = [plt.Line2D([], [], color=f"C{k}", label=name) for k, name in enumerate(names)]
+    handles += [
+        plt.Line2D([], [], color="k", ls=styles[j % len(styles)], label=f"{d} layer(s)")
+        for j, d in enumerate(depths)
+    ]
+    handles += [
+        plt.Line2D([], [], color="k", ls="", marker=m, mfc=f, label=label)
+        for m, f, label in (("o", None, "feedforward"), ("s", "none", "recurrent"))
+    ]
+    ax.legend(handles=handles, frameon=False, fontsize=7)
+    return ax

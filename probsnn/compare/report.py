@@ -120,7 +120,7 @@ class Report:
     def setup(self) -> str:
         """One paragraph: seeds, settings and tasks with their targets."""
         tasks = "; ".join(
-            f"{t.name} ({t.title}; target {t.headline} >= {t.target}, chance {t.chance})"
+            f"{t.name} ({t.title}; target {t.headline} >= {t.target}, chance {t.chance:.3g})"
             for t in self.tasks
         )
         mode = "--quick settings" if self.quick else "full settings"

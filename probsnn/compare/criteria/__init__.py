@@ -3,14 +3,18 @@
 Each adapter (:class:`~probsnn.compare.criteria.base.Criterion`) is a small class in a module of
 its family: :mod:`.glm` (maximum likelihood), :mod:`.variational` (hidden neurons, one or K
 samples), :mod:`.information` (InfoMax + read-out, information bottleneck), :mod:`.energy`
-(equilibrium propagation and the backprop baseline) and :mod:`.stdp` (STDP features + read-out).
+(equilibrium propagation and the backprop baseline), :mod:`.stdp` (STDP features + read-out),
+:mod:`.surrogate` (deterministic LIF networks: surrogate-gradient BPTT and e-prop) and
+:mod:`.conversion` (ANN→SNN conversion to integrate-and-fire and to Bernoulli neurons).
 """
 
 from .base import Criterion, Curve, NotApplicable
+from .conversion import BernoulliConversion, Conversion
 from .energy import Backprop, EquilibriumPropagation, SpikingEP
 from .information import InfoMaxReadout, InformationBottleneck
 from .likelihood import MaximumLikelihood, OnlineMaximumLikelihood
 from .stdp import STDPReadout
+from .surrogate import EProp, Surrogate
 from .variational import MultisampleVariational, Variational
 
 #: Registered criteria by name, in table order.
@@ -27,6 +31,10 @@ CRITERIA = {
         SpikingEP(),
         Backprop(),
         STDPReadout(),
+        Surrogate(),
+        EProp(),
+        Conversion(),
+        BernoulliConversion(),
     )
 }
 

@@ -19,7 +19,11 @@ def is_concrete(x) -> bool:
 
 def positive_float(value, name: str) -> float:
     """Return ``value`` as a float, raising unless it is finite and > 0."""
-    if isinstance(value, bool) or (not np.isscalar(value) and np.ndim(value) != 0):
+    if (
+        isinstance(value, bool | str | bytes)
+        or (not np.isscalar(value) and np.ndim(value) != 0)
+        or np.iscomplexobj(value)
+    ):
         raise TypeError(f"{name} must be a positive number, got {value!r}")
     value = float(value)
     if not np.isfinite(value) or value <= 0:
@@ -29,7 +33,7 @@ def positive_float(value, name: str) -> float:
 
 def finite_float(value, name: str) -> float:
     """Return ``value`` as a float, raising unless it is a finite real scalar."""
-    if isinstance(value, bool) or np.ndim(value) != 0 or np.iscomplexobj(value):
+    if isinstance(value, bool | str | bytes) or np.ndim(value) != 0 or np.iscomplexobj(value):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     value = float(value)
     if not np.isfinite(value):

@@ -2,7 +2,8 @@
 
 Every function takes arrays (or result NamedTuples: those of :mod:`probsnn.stats`, the
 posterior-predictive checks of :mod:`probsnn.inference.bayes.checks`, the STDP-equivalence
-results of :mod:`probsnn.inference.equivalence`), draws on ``ax`` when given (else on
+results of :mod:`probsnn.inference.equivalence`, the surrogate ↔ stochastic sweep of
+:mod:`probsnn.inference.deterministic.equivalence`), draws on ``ax`` when given (else on
 ``plt.gca()``) and returns the matplotlib ``Axes`` it drew on. Time runs along the x axis in
 seconds when ``dt`` is given, else in bins; STDP windows are drawn against lags in ms.
 

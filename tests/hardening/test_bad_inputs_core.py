@@ -711,3 +711,13 @@ def test_dtypes_and_batch_shapes_are_checked():
 def test_ragged_nested_lists_are_named(call, name):
     with pytest.raises(TypeError, match=rf"{name} must be an array .*ragged"):
         call([[0, 1, 0], [1, 0]])
+
+
+@pytest.mark.parametrize("bad", ["0.5", b"0.5", 1j, True, [0.5]])
+def test_numbers_given_as_strings_or_other_types_are_refused(bad):
+    """A number option (a bin width, a temperature, a threshold) takes a real scalar only: the
+    string "0.5" is refused, not parsed."""
+    with pytest.raises(TypeError, match="dt must be a positive number"):
+        ps.Network(3, np.ones((1, 2)), dt=bad)
+    with pytest.raises(TypeError, match="threshold must be a real number"):
+        ps.lif.LIFNetwork((2, 3), threshold=bad)

@@ -69,6 +69,7 @@ from probsnn import _checks, lif
 from probsnn import surrogate as _surrogate
 from probsnn.inference._steps import checked
 from probsnn.inference._training import Trainer
+from probsnn.inference.deterministic._arguments import check_key
 
 #: The feedback matrices of the learning signal: W^outᵀ or a fixed random matrix.
 FEEDBACKS = ("symmetric", "random")
@@ -224,17 +225,9 @@ def eprop_gradient(spec, params, inputs, labels, *, feedback_matrix=None, key=No
     inputs, labels = _check_batch(spec, inputs, labels)
     if feedback_matrix is not None:
         feedback_matrix = _check_feedback_matrix(spec, feedback_matrix)
-    key = _sampling_key(spec, key)
+    key = check_key(spec, key)
     grads, _ = _eprop(spec, params, feedback_matrix, inputs, labels, key)
     return grads
-
-
-def _sampling_key(spec, key):
-    if spec.temperature == 0:
-        return None
-    if key is None:
-        raise TypeError(f"key is required at temperature {spec.temperature} > 0")
-    return _checks.prng_key(key)
 
 
 @jax.jit(static_argnames="spec")

@@ -21,6 +21,9 @@ A map of the families, one sub-package each, read top-down:
   and unsupervised STDP feature learning.
 * :mod:`.deterministic` — threshold neurons in their deterministic limit: surrogate-gradient
   BPTT, e-prop, ANN→SNN conversion and where surrogate and stochastic gradients agree.
+* :mod:`.reinforcement` — spiking policies trained by reward (:mod:`probsnn.rl`): REINFORCE
+  with exact spike log-probabilities and its three-factor form, actor-critic, reward-modulated
+  STDP, evolution strategies.
 * :mod:`.equivalence` — where the gradient rules and STDP coincide (ML, rate-derivative, EP and
   InfoMax windows).
 * :mod:`.score` — score-function estimators and baselines shared by the families;
@@ -43,6 +46,7 @@ from . import (
     latent,
     likelihood,
     plasticity,
+    reinforcement,
     score,
 )
 from ._training import FitResult, Trainer, fit
@@ -99,6 +103,7 @@ __all__ = [
     "pair_stdp",
     "plasticity",
     "rate_penalised_infomax",
+    "reinforcement",
     "reward_stdp",
     "score",
     "spiking_ep_trainer",

@@ -5,7 +5,8 @@ the kernels were recovered and write a figure of true vs fitted kernels and a ra
 
 ``probsnn compare``: run learning criteria on common tasks over seeds (:mod:`probsnn.compare`),
 print the results table and write it (Markdown, JSON, CSV) with figures to a report folder;
-finished cells are cached there, so an interrupted run resumes.
+finished cells are cached there, so an interrupted run resumes. The control tasks (``cartpole``,
+``acrobot``) need the ``rl`` extra (gymnax); without it their cells fail with the reason.
 
 Every argument, and whether the output folder can be written, is checked before any work; a bad
 one ends the command with the usage and a one-line ``probsnn: error: ...``, exit status 2.
@@ -310,7 +311,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     comparison.set_defaults(run=_compare, command_parser=comparison)
     comparison.add_argument(
-        "--task", nargs="+", metavar="NAME", help="tasks (default: all; --quick: the small ones)"
+        "--task",
+        nargs="+",
+        metavar="NAME",
+        help="tasks (default: all; --quick: the small ones and cartpole)",
     )
     comparison.add_argument(
         "--criteria", nargs="+", metavar="NAME", help="criteria (default: all registered)"

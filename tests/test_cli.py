@@ -62,7 +62,7 @@ BAD_DEMO = [
 ]
 
 BAD_COMPARE = [
-    (["--task", "digit"], r"unknown task\(s\) \['digit'\]; valid tasks: \['digits'"),
+    (["--task", "digit"], r"unknown task\(s\) \['digit'\]; valid tasks: \[.*'digits'"),
     (["--criteria", "stpd"], r"unknown criterion\(s\) \['stpd'\]; valid criteria: "),
     (["--task", "pattern", "--criteria", "ep"], r"'ep' applies to none of the tasks"),
     (["--seeds", "0"], r"argument --seeds: value must be >= 1, got 0"),

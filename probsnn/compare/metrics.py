@@ -59,6 +59,20 @@ METRICS = (
         1,
     ),
     Metric(
+        "return",
+        "return",
+        "control: evaluation return, the mean undiscounted return of 100 episodes of the trained "
+        "(stochastic) policy",
+        1,
+    ),
+    Metric(
+        "spikes_per_step",
+        "spikes/step",
+        "control: spikes the policy's neurons emit per environment step in the evaluation "
+        "episodes (input encoding excluded)",
+        1,
+    ),
+    Metric(
         "fit_seconds",
         "fit s",
         "training wall time in seconds, without JIT compilation and without the learning-curve "
@@ -73,6 +87,14 @@ METRICS = (
         0,
     ),
     Metric(
+        "episodes_to_target",
+        "episodes to target",
+        "control: training episodes until the evaluation return first reached the reward "
+        "threshold (evaluated every 1/20 of the budget and whenever a training batch's mean "
+        "return reached it; training stops there)",
+        0,
+    ),
+    Metric(
         "seconds_to_target",
         "s to target",
         "training seconds (as fit s) until the headline metric first reached the task's target",
@@ -83,19 +105,26 @@ METRICS = (
 METRIC_KEYS = tuple(metric.key for metric in METRICS)
 LABELS = {metric.key: metric.label for metric in METRICS}
 
-#: The metrics each kind of task reports (besides fit time and the time to target).
+#: The metrics each kind of task reports (besides fit time and the progress and time to target).
 TASK_METRICS = {
     "classification": ("accuracy", "log_lik", "spikes"),
     "pattern": ("auroc", "log_lik", "spikes"),
     "recording": ("bits_per_spike", "log_lik", "ks", "spikes"),
+    "control": ("return", "spikes_per_step"),
 }
 
-TRAINING_METRICS = ("fit_seconds", "updates_to_target", "seconds_to_target")
+TRAINING_METRICS = ("fit_seconds", "seconds_to_target")
+
+
+def progress_metric(kind: str) -> str:
+    """What the learning curves of a task kind count until the target: training episodes for
+    control tasks, parameter updates for the others."""
+    return "episodes_to_target" if kind == "control" else "updates_to_target"
 
 
 def task_metrics(kind: str) -> tuple[str, ...]:
     """The metric keys of a task kind, in table order."""
-    wanted = set(TASK_METRICS[kind]) | set(TRAINING_METRICS)
+    wanted = {*TASK_METRICS[kind], *TRAINING_METRICS, progress_metric(kind)}
     return tuple(key for key in METRIC_KEYS if key in wanted)
 
 

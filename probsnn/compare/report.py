@@ -1,5 +1,5 @@
 """The results of a comparison: one row per (task, criterion), as text, Markdown, JSON and CSV,
-and figures (accuracy against spikes, learning curves, rasters).
+and figures (accuracy or evaluation return against spikes, learning curves, rasters).
 
 A row summarises its seeds (:func:`probsnn.compare.metrics.summarise`); a criterion that does not
 apply to a task gets a row "n/a: reason", one that failed on every seed "failed: error". A
@@ -213,12 +213,14 @@ class Report:
     # -- figures -----------------------------------------------------------------------------
     def figures(self) -> dict:
         """Matplotlib figures by file stem: ``accuracy_vs_spikes`` (classification tasks),
-        ``learning_curves`` and ``rasters_<task>``."""
+        ``return_vs_spikes`` (control tasks), ``learning_curves`` and ``rasters_<task>``."""
         from probsnn.compare import figures
 
         result = {"learning_curves": figures.learning_curves(self)}
         if any(t.kind == "classification" for t in self.tasks):
             result["accuracy_vs_spikes"] = figures.accuracy_vs_spikes(self)
+        if any(t.kind == "control" for t in self.tasks):
+            result["return_vs_spikes"] = figures.return_vs_spikes(self)
         for task in self.tasks:
             if any(cell.get("raster") for cell in self.cells if cell["task"] == task.name):
                 result[f"rasters_{task.name}"] = figures.rasters(self, task)

@@ -29,12 +29,13 @@ from probsnn import io
 from probsnn.compare import cache
 from probsnn.compare.criteria import CRITERIA
 from probsnn.compare.criteria.base import Criterion, Curve, NotApplicable, compile_seconds
+from probsnn.compare.metrics import progress_metric
 from probsnn.compare.report import Report
 from probsnn.compare.tasks import TASKS, SelectionError, Task, stable_hash
 
-#: Tasks run by default (``--quick`` keeps to the embedded small data sets).
-DEFAULT_TASKS = ("digits", "mnist", "yinyang", "pattern", "grasshopper")
-QUICK_TASKS = ("digits", "pattern", "grasshopper")
+#: Tasks run by default (``--quick`` keeps to the embedded small data sets and CartPole).
+DEFAULT_TASKS = ("digits", "mnist", "yinyang", "pattern", "grasshopper", "cartpole", "acrobot")
+QUICK_TASKS = ("digits", "pattern", "grasshopper", "cartpole")
 DEFAULT_SEEDS = 3
 
 
@@ -135,9 +136,11 @@ def run_cell(
     """Fit and evaluate one cell; a raised exception becomes a failed cell with its message.
 
     The record holds the metrics, the learning curve, a raster, and the cell's wall time and the
-    part of it spent compiling (fit and evaluation together). With a ``workdir`` the training
-    is checkpointed there (a killed run resumes inside the cell), the fitted model is saved as
-    ``model.npz`` beside it (:func:`probsnn.io.save_tree`; read it with
+    part of it spent compiling (fit and evaluation together). The curve's first point at the
+    task's target gives the progress to target (parameter updates, or training episodes for a
+    control task: :func:`probsnn.compare.metrics.progress_metric`) and the seconds to it. With a
+    ``workdir`` the training is checkpointed there (a killed run resumes inside the cell), the
+    fitted model is saved as ``model.npz`` beside it (:func:`probsnn.io.save_tree`; read it with
     ``probsnn.io.load_tree(path, kind="compare-model")``) and the checkpoints are removed when
     the cell ends."""
     fit_key, score_key, evaluate_key = cell_keys(seed, task.name, criterion.name)
@@ -155,7 +158,7 @@ def run_cell(
         raster = metrics.pop("raster", None)
         reached = curve.first_reaching(task.target)
         metrics["fit_seconds"] = fit_seconds
-        metrics["updates_to_target"] = None if reached is None else reached[0]
+        metrics[progress_metric(task.kind)] = None if reached is None else reached[0]
         metrics["seconds_to_target"] = None if reached is None else reached[1]
         record["metrics"] = {key: _metric_record(value) for key, value in metrics.items()}
     except Exception as error:  # a failing criterion must not stop the others

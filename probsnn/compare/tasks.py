@@ -1,6 +1,6 @@
 """The tasks of the comparison: data, spike encoding, split, headline metric and target.
 
-A task is prepared for one seed into one of three data layouts, the same for every criterion:
+A task is prepared for one seed into one of four data layouts, the same for every criterion:
 
 * :class:`Classification` — examples rate-coded into Poisson spike trains
   (:func:`probsnn.encoding.rate_encode`, x ∈ [0, 1] drives λ = λ_max x), classified by the spike
@@ -29,6 +29,17 @@ A task is prepared for one seed into one of three data layouts, the same for eve
   on the training blocks) as input; the record is cut into ``n_folds`` blocks and seed s holds
   out block s mod n_folds (cross-validation across seeds). Headline metric: held-out information
   gain over a constant-rate model, in bits per spike (as in Pillow et al. 2008, Nature 454:995).
+* :class:`Control` — an environment to learn to act in (:func:`probsnn.rl.make`, gymnax's
+  classic-control tasks; Lange 2022), the same for every seed: ``cartpole`` (CartPole-v1, solved
+  at a return of 475 of at most 500) and ``acrobot`` (Acrobot-v1, −1 per step until the tip
+  swings above the bar, solved at −100). A learner samples its own training episodes, at most
+  ``max_episodes``; its headline metric is the *evaluation return*, the mean undiscounted
+  return of ``eval_episodes`` = 100 episodes of its (stochastic) policy, which gymnasium
+  compares with the reward threshold (the task's target). Chance is the evaluation return of a
+  uniformly random policy (measured: 22.4 and −500.0). MountainCar is not a task: none of the
+  control criteria tried (policy gradient with a spiking or an MLP policy, actor-critic,
+  evolution strategies) left a return of −200 in 3,000 episodes — the goal is not reached by
+  chance within 200 steps, so no episode carries a learning signal.
 
 Every random draw comes from the key of (seed, task name) — the Yin-Yang points from the seeds
 above — so all criteria of a seed see the same data.
@@ -39,15 +50,16 @@ from __future__ import annotations
 import functools
 import zlib
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
 from probsnn import _checks, encoding
 from probsnn import data as datasets
+from probsnn.rl.environments import ENVIRONMENTS
 
-KINDS = ("classification", "pattern", "recording")
+KINDS = ("classification", "pattern", "recording", "control")
 ENCODINGS = ("rate", "latency")
 
 
@@ -98,6 +110,20 @@ class SpikeRecording(NamedTuple):
     dt: float
 
 
+class Control(NamedTuple):
+    """An environment to learn to act in, and the comparison's budget and evaluation.
+
+    Attributes:
+        environment: a :class:`probsnn.rl.Environment`. max_episodes: training episodes at most.
+        eval_episodes: episodes per evaluation of the policy (the evaluation return is their
+            mean undiscounted return).
+    """
+
+    environment: Any
+    max_episodes: int
+    eval_episodes: int
+
+
 class SelectionError(ValueError):
     """A task, criterion, setting or option that does not exist or does not fit the others; the
     message lists the valid choices."""
@@ -143,8 +169,8 @@ class Task:
         return merge_config(self.defaults, self.quick if quick else {}, overrides, self.name)
 
     def prepare(self, config: dict, seed: int):
-        """The task's data for ``seed`` (a :class:`Classification`, :class:`Pattern` or
-        :class:`SpikeRecording`)."""
+        """The task's data for ``seed`` (a :class:`Classification`, :class:`Pattern`,
+        :class:`SpikeRecording` or :class:`Control`)."""
         return _PREPARE[self.name](config, data_key(seed, self.name), seed)
 
 
@@ -324,12 +350,30 @@ def _recording(config, key, seed):
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# control
+
+
+def _control(name, config, key, seed) -> Control:
+    """The environment ``name`` (needs the ``rl`` extra, gymnax) with the budget of ``config``."""
+    del key, seed
+    from probsnn import rl
+
+    return Control(
+        environment=rl.make(name),
+        max_episodes=_checks.positive_int(config["max_episodes"], "max_episodes"),
+        eval_episodes=_checks.positive_int(config["eval_episodes"], "eval_episodes"),
+    )
+
+
 _PREPARE = {
     "digits": _digits,
     "mnist": _mnist,
     "yinyang": _yinyang,
     "pattern": _pattern,
     "grasshopper": _recording,
+    "cartpole": functools.partial(_control, "cartpole"),
+    "acrobot": functools.partial(_control, "acrobot"),
 }
 
 _IMAGE_ENCODING = {
@@ -407,6 +451,26 @@ TASKS = {
             target=0.4,
             chance=0.0,
             defaults={"recording": 1, "dt": 0.002, "n_folds": 5},
+        ),
+        Task(
+            "cartpole",
+            "control",
+            "CartPole-v1 (gymnax), solved at an evaluation return of 475 (at most 500)",
+            "return",
+            target=ENVIRONMENTS["cartpole"].reward_threshold,
+            chance=22.4,
+            defaults={"max_episodes": 3000, "eval_episodes": 100},
+            quick={"max_episodes": 1500},
+        ),
+        Task(
+            "acrobot",
+            "control",
+            "Acrobot-v1 (gymnax), -1 per step until solved, threshold -100 (at least -500)",
+            "return",
+            target=ENVIRONMENTS["acrobot"].reward_threshold,
+            chance=-500.0,
+            defaults={"max_episodes": 5000, "eval_episodes": 100},
+            quick={"max_episodes": 2000},
         ),
     )
 }

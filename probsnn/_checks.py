@@ -190,9 +190,9 @@ def fully_observed(spec, caller: str) -> None:
 
 def basis_matrix(basis, name: str) -> np.ndarray:
     """Validate a (K, L) basis: 2-D, finite, float."""
-    array = (
-        np.asarray(basis, dtype=np.float64) if not hasattr(basis, "dtype") else np.asarray(basis)
-    )
+    array = np.asarray(basis) if hasattr(basis, "dtype") else _as_array(basis, name)
+    if array.dtype == object:
+        raise TypeError(f"{name} must be a real (K, L) array, got non-numeric entries")
     if not np.issubdtype(array.dtype, np.floating) and not np.issubdtype(array.dtype, np.integer):
         raise TypeError(f"{name} must be a real (K, L) array, got dtype {array.dtype}")
     if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] < 1:

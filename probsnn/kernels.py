@@ -12,6 +12,7 @@ computed for all t at once as a causal convolution (docs/theory.md §1).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -285,3 +286,300 @@ def _time_constants(time_constants) -> np.ndarray:
     if not np.all(np.isfinite(taus)) or np.any(taus <= 0):
         raise ValueError(f"time_constants must be finite and > 0, got {taus}")
     return taus
+
+
+# --------------------------------------------------------------------------------------------
+# Recursive (state-space) bases
+# --------------------------------------------------------------------------------------------
+#: A recursive basis's matrix drops the tail beyond L once Σ_{δ>L} |φ_k(δ)| (the most a trace
+#: can change, with a spike in every bin) is below this fraction of max_δ |φ_k(δ)|.
+TAIL_TOLERANCE = 1e-8
+
+
+@jax.tree_util.register_static
+class RecursiveBasis:
+    """A basis whose functions are sums of decaying modes, so traces obey a recursion.
+
+    Row k is φ_k(δ) = Σ_j B_{k,j} δ^{p_j} r_j^δ for δ = 1, 2, … (infinite support), with decay
+    factors r_j = exp(−Δ/τ_j) in (0, 1) and orders p_j ∈ {0, 1}. Filtering a train I_t with
+    mode j needs one state per order (Oppenheim & Schafer 2010, ch. 6):
+
+        e_{t+1} = r_j (e_t + I_t)               e_t = Σ_{δ>=1} r_j^δ I_{t−δ}
+        f_{t+1} = r_j (f_t + e_t + I_t)         f_t = Σ_{δ>=1} δ r_j^δ I_{t−δ}   (p_j = 1)
+
+    so a sampler step costs O(J) per train instead of O(L) (exponentials: p = 0; alpha
+    functions: p = 1; differences of exponentials: two p = 0 modes).
+
+    Everywhere an array basis is accepted the object stands for :attr:`matrix`, its first L
+    lags (``numpy.asarray(basis)`` gives it), where L is the shortest window whose dropped tail
+    Σ_{δ>L} |φ_k(δ)| is at most ``tolerance`` × max_δ |φ_k(δ)| for every k: the traces of the
+    convolution paths then differ from the recursion by less than float32 round-off.
+
+    Args:
+        decays: r ``(J,)``, each in (0, 1).
+        mixing: B ``(K, J)``, finite, every row non-zero.
+        orders: p ``(J,)`` of 0 and 1; default all 0.
+        tolerance: the tail tolerance, in (0, 0.1].
+
+    Raises:
+        ValueError: decays outside (0, 1), a mixing of another shape, non-finite or with a zero
+            row, orders other than 0/1, a tolerance out of range, a matrix too long to allocate.
+        TypeError: complex or non-numeric arrays.
+    """
+
+    def __init__(self, decays, mixing, orders=None, tolerance: float = TAIL_TOLERANCE):
+        decays = np.atleast_1d(_checks.basis_matrix(np.atleast_2d(decays), "decays")[0])
+        if np.any(decays <= 0) or np.any(decays >= 1):
+            raise ValueError(f"decays must lie in (0, 1), got {decays}")
+        mixing = _checks.basis_matrix(mixing, "mixing")
+        if mixing.shape[1] != decays.size:
+            raise ValueError(
+                f"mixing must have shape (K, {decays.size}) for {decays.size} decays, "
+                f"got {mixing.shape}"
+            )
+        if np.any(np.all(mixing == 0, axis=1)):
+            raise ValueError("mixing has an all-zero row: every basis function needs a mode")
+        orders = np.zeros(decays.size, int) if orders is None else np.asarray(orders)
+        if orders.shape != decays.shape or not np.all(np.isin(orders, (0, 1))):
+            raise ValueError(f"orders must be {decays.size} values of 0 or 1, got {orders!r}")
+        tolerance = _checks.positive_float(tolerance, "tolerance")
+        if tolerance > 0.1:
+            raise ValueError(f"tolerance must be at most 0.1, got {tolerance}")
+        self.decays = _read_only(decays)
+        self.mixing = _read_only(mixing)
+        self.orders = _read_only(orders.astype(np.int64))
+        self.tolerance = tolerance
+        self.matrix = _read_only(self._response(self._length()))
+
+    @property
+    def n_basis(self) -> int:
+        """K, the number of basis functions."""
+        return self.mixing.shape[0]
+
+    @property
+    def n_modes(self) -> int:
+        """J, the number of modes."""
+        return self.decays.size
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(K, L)`` of :attr:`matrix`."""
+        return self.matrix.shape
+
+    def response(self, n_lags: int) -> np.ndarray:
+        """φ over lags 1..``n_lags`` (beyond L too), ``(K, n_lags)`` float64."""
+        n_lags = _checks.positive_int(n_lags, "n_lags")
+        _checks.allocation(self.n_basis * n_lags, "the (K, n_lags) response")
+        return self._response(n_lags)
+
+    def _response(self, n_lags: int) -> np.ndarray:
+        lags = np.arange(1, n_lags + 1, dtype=np.float64)[None, :]
+        modes = lags ** self.orders[:, None] * self.decays[:, None] ** lags  # (J, n_lags)
+        return self.mixing @ modes
+
+    def _length(self) -> int:
+        """The shortest L whose dropped tail is within tolerance, by doubling then bisection."""
+        peak = np.max(np.abs(self._response(_peak_horizon(self.decays, self.orders))), axis=1)
+
+        def within(n_lags):
+            return np.all(self._tail_bound(n_lags) <= self.tolerance * peak)
+
+        high = 1
+        while not within(high):
+            high *= 2
+            _checks.allocation(self.n_basis * high, "the recursive basis's (K, L) matrix")
+        low = high // 2
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if within(middle) else (middle, high)
+        return high
+
+    def _tail_bound(self, n_lags: int) -> np.ndarray:
+        """An upper bound on Σ_{δ>L} |φ_k(δ)| per k: Σ_j |B_kj| Σ_{δ>L} δ^p r^δ (closed forms)."""
+        r, lag = self.decays, n_lags + 1
+        geometric = r**lag / (1 - r)
+        weighted = r**lag * (lag * (1 - r) + r) / (1 - r) ** 2
+        return np.abs(self.mixing) @ np.where(self.orders == 1, weighted, geometric)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.array(self.matrix, dtype=dtype)
+
+    def _key(self):
+        arrays = (self.decays, self.mixing, self.orders)
+        return (self.tolerance, *(_array_bytes(a) for a in arrays))
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __eq__(self, other):
+        return isinstance(other, RecursiveBasis) and self._key() == other._key()
+
+    def __repr__(self):
+        kinds = ", ".join(
+            f"{'δ·' if p else ''}{r:.4g}^δ" for r, p in zip(self.decays, self.orders, strict=True)
+        )
+        return f"RecursiveBasis(K={self.n_basis}, modes=[{kinds}], L={self.shape[1]})"
+
+
+def recursive_exponential(time_constants, dt: float, tolerance: float = TAIL_TOLERANCE):
+    """Exponential basis φ_k(δ) = exp(−δΔ/τ_k), δ = 1, 2, …, in recursive form.
+
+    The traces are x_{t+1} = r_k (x_t + s_t) with r_k = exp(−Δ/τ_k): a spike adds one and
+    decays once before it first counts (the kernel of :func:`exponential` without its cut).
+
+    Args:
+        time_constants: τ_k in seconds, ``(K,)`` or a scalar, each > 0. dt: bin width Δ > 0.
+        tolerance: see :class:`RecursiveBasis`.
+
+    Returns:
+        :class:`RecursiveBasis` with K modes, B = identity.
+
+    Raises:
+        ValueError: non-positive or non-finite time constants or dt.
+    """
+    decays = _decays(time_constants, dt)
+    return RecursiveBasis(decays, np.eye(decays.size), tolerance=tolerance)
+
+
+def recursive_alpha(time_constants, dt: float, tolerance: float = TAIL_TOLERANCE):
+    """Alpha-function basis φ_k(δ) = (δΔ/τ_k) exp(1 − δΔ/τ_k) (peak 1 at δΔ = τ_k), recursive.
+
+    One order-1 mode per function: φ_k(δ) = (eΔ/τ_k) δ r_k^δ with r_k = exp(−Δ/τ_k); the same
+    kernels as :func:`alpha` on infinite support. Args, returns and raises as
+    :func:`recursive_exponential`.
+    """
+    decays = _decays(time_constants, dt)
+    taus = -dt / np.log(decays)
+    return RecursiveBasis(
+        decays, np.diag(math.e * dt / taus), np.ones(decays.size, int), tolerance=tolerance
+    )
+
+
+def difference_of_exponentials(
+    rise_time_constants, decay_time_constants, dt: float, tolerance: float = TAIL_TOLERANCE
+):
+    """Double-exponential basis φ_k(δ) ∝ exp(−δΔ/τ_{d,k}) − exp(−δΔ/τ_{r,k}), peak 1, recursive.
+
+    The synaptic current of a conductance with rise time τ_r and decay time τ_d > τ_r (e.g.
+    Dayan & Abbott 2001, §5.8), normalised so the continuous-time peak, at
+    t* = τ_d τ_r log(τ_d/τ_r)/(τ_d − τ_r), is 1. Two modes per function.
+
+    Args:
+        rise_time_constants, decay_time_constants: τ_r and τ_d in seconds, ``(K,)`` or
+            scalars of equal size, 0 < τ_r < τ_d. dt: Δ > 0. tolerance: see
+            :class:`RecursiveBasis`.
+
+    Raises:
+        ValueError: sizes that differ, τ_r >= τ_d, non-positive or non-finite values.
+    """
+    rise = _time_constants(rise_time_constants)
+    decay = _time_constants(decay_time_constants)
+    if rise.shape != decay.shape:
+        raise ValueError(
+            f"rise_time_constants and decay_time_constants must have the same size, got "
+            f"{rise.size} and {decay.size}"
+        )
+    if np.any(rise >= decay):
+        raise ValueError(
+            f"rise_time_constants must be smaller than decay_time_constants, got {rise} and {decay}"
+        )
+    dt = _checks.positive_float(dt, "dt")
+    peak_time = decay * rise * np.log(decay / rise) / (decay - rise)
+    scale = 1.0 / (np.exp(-peak_time / decay) - np.exp(-peak_time / rise))
+    n = rise.size
+    mixing = np.zeros((n, 2 * n))
+    mixing[np.arange(n), 2 * np.arange(n)] = scale
+    mixing[np.arange(n), 2 * np.arange(n) + 1] = -scale
+    decays = np.stack([np.exp(-dt / decay), np.exp(-dt / rise)], axis=1).ravel()
+    return RecursiveBasis(decays, mixing, tolerance=tolerance)
+
+
+def _decays(time_constants, dt) -> np.ndarray:
+    taus = _time_constants(time_constants)
+    dt = _checks.positive_float(dt, "dt")
+    decays = np.exp(-dt / taus)
+    if np.any(decays <= 0) or np.any(decays >= 1):
+        raise ValueError(
+            f"time_constants {taus} with dt={dt} give decay factors exp(-dt/tau) that round to "
+            "0 or 1; use time constants within a few orders of magnitude of dt"
+        )
+    return decays
+
+
+def _peak_horizon(decays, orders) -> int:
+    """Lags over which a basis function's peak is sought: five time constants of the slowest
+    mode (an order-1 mode peaks at one; mixtures such as differences of exponentials before
+    their slow time constant)."""
+    return int(np.ceil(5 * (1 + np.max(orders)) / -np.log(np.max(decays)))) + 2
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array = np.array(array)
+    array.setflags(write=False)
+    return array
+
+
+def _array_bytes(array: np.ndarray):
+    return (array.shape, array.dtype.str, array.tobytes())
+
+
+class ExponentialFit(NamedTuple):
+    """A sum-of-exponentials approximation of a basis (:func:`fit_exponentials`).
+
+    Attributes:
+        basis: the :class:`RecursiveBasis` φ̂.
+        l1_error: ``(K,)`` Σ_{δ>=1} |φ_k(δ) − φ̂_k(δ)| (over φ̂'s support; φ is 0 beyond its L),
+            plus φ̂'s dropped tail bound. For 0/1 spikes a trace moves by at most this, so a
+            potential moves by at most Σ_{j,k} |w_{j,i,k}| l1_error_k (+ Σ_k |v_{i,k}| l1_k
+            for feedback on this basis), and, log σ being 1-Lipschitz, the log-likelihood of T
+            bins by at most the sum of that over neurons and bins.
+        max_error: ``(K,)`` max_δ |φ_k(δ) − φ̂_k(δ)|.
+    """
+
+    basis: RecursiveBasis
+    l1_error: np.ndarray
+    max_error: np.ndarray
+
+
+def fit_exponentials(basis, dt: float, time_constants=None, n_modes: int = 8) -> ExponentialFit:
+    """Approximate any basis by sums of exponentials, for the recursive sampler's fast path.
+
+    Least squares over the lags δ = 1..L' (L' past both φ's support and the slowest mode's
+    tail, so φ̂ is also fitted to zero where φ has ended) of φ_k(δ) ≈ Σ_j B_{k,j} r_j^δ with
+    fixed r_j = exp(−Δ/τ_j) (the linear step of Prony-type fits; de Prony 1795, Hildebrand
+    1956 §9.4). More, and better spread, time constants give smaller errors; the fit reports
+    them (:class:`ExponentialFit`).
+
+    Args:
+        basis: ``(K, L)`` real basis (e.g. :func:`raised_cosine`).
+        dt: Δ in seconds, > 0.
+        time_constants: τ_j in seconds ``(J,)``; default ``n_modes`` log-spaced from Δ/2 to
+            L·Δ/2.
+        n_modes: J when ``time_constants`` is None, >= 1.
+
+    Returns:
+        :class:`ExponentialFit`.
+
+    Raises:
+        ValueError: a basis that is not a finite (K, L) array, non-positive dt, time
+            constants, or n_modes.
+        TypeError: complex or non-numeric arguments.
+    """
+    phi = _checks.basis_matrix(basis, "basis")
+    dt = _checks.positive_float(dt, "dt")
+    if time_constants is None:
+        n_modes = _checks.positive_int(n_modes, "n_modes")
+        time_constants = dt * np.geomspace(0.5, max(phi.shape[1] / 2, 1.0), n_modes)
+    decays = _decays(time_constants, dt)
+    slowest = RecursiveBasis(decays[[np.argmax(decays)]], np.ones((1, 1)))
+    n_lags = max(phi.shape[1], slowest.shape[1])
+    target = np.pad(phi, ((0, 0), (0, n_lags - phi.shape[1])))
+    lags = np.arange(1, n_lags + 1, dtype=np.float64)
+    modes = decays[:, None] ** lags[None, :]  # (J, L')
+    mixing = np.linalg.lstsq(modes.T, target.T, rcond=None)[0].T  # (K, J)
+    fitted = RecursiveBasis(decays, mixing)
+    response = fitted.response(max(n_lags, fitted.shape[1]))
+    target = np.pad(target, ((0, 0), (0, response.shape[1] - n_lags)))
+    difference = np.abs(target - response)
+    l1 = difference.sum(axis=1) + fitted._tail_bound(response.shape[1])
+    return ExponentialFit(basis=fitted, l1_error=l1, max_error=difference.max(axis=1))

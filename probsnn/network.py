@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from probsnn import _checks, topology
+from probsnn.kernels import RecursiveBasis
 
 
 class Params(NamedTuple):
@@ -44,7 +45,10 @@ class Network:
 
     Args:
         n_neurons: N >= 1.
-        synapse_basis: ``(K_syn, L_syn)`` basis of the synaptic kernels.
+        synapse_basis: ``(K_syn, L_syn)`` basis of the synaptic kernels, or a
+            :class:`~probsnn.kernels.RecursiveBasis` (any of the three bases may be one: it
+            stands for its matrix everywhere, and when the synapse and feedback bases both are,
+            :func:`probsnn.sample` can keep decaying trace states instead of L lags).
         feedback_basis: ``(K_fb, L_fb)`` basis of each neuron's own history kernel; default the
             synapse basis.
         input_basis: ``(K_in, L_in)`` basis of the stimulus kernels; required when n_inputs > 0.
@@ -87,6 +91,11 @@ class Network:
             if input_basis is None
             else _frozen(_checks.basis_matrix(input_basis, "input_basis"))
         )
+        self.synapse_recursion = _recursion(synapse_basis)
+        self.feedback_recursion = (
+            self.synapse_recursion if feedback_basis is None else _recursion(feedback_basis)
+        )
+        self.input_recursion = _recursion(input_basis)
         self.dt = _checks.positive_float(dt, "dt")
         n = self.n_neurons
         _checks.allocation(
@@ -113,6 +122,9 @@ class Network:
             self.n_inputs,
             self.dt,
             *(_array_key(a) for a in self._arrays()),
+            self.synapse_recursion,
+            self.feedback_recursion,
+            self.input_recursion,
         )
 
     # -- sizes -----------------------------------------------------------------------------
@@ -132,6 +144,12 @@ class Network:
             self.feedback_basis.shape == self.synapse_basis.shape
             and np.array_equal(self.feedback_basis, self.synapse_basis)
         )
+
+    @property
+    def recursive(self) -> bool:
+        """True when the synapse and feedback bases are :class:`~probsnn.kernels.RecursiveBasis`
+        objects, so the sampler can keep O(J) trace states per neuron instead of L lags."""
+        return self.synapse_recursion is not None and self.feedback_recursion is not None
 
     @property
     def hidden(self) -> np.ndarray:
@@ -272,6 +290,10 @@ class Network:
             f"hidden={int(self.hidden.sum())}",
         ]
         return f"Network({', '.join(parts)})"
+
+
+def _recursion(basis) -> RecursiveBasis | None:
+    return basis if isinstance(basis, RecursiveBasis) else None
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:

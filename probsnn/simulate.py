@@ -16,6 +16,14 @@ import numpy as np
 from probsnn import _checks
 from probsnn.glm import _init_state, sample_step, step_weights
 from probsnn.network import Network, Params
+from probsnn.propagation import (
+    PROPAGATIONS,
+    default_capacity,
+    init_mode_state,
+    mode_layout,
+    mode_step,
+    mode_weights,
+)
 
 
 def sample(
@@ -27,6 +35,8 @@ def sample(
     inputs=None,
     return_potentials: bool = False,
     clamp=None,
+    propagation: str = "auto",
+    capacity: int | None = None,
 ):
     """Sample spike trains s_{i,t} ~ Bernoulli(σ(u_{i,t})) bin by bin, starting from silence.
 
@@ -45,6 +55,20 @@ def sample(
         return_potentials: also return the potentials u used in every bin.
         clamp: visible spikes ``(T, N_visible)`` (shared by all trials) or
             ``(n_trials, T, N_visible)``, in the order of ``numpy.flatnonzero(spec.visible)``.
+        propagation: how the past reaches the potentials. ``"ring"``: a ring buffer of the
+            last L bins, traces Σ_δ φ_{k,δ} s_{t−δ} per bin (any basis; O(N·L + K·N²) per bin
+            and trial). ``"dense"``: recursive trace states (bases that are
+            :class:`~probsnn.kernels.RecursiveBasis`), the bin's spikes times the (N, J·N)
+            mode weights (O(J·N²)). ``"event"``: recursive states plus the weight rows of
+            the neurons that spiked (O(spikes·J·N)), the dense product for a bin where a trial
+            has more than ``capacity`` spikes. ``"auto"``: ``"event"`` when the bases are
+            recursive, else ``"ring"``. All give the same distribution; the recursive ones
+            agree with ``"ring"`` to float round-off in u (the basis matrix's dropped tail is
+            below it), so spikes for the same key agree except where a uniform draw falls
+            within round-off of σ(u).
+        capacity: the event path's spikes per trial and bin (on average over the trials)
+            above which a bin takes the dense product; default
+            :func:`probsnn.propagation.default_capacity` (N / (4 √n_trials)).
 
     Returns:
         spikes ``(n_trials, T, N)`` uint8 (``(T, N)`` without trials), and with
@@ -55,18 +79,47 @@ def sample(
             non-integer sizes, complex inputs.
         ValueError: sizes below 1 or too large to allocate, params of the wrong shape or with
             NaN/inf (naming the field), inputs missing, unexpected, non-finite or of the wrong
-            shape, non-binary clamped spikes.
+            shape, non-binary clamped spikes, an unknown propagation, ``"dense"`` or
+            ``"event"`` on a network whose bases are not recursive, a capacity below 1.
     """
     spec.check_params(params)
+    n_batch = 1 if n_trials is None or not isinstance(n_trials, int) else max(n_trials, 1)
+    propagation, capacity = check_propagation(spec, propagation, capacity, n_batch)
+    sampler = partial(_sample, propagation=propagation, capacity=capacity)
     request = (key, n_steps, n_trials, inputs, clamp, return_potentials)
-    return run_sampler(_sample, _clamped_spikes, spec, params, *request)
+    return run_sampler(sampler, _clamped_spikes, spec, params, *request)
+
+
+def check_propagation(spec: Network, propagation, capacity, n_trials: int = 1):
+    """Resolve ``propagation`` (``"auto"`` → ``"event"`` for recursive bases, else ``"ring"``)
+    and ``capacity`` (default :func:`~probsnn.propagation.default_capacity` for ``n_trials``);
+    returns both.
+
+    Raises:
+        ValueError: an unknown option, a recursive method on array bases, a capacity below 1.
+        TypeError: a capacity that is not an integer.
+    """
+    propagation = _checks.option(propagation, "propagation", ("auto", "ring", *PROPAGATIONS))
+    if propagation == "auto":
+        propagation = "event" if spec.recursive else "ring"
+    if propagation in PROPAGATIONS and not spec.recursive:
+        raise ValueError(
+            f"propagation={propagation!r} needs recursive synapse and feedback bases "
+            "(probsnn.kernels.RecursiveBasis, e.g. kernels.recursive_exponential); this "
+            "network's bases are arrays: use propagation='ring'"
+        )
+    if capacity is None:
+        capacity = default_capacity(spec.n_neurons, n_trials)
+    capacity = min(_checks.positive_int(capacity, "capacity"), spec.n_neurons)
+    return propagation, capacity
 
 
 def run_sampler(sampler, check_clamp, spec, params, key, n_steps, n_trials, inputs, clamp, full):
     """The public samplers' shared front: validate the key, sizes, inputs (against the spec's
     channels for a WTA network) and clamp (``check_clamp(spec, clamp, n_steps, n_trials,
     batched)``), run the compiled ``sampler(spec, params, key, n_steps, n_trials, inputs,
-    clamp)``, drop the trial axis when ``n_trials`` is None, and return u too when ``full``."""
+    clamp, full)`` (u is built only when ``full``), drop the trial axis when ``n_trials`` is
+    None, and return u too when ``full``."""
     key = _checks.prng_key(key, "key")
     n_steps = _checks.positive_int(n_steps, "n_steps")
     batched = n_trials is not None
@@ -79,38 +132,54 @@ def run_sampler(sampler, check_clamp, spec, params, key, n_steps, n_trials, inpu
     input_spec = getattr(spec, "channels", spec)
     inputs = sampler_inputs(input_spec, inputs, n_steps, n_trials, batched)
     clamp = check_clamp(spec, clamp, n_steps, n_trials, batched)
-    spikes, u = sampler(spec, params, key, n_steps, n_trials, inputs, clamp)
+    spikes, u = sampler(spec, params, key, n_steps, n_trials, inputs, clamp, full)
     if not batched:
-        spikes, u = spikes[0], u[0]
+        spikes = spikes[0]
+        u = None if u is None else u[0]
     return (spikes, u) if full else spikes
 
 
-@partial(jax.jit, static_argnums=(0, 3, 4))
-def _sample(spec, params, key, n_steps, n_trials, inputs, clamp):
-    weights = step_weights(spec, params)
+@partial(
+    jax.jit, static_argnames=("spec", "n_steps", "n_trials", "full", "propagation", "capacity")
+)
+def _sample(spec, params, key, n_steps, n_trials, inputs, clamp, full, propagation, capacity):
     visible = None if clamp is None else spec.visible
+    if propagation == "ring":
+        weights = step_weights(spec, params)
+        state = _init_state(spec, (n_trials,), jnp.float32)
 
-    def step_fn(state, step_key, input_t, clamp_t):
-        return sample_step(weights, state, step_key, input_t, clamp_t, visible)
+        def step_fn(state, step_key, input_t, clamp_t):
+            return sample_step(weights, state, step_key, input_t, clamp_t, visible)
 
-    state = _init_state(spec, (n_trials,), jnp.float32)
-    return scan_bins(step_fn, state, key, n_steps, inputs, clamp)
+    else:
+        layout = mode_layout(spec)
+        weights = mode_weights(spec, params)
+        state = init_mode_state(spec, (n_trials,))
+
+        def step_fn(state, step_key, input_t, clamp_t):
+            return mode_step(
+                layout, weights, state, step_key, input_t, clamp_t, visible, propagation, capacity
+            )
+
+    return scan_bins(step_fn, state, key, n_steps, inputs, clamp, full)
 
 
-def scan_bins(step_fn, state, key, n_steps: int, inputs=None, clamp=None):
+def scan_bins(step_fn, state, key, n_steps: int, inputs=None, clamp=None, potentials=True):
     """Run a sampling step over ``n_steps`` bins with ``lax.scan``, trials leading.
 
-    The one scan of the samplers: the GLM network's (:func:`probsnn.glm.sample_step`) and the
-    WTA network's (:func:`probsnn.wta.step`, its own categorical emission) both run through it.
+    The one scan of the samplers: the GLM network's (:func:`probsnn.glm.sample_step` and
+    :func:`probsnn.propagation.mode_step`) and the WTA network's (:func:`probsnn.wta.step`, its
+    own categorical emission) all run through it.
 
     Args:
         step_fn: ``step_fn(state, key, input_t, clamp_t) -> (state, (spikes_t, u_t))``, with
             input_t ``(B, M)`` or None and clamp_t ``(B, ...)`` or None.
         state: the initial sampler state. key: PRNG key, split once per bin.
         n_steps: T. inputs: ``(B, T, M)`` or None. clamp: ``(B, T, ...)`` or None.
+        potentials: keep u of every bin; without it only the spikes are stacked.
 
     Returns:
-        ``(spikes, u)``, each ``(B, T, ...)``.
+        ``(spikes, u)``, each ``(B, T, ...)``; u is None without ``potentials``.
     """
     keys = jax.random.split(key, n_steps)
     xs = (
@@ -120,10 +189,11 @@ def scan_bins(step_fn, state, key, n_steps: int, inputs=None, clamp=None):
     )
 
     def body(carry, x_t):
-        return step_fn(carry, *x_t)
+        carry, (spikes_t, u_t) = step_fn(carry, *x_t)
+        return carry, (spikes_t, u_t if potentials else None)
 
     _, (spikes, u) = jax.lax.scan(body, state, xs)
-    return jnp.swapaxes(spikes, 0, 1), jnp.swapaxes(u, 0, 1)
+    return jnp.swapaxes(spikes, 0, 1), None if u is None else jnp.swapaxes(u, 0, 1)
 
 
 def _clamped_spikes(spec: Network, clamp, n_steps: int, n_trials: int, batched: bool):

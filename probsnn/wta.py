@@ -538,13 +538,13 @@ def sample(
     return run_sampler(_sample, _clamped_spikes, spec, params, *request)
 
 
-@partial(jax.jit, static_argnums=(0, 3, 4))
-def _sample(spec, params, key, n_steps, n_trials, inputs, clamp):
+@partial(jax.jit, static_argnums=(0, 3, 4, 7))
+def _sample(spec, params, key, n_steps, n_trials, inputs, clamp, full):
     def step_fn(state, step_key, input_t, clamp_t):
         return _step(spec, params, state, step_key, input_t, clamp_t)
 
     state = _init_state(spec.channels, (n_trials,), jnp.float32)
-    return scan_bins(step_fn, state, key, n_steps, inputs, clamp)
+    return scan_bins(step_fn, state, key, n_steps, inputs, clamp, full)
 
 
 def _clamped_spikes(spec: WTANetwork, clamp, n_steps: int, n_trials: int, batched: bool):

@@ -8,6 +8,19 @@ import probsnn as ps
 from probsnn import kernels, topology
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's in-memory compiled programs after each test module.
+
+    Every XLA CPU executable keeps its own memory mappings; a worker that compiles the
+    thousands of programs of the whole suite passes the kernel's limit of 65,530 mappings per
+    process (vm.max_map_count) and LLVM then crashes (a segfault while compiling or serialising
+    a program). Programs shared across modules are reloaded from the persistent cache.
+    """
+    yield
+    jax.clear_caches()
+
+
 @pytest.fixture
 def x64():
     """Run a test in float64 (restores the previous setting)."""

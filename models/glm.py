@@ -2,8 +2,9 @@
 
 :func:`glm_network`: observed spikes are scored with the parallel likelihood of
 :func:`probsnn.glm.potentials`; unobserved spikes are drawn bin by bin with
-``numpyro.contrib.control_flow.scan`` over :func:`probsnn.glm.step_potential` — the same two
-functions as the fast library paths, so the model's log density equals
+``numpyro.contrib.control_flow.scan`` over :func:`probsnn.glm.step_potential` (or, for recursive
+bases, the decaying trace states of :mod:`probsnn.propagation`) — the same functions as the
+fast library paths, so the model's log density equals
 :func:`probsnn.log_likelihood` (Jang et al. 2019, IEEE SPM 36(6)).
 
 :func:`glm_design_model`: the same log density for fully observed spikes on a design X of
@@ -27,6 +28,14 @@ from probsnn.design import Design, column_mask, params_to_coef
 from probsnn.glm import advance, check_data, contract, init_state, step_potential, step_weights
 from probsnn.glm import traces as filter_traces
 from probsnn.network import Network, Params
+from probsnn.propagation import (
+    default_capacity,
+    init_mode_state,
+    mode_advance,
+    mode_layout,
+    mode_potential,
+    mode_weights,
+)
 from probsnn.simulate import sampler_inputs
 
 from .priors import GLMPrior, prior_params
@@ -108,16 +117,27 @@ def _sample_spikes(spec, theta, inputs, n_steps, n_trials):
         n_steps * n_trials * spec.n_neurons,
         f"the sampled spikes (n_trials={n_trials}, n_steps={n_steps}, N={spec.n_neurons})",
     )
-    weights = step_weights(spec, theta)
     inputs = sampler_inputs(spec, inputs, n_steps, n_trials)
     xs = None if inputs is None else jnp.swapaxes(inputs, 0, 1)  # (T, n_trials, M)
-    state = init_state(spec, (n_trials,))
+    if spec.recursive:  # decaying trace states, each bin's spikes delivered event by event
+        layout, weights = mode_layout(spec), mode_weights(spec, theta)
+        state = init_mode_state(spec, (n_trials,))
+        capacity = default_capacity(spec.n_neurons, n_trials)
+        potential = functools.partial(mode_potential, layout, weights)
+        deliver = functools.partial(
+            mode_advance, layout, weights, propagation="event", capacity=capacity
+        )
+    else:  # the ring buffer of the last L bins
+        weights = step_weights(spec, theta)
+        state = init_state(spec, (n_trials,))
+        potential = functools.partial(step_potential, weights)
+        deliver = advance
 
     def transition(state, input_t):
-        u = step_potential(weights, state)  # (n_trials, N)
+        u = potential(state)  # (n_trials, N)
         with numpyro.plate("trials", n_trials):
             spikes_t = numpyro.sample("spikes_t", dist.Bernoulli(logits=u).to_event(1))
-        return advance(state, spikes_t, input_t), spikes_t
+        return deliver(state, spikes_t, input_t), spikes_t
 
     _, spikes = scan(transition, state, xs, length=n_steps)
     return numpyro.deterministic("spikes", jnp.swapaxes(spikes, 0, 1))

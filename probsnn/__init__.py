@@ -27,6 +27,7 @@ from probsnn.glm import (
 )
 from probsnn.network import Network, Params
 from probsnn.simulate import sample
+from probsnn.sparse import SparseNetwork, Synapses
 from probsnn.wta import WTANetwork, WTAParams
 
 __version__ = "0.1.0"
@@ -37,6 +38,8 @@ __all__ = [
     "Network",
     "Params",
     "SamplerState",
+    "SparseNetwork",
+    "Synapses",
     "Traces",
     "WTANetwork",
     "WTAParams",

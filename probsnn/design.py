@@ -17,6 +17,7 @@ import numpy as np
 
 from probsnn import _checks
 from probsnn.glm import check_data, traces
+from probsnn.kernels import FILTER_METHODS
 from probsnn.network import Network, Params
 
 
@@ -48,7 +49,7 @@ def build_design(spec: Network, spikes, inputs=None, method: str = "auto") -> De
             a design too large to allocate (checked before it is built).
     """
     spikes, inputs = check_data(spec, spikes, inputs)
-    method = _checks.option(method, "method", ("auto", "direct", "fft"))
+    method = _checks.option(method, "method", FILTER_METHODS)
     rows = int(np.prod(spikes.shape[:-1]))
     mask = column_mask(spec)
     _checks.allocation(

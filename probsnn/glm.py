@@ -25,8 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from probsnn import _checks
-from probsnn.kernels import _filter_spikes
+from probsnn.kernels import FILTER_METHODS, _filter_spikes
 from probsnn.network import Network, Params
+from probsnn.sparse import SparseNetwork, synaptic_input
 
 
 class Traces(NamedTuple):
@@ -100,20 +101,41 @@ def traces(spec: Network, spikes, inputs=None, method: str = "auto") -> Traces:
     A building block of compiled code: only the method and the sizes are checked here (the
     values by :func:`check_data`, which the public functions call first).
 
+    ``method="recursive"`` filters through the recursion of every basis that has one (the others
+    as ``"auto"``); it needs at least one :class:`~probsnn.kernels.RecursiveBasis`.
+
     Raises:
-        ValueError: an unknown method, or empty spikes or inputs.
+        ValueError: an unknown method, ``"recursive"`` for a network without a recursive basis,
+            or empty spikes or inputs.
     """
-    method = _checks.option(method, "method", ("auto", "direct", "fft"))
+    method = _checks.option(method, "method", FILTER_METHODS)
+    recursions = (spec.synapse_recursion, spec.feedback_recursion, spec.input_recursion)
+    if method == "recursive" and all(r is None for r in recursions):
+        raise ValueError(
+            "method='recursive' needs a network with a RecursiveBasis "
+            "(probsnn.kernels.recursive_exponential and friends); this one has array bases"
+        )
     _checks.nonempty(spikes, "spikes")
-    syn = _filter_spikes(spikes, spec.synapse_basis, method)
-    fb = None if spec.shares_basis else _filter_spikes(spikes, spec.feedback_basis, method)
+    syn = _filter_spikes(spikes, *_basis(spec.synapse_basis, spec.synapse_recursion, method))
+    fb = None
+    if not spec.shares_basis:
+        fb = _filter_spikes(spikes, *_basis(spec.feedback_basis, spec.feedback_recursion, method))
     x_in = None
     if spec.n_inputs:
         if inputs is None:
             raise ValueError(f"inputs (..., T, {spec.n_inputs}) are required by this network")
         _checks.nonempty(inputs, "inputs")
-        x_in = _filter_spikes(inputs, spec.input_basis, method).astype(syn.dtype)
+        x_in = _filter_spikes(inputs, *_basis(spec.input_basis, spec.input_recursion, method))
+        x_in = x_in.astype(syn.dtype)
     return Traces(syn=syn, fb=fb, inputs=x_in)
+
+
+def _basis(matrix, recursion, method: str):
+    """``(basis, method)`` for one of the network's bases: its recursive form where it has one,
+    else its matrix (filtered as ``"auto"`` when the recursion was asked for)."""
+    if recursion is None:
+        return matrix, "auto" if method == "recursive" else method
+    return recursion, method
 
 
 def contract(spec: Network, params: Params, x: Traces):
@@ -124,10 +146,15 @@ def contract(spec: Network, params: Params, x: Traces):
     contraction names no time axis.
     """
     dtype = x.syn.dtype
-    w = _synaptic_matrix(spec, params, dtype)  # (N, K_syn, N)
-    u = jnp.einsum("...jk,jki->...i", x.syn, w) + params.bias.astype(dtype)
-    if x.fb is not None:
-        u = u + jnp.einsum("...ik,ik->...i", x.fb, params.v.astype(dtype))
+    if isinstance(spec, SparseNetwork):
+        u = synaptic_input(spec, x.syn, params.w.astype(dtype)) + params.bias.astype(dtype)
+        x_fb = x.syn if x.fb is None else x.fb
+        u = u + jnp.einsum("...ik,ik->...i", x_fb, params.v.astype(dtype))
+    else:
+        w = _synaptic_matrix(spec, params, dtype)  # (N, K_syn, N)
+        u = jnp.einsum("...jk,jki->...i", x.syn, w) + params.bias.astype(dtype)
+        if x.fb is not None:
+            u = u + jnp.einsum("...ik,ik->...i", x.fb, params.v.astype(dtype))
     if x.inputs is not None:
         u = u + jnp.einsum("...mk,mik->...i", x.inputs, params.c.astype(dtype))
     return u
@@ -153,7 +180,7 @@ def potentials(spec: Network, params: Params, spikes, inputs=None, method: str =
     """
     spikes, inputs = check_data(spec, spikes, inputs)
     spec.check_params(params)
-    method = _checks.option(method, "method", ("auto", "direct", "fft"))
+    method = _checks.option(method, "method", FILTER_METHODS)
     return _potentials(spec, params, spikes, inputs, method)
 
 
@@ -164,7 +191,7 @@ def log_likelihood(spec: Network, params: Params, spikes, inputs=None, method: s
     """
     spikes, inputs = check_data(spec, spikes, inputs)
     spec.check_params(params)
-    method = _checks.option(method, "method", ("auto", "direct", "fft"))
+    method = _checks.option(method, "method", FILTER_METHODS)
     return _log_likelihood(spec, params, spikes, inputs, method)
 
 

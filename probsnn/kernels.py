@@ -6,7 +6,8 @@ train with a basis gives its traces
 
     x_{k,t} = Σ_{δ=1..L} φ_{k,δ} s_{t-δ}        (strictly causal: s_t never enters x_t),
 
-computed for all t at once as a causal convolution (docs/theory.md §1).
+computed for all t at once as a causal convolution, or, for a :class:`RecursiveBasis`, as a
+linear recurrence over time (docs/theory.md §1).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from probsnn import _checks
 
 #: Above this many lags ``filter_spikes(method="auto")`` uses the FFT (see benchmarks/filtering.py).
 FFT_MIN_LAGS = 48
+
+#: Filtering methods of :func:`filter_spikes` (and of every function that filters spikes).
+FILTER_METHODS = ("auto", "direct", "fft", "recursive")
 
 
 def raised_cosine(
@@ -179,7 +183,9 @@ def combine(weights, basis):
             axis is not K.
     """
     weights = _checks.real_array(weights, "weights", min_ndim=1)
-    if _checks.is_concrete(basis):
+    if isinstance(basis, RecursiveBasis):
+        pass
+    elif _checks.is_concrete(basis):
         basis = _checks.basis_matrix(basis, "basis")
     basis = jnp.asarray(basis)
     if basis.ndim != 2:
@@ -202,25 +208,31 @@ def filter_spikes(spikes, basis, method: str = "auto"):
 
     Args:
         spikes: ``(..., T, N)`` spikes (bool, integer or float) or any real signal.
-        basis: ``(K, L)``.
+        basis: ``(K, L)``, or a :class:`RecursiveBasis`.
         method: ``"direct"`` (a convolution, exact), ``"fft"`` (O(T log T), float round-off of
-            order 1e-7 relative in float32) or ``"auto"`` (FFT when L > ``FFT_MIN_LAGS``).
+            order 1e-7 relative in float32), ``"recursive"`` (a :class:`RecursiveBasis` only: its
+            mode recursions run as a parallel prefix scan over time, O(T·J) per train, the
+            infinite kernel rather than its first L lags) or ``"auto"`` (recursive for a
+            :class:`RecursiveBasis`, else FFT when L > ``FFT_MIN_LAGS``).
 
     Returns:
         ``(..., T, N, K)`` traces in float32 (float64 when the input is float64).
 
     Raises:
-        ValueError: an unknown method; spikes with fewer than 2 dimensions, an empty axis (no
+        ValueError: an unknown method, ``"recursive"`` with an array basis; spikes with fewer
+            than 2 dimensions, an empty axis (no
             bins, trains or trials) or non-finite values; a basis that is not a finite (K, L)
             array; an output too large to allocate.
         TypeError: complex or non-numeric spikes or basis.
     """
-    method = _checks.option(method, "method", ("auto", "direct", "fft"))
+    method = _checks.option(method, "method", FILTER_METHODS)
     spikes = _checks.real_array(spikes, "spikes", min_ndim=0)
     if spikes.ndim < 2:
         raise ValueError(f"spikes must have shape (..., T, N), got shape {tuple(spikes.shape)}")
     _checks.nonempty(spikes, "spikes")
-    if _checks.is_concrete(basis):
+    if isinstance(basis, RecursiveBasis):
+        pass
+    elif _checks.is_concrete(basis):
         basis = _checks.basis_matrix(basis, "basis")
     elif np.ndim(basis) != 2:
         raise ValueError(f"basis must be a (K, L) array, got shape {np.shape(basis)}")
@@ -232,16 +244,27 @@ def filter_spikes(spikes, basis, method: str = "auto"):
 
 def _filter_spikes(spikes, basis, method: str):
     """:func:`filter_spikes` without the argument checks (for callers that validated them)."""
+    recursive = isinstance(basis, RecursiveBasis)
+    if method == "recursive" and not recursive:
+        raise ValueError(
+            "method='recursive' needs a RecursiveBasis (recursive_exponential, recursive_alpha, "
+            "difference_of_exponentials or fit_exponentials(...).basis), got an array basis"
+        )
     float64 = spikes.dtype == jnp.float64 and jax.config.jax_enable_x64
     dtype = jnp.float64 if float64 else jnp.float32
     phi = jnp.asarray(basis, dtype=dtype)
     if method == "auto":
-        method = "fft" if phi.shape[1] > FFT_MIN_LAGS else "direct"
+        method = "recursive" if recursive else "fft" if phi.shape[1] > FFT_MIN_LAGS else "direct"
     signal = jnp.asarray(spikes, dtype=dtype)
     *batch, n_steps, n_trains = signal.shape
     # (B, T) rows, one per train.
     rows = jnp.moveaxis(signal, -1, -2).reshape(-1, n_steps)
-    traces = _filter_fft(rows, phi) if method == "fft" else _filter_direct(rows, phi)
+    if method == "recursive":
+        traces = _filter_recursive(rows, basis)
+    elif method == "fft":
+        traces = _filter_fft(rows, phi)
+    else:
+        traces = _filter_direct(rows, phi)
     # traces: (B, K, T) -> (..., T, N, K)
     traces = traces.reshape(*batch, n_trains, phi.shape[0], n_steps)
     return jnp.moveaxis(traces, -1, -3)
@@ -264,6 +287,33 @@ def _filter_fft(rows, phi):
     kernel = jnp.pad(phi, ((0, 0), (1, 0)))
     spectrum = jnp.fft.rfft(rows, n=size)[:, None, :] * jnp.fft.rfft(kernel, n=size)[None]
     return jnp.fft.irfft(spectrum, n=size)[:, :, :n_steps]
+
+
+def _filter_recursive(rows, basis):
+    """Traces ``(B, K, T)`` of ``rows`` ``(B, T)`` through the modes of a :class:`RecursiveBasis`:
+    e_t = r (e_{t−1} + s_{t−1}) and f_t = r f_{t−1} + e_t, each a first-order linear recurrence
+    solved by a parallel prefix scan (Blelloch 1990)."""
+    dtype = rows.dtype
+    decays = jnp.asarray(basis.decays, dtype)[None, :, None]  # (1, J, 1)
+    previous = jnp.pad(rows, ((0, 0), (1, 0)))[:, None, :-1]  # s_{t−1}, (B, 1, T)
+    modes = _linear_recurrence(decays, decays * previous)  # e: (B, J, T)
+    order_one = np.flatnonzero(basis.orders == 1)
+    if order_one.size:
+        f = _linear_recurrence(decays[:, order_one], modes[:, order_one])
+        modes = modes.at[:, order_one].set(f)
+    return jnp.einsum("kj,bjt->bkt", jnp.asarray(basis.mixing, dtype), modes)
+
+
+def _linear_recurrence(decays, drive):
+    """h_t = r h_{t−1} + b_t with h_{−1} = 0 along the last axis, as an associative scan of the
+    affine maps h ↦ r h + b."""
+
+    def compose(first, second):
+        (r1, b1), (r2, b2) = first, second
+        return r1 * r2, r2 * b1 + b2
+
+    factors = jnp.broadcast_to(decays, drive.shape)
+    return jax.lax.associative_scan(compose, (factors, drive), axis=-1)[1]
 
 
 def fft_length(n: int) -> int:

@@ -157,14 +157,7 @@ class Network:
 
     @property
     def param_shapes(self) -> Params:
-        n, m = self.n_neurons, self.n_inputs
-        k_in = 0 if self.input_basis is None else self.input_basis.shape[0]
-        return Params(
-            w=(n, n, self.synapse_basis.shape[0]),
-            v=(n, self.feedback_basis.shape[0]),
-            c=(m, n, k_in),
-            bias=(n,),
-        )
+        return shapes_of(self, (self.n_neurons, self.n_neurons))
 
     # -- parameters ------------------------------------------------------------------------
     def init_params(
@@ -196,24 +189,9 @@ class Network:
                 a non-floating dtype.
             ValueError: a non-finite or out-of-range rate, weight_scale or refractory.
         """
-        key = _checks.prng_key(key, "key")
-        rate = _checks.positive_float(rate, "rate")
-        if not rate * self.dt < 1:
-            raise ValueError(f"rate * dt must be < 1, got rate={rate} with dt={self.dt}")
-        weight_scale = _checks.nonnegative_float(weight_scale, "weight_scale")
-        refractory = _checks.finite_float(refractory, "refractory")
-        dtype = _checks.float_dtype(dtype, "dtype")
-        shapes = self.param_shapes
-        key_w, key_c = jax.random.split(key)
-        fan_in = np.maximum(self.connectivity.sum(axis=0), 1) * shapes.w[2]
-        w = jax.random.normal(key_w, shapes.w, dtype) * (weight_scale / np.sqrt(fan_in))[:, None]
-        w = w * jnp.asarray(self.connectivity, dtype)[:, :, None]
-        c_scale = weight_scale / np.sqrt(max(self.n_inputs * shapes.c[2], 1))
-        c = jax.random.normal(key_c, shapes.c, dtype) * c_scale
-        v = jnp.zeros(shapes.v, dtype).at[:, 0].set(-refractory)
-        p = rate * self.dt
-        bias = jnp.full(shapes.bias, np.log(p / (1 - p)), dtype)
-        return Params(w=w, v=v, c=c, bias=bias)
+        fan_in = np.maximum(self.connectivity.sum(axis=0), 1) * self.synapse_basis.shape[0]
+        scale = self.connectivity / np.sqrt(fan_in)  # (N_pre, N_post), 0 off the mask
+        return random_params(self, key, rate, weight_scale, refractory, dtype, scale)
 
     def check_params(self, params) -> Params:
         """Return ``params`` unchanged, raising unless it is a :class:`Params` with this network's
@@ -290,6 +268,42 @@ class Network:
             f"hidden={int(self.hidden.sum())}",
         ]
         return f"Network({', '.join(parts)})"
+
+
+def shapes_of(spec, synapse_axes: tuple[int, int]) -> Params:
+    """The :class:`Params` shapes of ``spec`` with ``w`` ``(*synapse_axes, K_syn)``."""
+    n, m = spec.n_neurons, spec.n_inputs
+    k_in = 0 if spec.input_basis is None else spec.input_basis.shape[0]
+    return Params(
+        w=(*synapse_axes, spec.synapse_basis.shape[0]),
+        v=(n, spec.feedback_basis.shape[0]),
+        c=(m, n, k_in),
+        bias=(n,),
+    )
+
+
+def random_params(spec, key, rate, weight_scale, refractory, dtype, synapse_scale) -> Params:
+    """:meth:`Network.init_params` for any network with :class:`Params`: bias = logit(rate Δ),
+    w = weight_scale × ``synapse_scale`` ``w.shape[:2]`` × Normal(0, 1), c ~ Normal(0,
+    weight_scale² / (K M)), v = −refractory on the first feedback basis function; the options
+    validated first (raising as :meth:`Network.init_params` says)."""
+    key = _checks.prng_key(key, "key")
+    rate = _checks.positive_float(rate, "rate")
+    if not rate * spec.dt < 1:
+        raise ValueError(f"rate * dt must be < 1, got rate={rate} with dt={spec.dt}")
+    weight_scale = _checks.nonnegative_float(weight_scale, "weight_scale")
+    refractory = _checks.finite_float(refractory, "refractory")
+    dtype = _checks.float_dtype(dtype, "dtype")
+    shapes = spec.param_shapes
+    key_w, key_c = jax.random.split(key)
+    scale = jnp.asarray(weight_scale * synapse_scale, dtype)[:, :, None]
+    w = jax.random.normal(key_w, shapes.w, dtype) * scale
+    c_scale = weight_scale / np.sqrt(max(spec.n_inputs * shapes.c[2], 1))
+    c = jax.random.normal(key_c, shapes.c, dtype) * c_scale
+    v = jnp.zeros(shapes.v, dtype).at[:, 0].set(-refractory)
+    p = rate * spec.dt
+    bias = jnp.full(shapes.bias, np.log(p / (1 - p)), dtype)
+    return Params(w=w, v=v, c=c, bias=bias)
 
 
 def _recursion(basis) -> RecursiveBasis | None:

@@ -18,12 +18,14 @@ from probsnn.glm import _init_state, sample_step, step_weights
 from probsnn.network import Network, Params
 from probsnn.propagation import (
     PROPAGATIONS,
+    SPARSE_CAPACITY,
     default_capacity,
     init_mode_state,
     mode_layout,
     mode_step,
     mode_weights,
 )
+from probsnn.sparse import SparseNetwork
 
 
 def sample(
@@ -45,7 +47,9 @@ def sample(
     q(h‖x) = Π_t Π_{i∈H} p(h_{i,t} | u_{i,t}) (Jang et al. 2019; docs/theory.md §3).
 
     Args:
-        spec: the network. params: its :class:`~probsnn.Params`.
+        spec: the network, a :class:`~probsnn.Network` or a
+            :class:`~probsnn.sparse.SparseNetwork` (event-driven only, recursive bases).
+            params: its :class:`~probsnn.Params`.
         key: a PRNG key, split once per bin; the bin's Bernoulli draws are independent across
             trials and neurons.
         n_steps: T, number of bins.
@@ -68,7 +72,9 @@ def sample(
             within round-off of σ(u).
         capacity: the event path's spikes per trial and bin (on average over the trials)
             above which a bin takes the dense product; default
-            :func:`probsnn.propagation.default_capacity` (N / (4 √n_trials)).
+            :func:`probsnn.propagation.default_capacity` (N / (4 √n_trials)). For a sparse
+            network, the spikes delivered per scatter (all are delivered; default
+            :data:`~probsnn.propagation.SPARSE_CAPACITY`).
 
     Returns:
         spikes ``(n_trials, T, N)`` uint8 (``(T, N)`` without trials), and with
@@ -80,12 +86,14 @@ def sample(
         ValueError: sizes below 1 or too large to allocate, params of the wrong shape or with
             NaN/inf (naming the field), inputs missing, unexpected, non-finite or of the wrong
             shape, non-binary clamped spikes, an unknown propagation, ``"dense"`` or
-            ``"event"`` on a network whose bases are not recursive, a capacity below 1.
+            ``"event"`` on a network whose bases are not recursive, a capacity below 1, a
+            sparse network with another propagation or array bases.
     """
     spec.check_params(params)
     n_batch = 1 if n_trials is None or not isinstance(n_trials, int) else max(n_trials, 1)
     propagation, capacity = check_propagation(spec, propagation, capacity, n_batch)
-    sampler = partial(_sample, propagation=propagation, capacity=capacity)
+    targets = spec.synapses.device_targets() if isinstance(spec, SparseNetwork) else None
+    sampler = partial(_sample, propagation=propagation, capacity=capacity, targets=targets)
     request = (key, n_steps, n_trials, inputs, clamp, return_potentials)
     return run_sampler(sampler, _clamped_spikes, spec, params, *request)
 
@@ -100,6 +108,8 @@ def check_propagation(spec: Network, propagation, capacity, n_trials: int = 1):
         TypeError: a capacity that is not an integer.
     """
     propagation = _checks.option(propagation, "propagation", ("auto", "ring", *PROPAGATIONS))
+    if isinstance(spec, SparseNetwork):
+        return _sparse_propagation(spec, propagation, capacity)
     if propagation == "auto":
         propagation = "event" if spec.recursive else "ring"
     if propagation in PROPAGATIONS and not spec.recursive:
@@ -112,6 +122,22 @@ def check_propagation(spec: Network, propagation, capacity, n_trials: int = 1):
         capacity = default_capacity(spec.n_neurons, n_trials)
     capacity = min(_checks.positive_int(capacity, "capacity"), spec.n_neurons)
     return propagation, capacity
+
+
+def _sparse_propagation(spec: SparseNetwork, propagation: str, capacity):
+    """A sparse network samples event by event on recursive traces, ``capacity`` spikes per
+    scatter (default :data:`~probsnn.propagation.SPARSE_CAPACITY`)."""
+    if propagation not in ("auto", "event"):
+        raise ValueError(
+            f"a SparseNetwork samples with propagation='event' (or 'auto'), got {propagation!r}"
+        )
+    if not spec.recursive:
+        raise ValueError(
+            "sampling a SparseNetwork needs recursive synapse and feedback bases "
+            "(probsnn.kernels.RecursiveBasis; kernels.fit_exponentials approximates any basis)"
+        )
+    capacity = SPARSE_CAPACITY if capacity is None else capacity
+    return "event", _checks.positive_int(capacity, "capacity")
 
 
 def run_sampler(sampler, check_clamp, spec, params, key, n_steps, n_trials, inputs, clamp, full):
@@ -142,7 +168,9 @@ def run_sampler(sampler, check_clamp, spec, params, key, n_steps, n_trials, inpu
 @partial(
     jax.jit, static_argnames=("spec", "n_steps", "n_trials", "full", "propagation", "capacity")
 )
-def _sample(spec, params, key, n_steps, n_trials, inputs, clamp, full, propagation, capacity):
+def _sample(
+    spec, params, key, n_steps, n_trials, inputs, clamp, full, propagation, capacity, targets
+):
     visible = None if clamp is None else spec.visible
     if propagation == "ring":
         weights = step_weights(spec, params)
@@ -153,7 +181,7 @@ def _sample(spec, params, key, n_steps, n_trials, inputs, clamp, full, propagati
 
     else:
         layout = mode_layout(spec)
-        weights = mode_weights(spec, params)
+        weights = mode_weights(spec, params, targets=targets)
         state = init_mode_state(spec, (n_trials,))
 
         def step_fn(state, step_key, input_t, clamp_t):

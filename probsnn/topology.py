@@ -47,22 +47,57 @@ def layered_recurrent(layer_sizes) -> np.ndarray:
     return mask
 
 
-def random_sparse(n_neurons: int, density: float, seed: int = 0) -> np.ndarray:
-    """Erdős–Rényi mask: each ordered pair j != i is connected independently with ``density``.
+def random_sparse(n_neurons: int, density: float, seed: int = 0, sparse: bool = False):
+    """Erdős–Rényi connectivity: each ordered pair j != i is connected independently with
+    ``density``.
+
+    Args:
+        n_neurons: N >= 1. density: in [0, 1]. seed: >= 0.
+        sparse: return :class:`probsnn.sparse.Synapses` (target lists, built without an
+            (N, N) array, for :class:`probsnn.SparseNetwork`) instead of the bool mask. The two
+            forms draw different realisations of the same distribution.
 
     Raises:
-        TypeError: a non-integer n_neurons or seed, a density that is not a real number.
+        TypeError: a non-integer n_neurons or seed, a density that is not a real number, a
+            non-bool ``sparse``.
         ValueError: n_neurons < 1, density outside [0, 1] or NaN, a negative seed.
     """
     n_neurons = _checks.positive_int(n_neurons, "n_neurons")
-    _checks.allocation(n_neurons * n_neurons, "the (N, N) connectivity mask")
     density = _checks.finite_float(density, "density")
     if not 0.0 <= density <= 1.0:
         raise ValueError(f"density must lie in [0, 1], got {density}")
     seed = _checks.positive_int(seed, "seed", minimum=0)
-    mask = np.random.default_rng(seed).random((n_neurons, n_neurons)) < density
+    if not isinstance(sparse, bool):
+        raise TypeError(f"sparse must be a bool, got {sparse!r}")
+    rng = np.random.default_rng(seed)
+    if sparse:
+        from probsnn.sparse import random_targets  # sparse imports network, which imports us
+
+        return random_targets(n_neurons, rng.binomial(n_neurons - 1, density, n_neurons), rng)
+    _checks.allocation(n_neurons * n_neurons, "the (N, N) connectivity mask")
+    mask = rng.random((n_neurons, n_neurons)) < density
     np.fill_diagonal(mask, False)
     return mask
+
+
+def fixed_fan_out(n_neurons: int, fan_out: int, seed: int = 0):
+    """Every neuron projects to ``fan_out`` distinct other neurons drawn uniformly: a
+    :class:`probsnn.sparse.Synapses` built without an (N, N) array.
+
+    Raises:
+        TypeError: non-integer arguments.
+        ValueError: n_neurons < 1, fan_out outside [0, N − 1], a negative seed.
+    """
+    n_neurons = _checks.positive_int(n_neurons, "n_neurons")
+    fan_out = _checks.positive_int(fan_out, "fan_out", minimum=0)
+    if fan_out > n_neurons - 1:
+        raise ValueError(f"fan_out must be at most N - 1 = {n_neurons - 1}, got {fan_out}")
+    seed = _checks.positive_int(seed, "seed", minimum=0)
+    _checks.allocation(n_neurons * fan_out, "the (N, fan_out) target table")
+    from probsnn.sparse import random_targets  # sparse imports network, which imports us
+
+    rng = np.random.default_rng(seed)
+    return random_targets(n_neurons, np.full(n_neurons, fan_out), rng)
 
 
 def _layer_sizes(layer_sizes) -> list[int]:

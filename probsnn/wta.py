@@ -46,6 +46,7 @@ from probsnn.glm import (
     traces,
 )
 from probsnn.glm import check_data as check_channel_data
+from probsnn.kernels import FILTER_METHODS
 from probsnn.network import Network
 from probsnn.simulate import run_sampler, scan_bins
 
@@ -395,7 +396,7 @@ def potentials(spec: WTANetwork, params: WTAParams, spikes, inputs=None, method:
     """
     spikes, inputs = check_data(spec, spikes, inputs)
     spec.check_params(params)
-    method = _checks.option(method, "method", ("auto", "direct", "fft"))
+    method = _checks.option(method, "method", FILTER_METHODS)
     return _potentials(spec, params, spikes, inputs, method)
 
 
@@ -407,7 +408,7 @@ def log_prob(spec: WTANetwork, params: WTAParams, spikes, inputs=None, method: s
     """
     spikes, inputs = check_data(spec, spikes, inputs)
     spec.check_params(params)
-    method = _checks.option(method, "method", ("auto", "direct", "fft"))
+    method = _checks.option(method, "method", FILTER_METHODS)
     return _log_prob(spec, params, spikes, inputs, method)
 
 

@@ -38,13 +38,14 @@ Policies follow one protocol, shared with :class:`probsnn.rl.MLPPolicy`: ``init_
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from probsnn import _checks, glm, kernels
+from probsnn import _checks, glm, kernels, propagation
 from probsnn.network import Network, Params
 from probsnn.rl.environments import BaseEnvironment, check_environment, check_observation
 
@@ -228,8 +229,12 @@ class SpikingPolicy:
         refractory self-inhibition), firing near ``rate`` Hz before learning."""
         return self.network.init_params(key, rate=rate, weight_scale=weight_scale, refractory=0.0)
 
-    def initial_carry(self) -> glm.SamplerState:
-        """The network's empty past at the start of an episode (one episode; vmap for more)."""
+    def initial_carry(self):
+        """The network's empty past at the start of an episode (one episode; vmap for more): a
+        :class:`probsnn.SamplerState`, or the decaying trace states
+        (:class:`probsnn.propagation.ModeState`) of a network with recursive bases."""
+        if self.network.recursive:
+            return propagation.init_mode_state(self.network, ())
         return glm._init_state(self.network, (), jnp.float32)
 
     def encode(self, observation, key):
@@ -262,16 +267,34 @@ class SpikingPolicy:
         observation = check_observation(observation, self.n_observations)
         key_input, key_bins, key_action = jax.random.split(key, 3)
         inputs = self.encode(observation, key_input)
-        weights = glm.step_weights(self.network, params)
+        step = self._bin_step(params)
         spikes = []
         for bin_key, input_t in zip(
             jax.random.split(key_bins, self.micro_steps), inputs, strict=True
         ):
-            carry, (spikes_t, _) = glm.sample_step(weights, carry, bin_key, input_t)
+            carry, (spikes_t, _) = step(carry, bin_key, input_t)
             spikes.append(spikes_t)
         spikes = jnp.stack(spikes)  # (M, N)
         action, action_log_prob = self.decode(spikes, key_action)
         return carry, action, SpikeRecord(inputs, spikes, action_log_prob)
+
+    def _bin_step(self, params: Params):
+        """``step(carry, key, input_t) -> (carry, (spikes_t, u_t))`` for one bin: the ring
+        buffer, or the event-driven recursion when the bases are recursive."""
+        network = self.network
+        if not network.recursive:
+            weights = glm.step_weights(network, params)
+            return functools.partial(glm.sample_step, weights)
+        layout, weights = (
+            propagation.mode_layout(network),
+            propagation.mode_weights(network, params),
+        )
+        capacity = propagation.default_capacity(network.n_neurons)
+
+        def step(carry, key, input_t):
+            return propagation.mode_step(layout, weights, carry, key, input_t, capacity=capacity)
+
+        return step
 
     def decode(self, spikes, key):
         """The action and its log-probability given one step's spikes ``(M, N)``."""
@@ -304,7 +327,8 @@ class SpikingPolicy:
         batch, steps = record.spikes.shape[:2]
         spikes = record.spikes.reshape(batch, steps * self.micro_steps, self.n_neurons)
         inputs = record.inputs.reshape(batch, steps * self.micro_steps, self.n_inputs)
-        u = glm.contract(self.network, params, glm.traces(self.network, spikes, inputs, "direct"))
+        method = "recursive" if self.network.recursive else "direct"
+        u = glm.contract(self.network, params, glm.traces(self.network, spikes, inputs, method))
         per_bin = glm._bernoulli_log_prob(spikes, u).sum(-1)
         return per_bin.reshape(batch, steps, self.micro_steps).sum(-1)
 

@@ -7,6 +7,7 @@ import pytest
 
 import probsnn as ps
 from probsnn import kernels
+from probsnn.design import build_design
 from probsnn.propagation import init_mode_state, mode_layout, mode_step, mode_weights
 from probsnn.simulate import _sample
 
@@ -95,6 +96,52 @@ def test_recursive_potentials_equal_the_convolution_over_a_long_run(x64, name):
         np.testing.assert_allclose(u, expected, rtol=1e-11, atol=1e-11)
 
 
+@pytest.mark.parametrize("name", sorted(BASES))
+def test_recursive_filtering_equals_the_convolution_within_the_dropped_tail(x64, name):
+    """filter_spikes' prefix scan is the infinite kernel; the convolution stops at L lags, so
+    they differ by at most the dropped tail Σ_{δ>L}|φ| per spike-free-or-not lag."""
+    basis = BASES[name]
+    spikes = jax.random.bernoulli(jax.random.key(4), 0.2, (2, 5_000, 3)).astype(jnp.float64)
+    recursive = kernels.filter_spikes(spikes, basis, method="recursive")
+    direct = kernels.filter_spikes(spikes, np.asarray(basis), method="direct")
+    assert recursive.shape == direct.shape == (2, 5_000, 3, basis.n_basis)
+    bound = basis._tail_bound(basis.shape[1]) + 1e-12
+    assert np.all(np.abs(recursive - direct).max(axis=(0, 1, 2)) <= bound)
+    np.testing.assert_array_equal(kernels.filter_spikes(spikes, basis), recursive)
+    # float32: round-off relative to the trace's size
+    single = kernels.filter_spikes(spikes.astype(jnp.float32), basis)
+    np.testing.assert_allclose(single, recursive, rtol=0, atol=2e-6 * np.abs(recursive).max())
+
+
+def test_recursive_likelihood_and_design_use_the_recursion_where_the_network_has_one():
+    """A recursive synapse basis with raised-cosine inputs: method='recursive' filters the
+    synapses by the scan and the inputs as 'auto'; potentials, log-likelihood and the design
+    agree with the convolution to float32 round-off; array-basis networks refuse it."""
+    spec = _network(
+        BASES["alpha"],
+        n_inputs=2,
+        input_basis=kernels.raised_cosine(3, 1, 12),
+    )
+    params = _params(spec, key=5)
+    spikes = jax.random.bernoulli(jax.random.key(6), 0.1, (3, 400, 6))
+    inputs = jax.random.normal(jax.random.key(7), (3, 400, 2))
+    exact = ps.potentials(spec, params, spikes, inputs, method="direct")
+    for method in ("auto", "recursive"):
+        u = ps.potentials(spec, params, spikes, inputs, method=method)
+        np.testing.assert_allclose(u, exact, rtol=0, atol=5e-5)
+    ll = ps.log_likelihood(spec, params, spikes, inputs, method="recursive")
+    np.testing.assert_allclose(ll, ps.log_likelihood(spec, params, spikes, inputs), rtol=1e-6)
+    design = build_design(spec, spikes, inputs, method="recursive")
+    np.testing.assert_allclose(
+        design.x, build_design(spec, spikes, inputs, method="direct").x, atol=5e-5
+    )
+    plain = _network(np.asarray(BASES["alpha"]))
+    with pytest.raises(ValueError, match="method='recursive' needs a network"):
+        ps.potentials(plain, _params(plain), spikes, method="recursive")
+    with pytest.raises(ValueError, match="needs a RecursiveBasis"):
+        kernels.filter_spikes(spikes, np.asarray(BASES["alpha"]), method="recursive")
+
+
 def test_separate_feedback_and_input_bases_and_clamping_match_the_ring_sampler():
     """Alpha synapses, a difference-of-exponentials feedback, raised-cosine inputs, hidden
     neurons clamped: ring, dense and event give the same spikes for the same key and the same
@@ -167,7 +214,7 @@ def test_potentials_are_built_only_when_asked():
     params = _params(spec)
     for propagation in ("ring", "event"):
         arguments = (spec, params, jax.random.key(0), 500, 4, None, None)
-        options = {"propagation": propagation, "capacity": 2}
+        options = {"propagation": propagation, "capacity": 2, "targets": None}
         lean = _sample.lower(*arguments, full=False, **options).compile().memory_analysis()
         full = _sample.lower(*arguments, full=True, **options).compile().memory_analysis()
         assert lean.output_size_in_bytes == 4 * 500 * 6  # the uint8 spikes alone

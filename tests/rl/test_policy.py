@@ -105,6 +105,24 @@ def test_population_encoding_draws_bernoulli_spikes_of_the_fields():
     assert not np.array_equal(inputs[:, 0], inputs[:, 1])
 
 
+def test_a_recursive_policy_acts_on_trace_states_as_the_ring_buffer_does(mdp):
+    """Exponential synapses as a RecursiveBasis (trace states, event-driven) and as its matrix
+    (ring buffer): the same rollout for the same key, and the log-probabilities agree."""
+    basis = ps.kernels.recursive_exponential([2e-3, 8e-3], 1e-3)
+    options = {"n_hidden": 4, "receptive_fields": 2, "micro_steps": 3, "recurrent": True}
+    fast = rl.SpikingPolicy.for_environment(mdp, synapse_basis=basis, **options)
+    ring = rl.SpikingPolicy.for_environment(mdp, synapse_basis=np.asarray(basis), **options)
+    assert fast.network.recursive and not ring.network.recursive
+    params = fast.init_params(jax.random.key(0), rate=200.0, weight_scale=2.0)
+    first = rl.rollout(fast, params, mdp, jax.random.key(1), 4)
+    second = rl.rollout(ring, params, mdp, jax.random.key(1), 4)
+    assert 0 < float(first.records.spikes.mean()) < 1
+    np.testing.assert_array_equal(first.records.spikes, second.records.spikes)
+    np.testing.assert_allclose(
+        fast.log_prob(params, first), ring.log_prob(params, second), rtol=1e-5
+    )
+
+
 # -- log-probabilities -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def mdp():

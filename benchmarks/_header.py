@@ -48,6 +48,17 @@ def version(distribution: str) -> str:
         return "not installed"
 
 
+def gcc_version() -> str:
+    """Version of the gcc on the path (the compiler of Brian2's generated code), or
+    ``"unknown"``."""
+    try:
+        return subprocess.run(
+            ["gcc", "-dumpfullversion"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def git_commit() -> str:
     """Short commit of the working tree, with ``+changes`` when it differs from the commit."""
     try:

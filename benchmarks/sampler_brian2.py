@@ -68,7 +68,6 @@ Run (Brian2 2.9 needs numpy < 2.3, so it lives in its own environment; any folde
 from __future__ import annotations
 
 import argparse
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -76,7 +75,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _header import print_header, version
+from _header import gcc_version, print_header, version
 from _timing import best_time
 
 import probsnn as ps
@@ -469,12 +468,7 @@ def compare(args, available):
 
 def peers(args, available):
     """The configuration of both sides, for the header."""
-    try:
-        gcc = subprocess.run(
-            ["gcc", "-dumpfullversion"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        gcc = "unknown"
+    gcc = gcc_version()
     flags = " ".join(b2.prefs.codegen.cpp.extra_compile_args_gcc)
     threads = b2.prefs.devices.cpp_standalone.openmp_threads
     described = {

@@ -82,7 +82,6 @@ import contextlib
 import gc
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -90,7 +89,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _header import print_header
+from _header import gcc_version, print_header
 from _timing import best_time
 from sampler_brian2 import (
     DECAYS,
@@ -576,10 +575,7 @@ def compare(n, args):
 
 def describe_peers(args):
     """Both sides' configuration, for the header."""
-    gcc = "unknown"
-    with contextlib.suppress(OSError, subprocess.CalledProcessError):
-        gcc = subprocess.check_output(["gcc", "-dumpfullversion"], text=True).strip()
-    compiled = f"gcc {gcc}, {' '.join(b2.prefs.codegen.cpp.extra_compile_args_gcc)}"
+    compiled = f"gcc {gcc_version()}, {' '.join(b2.prefs.codegen.cpp.extra_compile_args_gcc)}"
     how = {
         "cython": f"runtime mode, Cython extensions ({compiled}); timed: Network.run of a "
         "network built once",

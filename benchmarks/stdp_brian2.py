@@ -47,14 +47,13 @@ Run (Brian2 2.9 needs numpy < 2.3, so it lives in its own environment; any folde
 from __future__ import annotations
 
 import argparse
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
-from _header import print_header, version
+from _header import gcc_version, print_header, version
 from _timing import best_time
 
 from probsnn.experiments import song_experiment
@@ -287,12 +286,7 @@ def compare(n_inputs, args):
 
 def peers(args):
     """The configuration of both sides, for the header."""
-    try:
-        gcc = subprocess.run(
-            ["gcc", "-dumpfullversion"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        gcc = "unknown"
+    gcc = gcc_version()
     flags = " ".join(b2.prefs.codegen.cpp.extra_compile_args_gcc)
     threads = b2.prefs.devices.cpp_standalone.openmp_threads
     described = {

@@ -146,15 +146,16 @@ def contract(spec: Network, params: Params, x: Traces):
     contraction names no time axis.
     """
     dtype = x.syn.dtype
-    if isinstance(spec, SparseNetwork):
-        u = synaptic_input(spec, x.syn, params.w.astype(dtype)) + params.bias.astype(dtype)
+    x_fb = x.fb
+    if isinstance(spec, SparseNetwork):  # feedback has no diagonal to ride on: its own term
+        u = synaptic_input(spec, x.syn, params.w.astype(dtype))
         x_fb = x.syn if x.fb is None else x.fb
-        u = u + jnp.einsum("...ik,ik->...i", x_fb, params.v.astype(dtype))
     else:
         w = _synaptic_matrix(spec, params, dtype)  # (N, K_syn, N)
-        u = jnp.einsum("...jk,jki->...i", x.syn, w) + params.bias.astype(dtype)
-        if x.fb is not None:
-            u = u + jnp.einsum("...ik,ik->...i", x.fb, params.v.astype(dtype))
+        u = jnp.einsum("...jk,jki->...i", x.syn, w)
+    u = u + params.bias.astype(dtype)
+    if x_fb is not None:
+        u = u + jnp.einsum("...ik,ik->...i", x_fb, params.v.astype(dtype))
     if x.inputs is not None:
         u = u + jnp.einsum("...mk,mik->...i", x.inputs, params.c.astype(dtype))
     return u

@@ -172,24 +172,41 @@ def _sample(
     spec, params, key, n_steps, n_trials, inputs, clamp, full, propagation, capacity, targets
 ):
     visible = None if clamp is None else spec.visible
+    step_fn = sampling_step(spec, params, propagation, capacity, visible, targets)
+    state = initial_state(spec, (n_trials,), propagation)
+    return scan_bins(step_fn, state, key, n_steps, inputs, clamp, full)
+
+
+def sampling_step(spec, params, propagation: str, capacity: int, visible=None, targets=None):
+    """One bin of the sampler chosen by :func:`check_propagation`, with the weights arranged
+    once: ``step(state, key, input_t=None, clamp_t=None) -> (state, (spikes_t, u_t))`` —
+    :func:`probsnn.glm.sample_step` on the ring buffer (``"ring"``) or
+    :func:`probsnn.propagation.mode_step` on trace states (``"dense"``, ``"event"``).
+    ``visible`` is required with ``clamp_t``; ``targets`` as
+    :func:`~probsnn.propagation.mode_weights`.
+    """
     if propagation == "ring":
         weights = step_weights(spec, params)
-        state = _init_state(spec, (n_trials,), jnp.float32)
 
-        def step_fn(state, step_key, input_t, clamp_t):
-            return sample_step(weights, state, step_key, input_t, clamp_t, visible)
+        def step(state, key, input_t=None, clamp_t=None):
+            return sample_step(weights, state, key, input_t, clamp_t, visible)
 
-    else:
-        layout = mode_layout(spec)
-        weights = mode_weights(spec, params, targets=targets)
-        state = init_mode_state(spec, (n_trials,))
+        return step
+    layout, weights = mode_layout(spec), mode_weights(spec, params, targets=targets)
 
-        def step_fn(state, step_key, input_t, clamp_t):
-            return mode_step(
-                layout, weights, state, step_key, input_t, clamp_t, visible, propagation, capacity
-            )
+    def step(state, key, input_t=None, clamp_t=None):
+        return mode_step(
+            layout, weights, state, key, input_t, clamp_t, visible, propagation, capacity
+        )
 
-    return scan_bins(step_fn, state, key, n_steps, inputs, clamp, full)
+    return step
+
+
+def initial_state(spec, batch_shape: tuple[int, ...], propagation: str):
+    """Silence for :func:`sampling_step`: the empty ring buffer or zero trace states."""
+    if propagation == "ring":
+        return _init_state(spec, batch_shape, jnp.float32)
+    return init_mode_state(spec, batch_shape)
 
 
 def scan_bins(step_fn, state, key, n_steps: int, inputs=None, clamp=None, potentials=True):

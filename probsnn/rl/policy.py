@@ -38,14 +38,13 @@ Policies follow one protocol, shared with :class:`probsnn.rl.MLPPolicy`: ``init_
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from probsnn import _checks, glm, kernels, propagation
+from probsnn import _checks, glm, kernels, simulate
 from probsnn.network import Network, Params
 from probsnn.rl.environments import BaseEnvironment, check_environment, check_observation
 
@@ -173,6 +172,8 @@ class SpikingPolicy:
             dt=dt,
             connectivity=mask,
         )
+        # the sampler's path and capacity: trace states, event-driven, for recursive bases
+        self._propagation = simulate.check_propagation(self.network, "auto", None)
         self._key = (
             self.n_observations,
             self.n_actions,
@@ -233,9 +234,7 @@ class SpikingPolicy:
         """The network's empty past at the start of an episode (one episode; vmap for more): a
         :class:`probsnn.SamplerState`, or the decaying trace states
         (:class:`probsnn.propagation.ModeState`) of a network with recursive bases."""
-        if self.network.recursive:
-            return propagation.init_mode_state(self.network, ())
-        return glm._init_state(self.network, (), jnp.float32)
+        return simulate.initial_state(self.network, (), self._propagation[0])
 
     def encode(self, observation, key):
         """Input channels ``(M, D·R)`` for one observation ``(D,)`` (channel d·R + r)."""
@@ -249,12 +248,12 @@ class SpikingPolicy:
             return p
         return jax.random.bernoulli(key, p).astype(jnp.float32)
 
-    def act(self, params: Params, carry: glm.SamplerState, observation, key):
+    def act(self, params: Params, carry, observation, key):
         """One environment step: encode, run M bins, decode.
 
         Args:
-            params: :class:`probsnn.Params`. carry: the network's past (a
-                :class:`probsnn.SamplerState` of one episode). observation: ``(D,)``.
+            params: :class:`probsnn.Params`. carry: the network's past for one episode (as
+                :meth:`initial_carry` gives it). observation: ``(D,)``.
             key: a PRNG key, split into the encoder's, each bin's and the decoder's.
 
         Returns:
@@ -267,7 +266,7 @@ class SpikingPolicy:
         observation = check_observation(observation, self.n_observations)
         key_input, key_bins, key_action = jax.random.split(key, 3)
         inputs = self.encode(observation, key_input)
-        step = self._bin_step(params)
+        step = simulate.sampling_step(self.network, params, *self._propagation)
         spikes = []
         for bin_key, input_t in zip(
             jax.random.split(key_bins, self.micro_steps), inputs, strict=True
@@ -277,24 +276,6 @@ class SpikingPolicy:
         spikes = jnp.stack(spikes)  # (M, N)
         action, action_log_prob = self.decode(spikes, key_action)
         return carry, action, SpikeRecord(inputs, spikes, action_log_prob)
-
-    def _bin_step(self, params: Params):
-        """``step(carry, key, input_t) -> (carry, (spikes_t, u_t))`` for one bin: the ring
-        buffer, or the event-driven recursion when the bases are recursive."""
-        network = self.network
-        if not network.recursive:
-            weights = glm.step_weights(network, params)
-            return functools.partial(glm.sample_step, weights)
-        layout, weights = (
-            propagation.mode_layout(network),
-            propagation.mode_weights(network, params),
-        )
-        capacity = propagation.default_capacity(network.n_neurons)
-
-        def step(carry, key, input_t):
-            return propagation.mode_step(layout, weights, carry, key, input_t, capacity=capacity)
-
-        return step
 
     def decode(self, spikes, key):
         """The action and its log-probability given one step's spikes ``(M, N)``."""

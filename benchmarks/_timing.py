@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 
 import jax
@@ -20,3 +23,11 @@ def best_time(function, repeats: int = 3, warmup: bool = False):
         out = jax.block_until_ready(function())
         best = min(best, time.perf_counter() - start)
     return out, best
+
+
+def worker_result(script: str, *arguments, env=None) -> dict:
+    """Run ``python script *arguments`` in a process of its own (a fresh JAX: its device count,
+    its peak memory) and return the JSON object its last line of output printed."""
+    command = [sys.executable, script, *map(str, arguments)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+    return json.loads(done.stdout.strip().splitlines()[-1])

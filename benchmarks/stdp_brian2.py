@@ -23,8 +23,9 @@ count per step in both (Brian2: a ``BinomialFunction``, as ``PoissonInput`` draw
 What differs: the random numbers (so the runs are compared by statistics: output rate and the
 weight histogram); float32 (probsnn) vs float64 (Brian2); Brian2 is event-driven — it touches a
 synapse only when its input spikes (≈ 10 per ms at 1,000 inputs) and keeps the STDP traces per
-synapse — while probsnn multiplies the whole input vector every step (dense, vmappable); XLA may
-use both CPU cores while Brian2's runtime targets and single-threaded standalone use one.
+synapse — while probsnn updates the whole input vector every step (dense, vmappable; the inputs
+of 100 bins are drawn at once from geometric gaps, one random number per spike); XLA may use
+both CPU cores while Brian2's runtime targets and single-threaded standalone use one.
 
 Brian2 runs ``--trials`` networks either by looping (its one-run time × trials, not run) or as
 one network of independent copies (measured; the idiomatic Brian2 batch). Brian2's figure
@@ -303,8 +304,8 @@ def peers(args):
         for target in args.targets
     } | {
         "probsnn": f"song_experiment under jax.jit (one run) and jit(vmap) ({args.trials} runs), "
-        "float32, dense input vector every step, XLA CPU (may use every core); timed: the "
-        "compiled call, compilation excluded"
+        "float32, dense input vector every step, inputs drawn by geometric gaps, XLA CPU "
+        "(may use every core); timed: the compiled call, compilation excluded"
     }
 
 

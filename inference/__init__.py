@@ -3,7 +3,8 @@
 A map of the families, one sub-package each, read top-down:
 
 * :mod:`.likelihood` — maximum likelihood of fully observed GLM networks: the truncated-Newton
-  solver on the shared design (``fit_ml``, ``newton_trainer``; its warnings
+  solver on the shared design (``fit_ml``, ``newton_trainer``, ``fit_ml_streaming`` for
+  recordings read in chunks; its warnings
   ``ConvergenceWarning`` and ``SeparationWarning``) and the local online rule
   "presynaptic trace × postsynaptic error" (``ml_rule``, ``ml_online_trainer``).
 * :mod:`.latent` — hidden neurons: the ELBO's three-factor rules (``variational_rule``,
@@ -66,6 +67,7 @@ from .latent.variational import fit_variational_online, online_variational_rule,
 from .latent.wta import wta_ml_rule, wta_variational_rule
 from .likelihood.newton import ConvergenceWarning, SeparationWarning, fit_ml, newton_trainer
 from .likelihood.online import ml_online_trainer, ml_rule
+from .likelihood.streaming import fit_ml_streaming
 from .plasticity.features import stdp_features_trainer
 from .plasticity.rule_engine import sum_of_products
 from .plasticity.stdp import pair_stdp, reward_stdp, triplet_stdp
@@ -86,6 +88,7 @@ __all__ = [
     "fit",
     "fit_mcmc",
     "fit_ml",
+    "fit_ml_streaming",
     "fit_svi",
     "fit_variational_online",
     "infomax_rule",

@@ -33,7 +33,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from probsnn import _checks
+from probsnn import _checks, parallel
 
 
 class Trainer(NamedTuple):
@@ -104,6 +104,7 @@ def fit(
     checkpoint=None,
     every: int = 1,
     resume=None,
+    mesh=None,
 ) -> FitResult:
     """Train ``params`` with ``trainer`` for ``epochs`` passes over ``data``.
 
@@ -138,15 +139,21 @@ def fit(
             epoch up to ``epochs`` in total, so a run of 1 epoch resumed to 3 equals a run of
             3 epochs bit for bit (same State, same history but for ``seconds``). ``params``
             (or ``state``) gives the structure the checkpoint is read into.
+        mesh: optional :class:`jax.sharding.Mesh` from :func:`probsnn.parallel.trial_mesh`:
+            each batch's leading axis is split over its devices (the parameters and state are
+            replicated), so a trainer's batched work and its sums run on all of them with the
+            same result as on one. ``batch_size`` (or n without it) must be a multiple of the
+            number of devices.
 
     Returns:
         :class:`FitResult` ``(params, state, history)``.
 
     Raises:
         TypeError: a bad key, a trainer without init/step, or a non-callable callback.
-        ValueError: epochs < 1, every < 1, a batch size outside 1..n, data leaves with
-            different leading sizes, or empty data; a ``resume`` checkpoint from another run
-            (another key, data size or batch size) or of another structure
+        ValueError: epochs < 1, every < 1, a batch size outside 1..n (or not a multiple of the
+            mesh's devices), data leaves with different leading sizes, or empty data; a
+            ``resume`` checkpoint from another run (another key, data size or batch size) or
+            of another structure
             (:class:`probsnn.io.FormatError`).
         FileNotFoundError: ``resume`` names no file.
         FloatingPointError: when an epoch's loss or the parameters become non-finite, or the
@@ -169,8 +176,14 @@ def fit(
         if batch_size > n_items:
             raise ValueError(f"batch_size must lie in 1..{n_items} (the items), got {batch_size}")
     every = _checks.positive_int(every, "every")
+    mesh = parallel.check_mesh(mesh)
+    if mesh is not None and n_items is not None:
+        size, what = (n_items, "n_items") if batch_size is None else (batch_size, "batch_size")
+        parallel.check_divisible(size, mesh, what)
     if state is None:
         state = trainer.init(params)
+    if mesh is not None:
+        state = parallel.replicate(state, mesh)
     run = {"key": _key_fingerprint(key), "n_items": n_items, "batch_size": batch_size}
     history: dict[str, list] = {}
     first_epoch = 0
@@ -180,7 +193,7 @@ def fit(
     for epoch in bar:
         key, epoch_key = jax.random.split(key)
         began = time.perf_counter()
-        state, infos = _epoch(trainer, state, data, n_items, batch_size, epoch_key)
+        state, infos = _epoch(trainer, state, data, n_items, batch_size, epoch_key, mesh)
         row = _mean_fields(infos)
         row["seconds"] = time.perf_counter() - began
         for name, value in row.items():
@@ -253,11 +266,16 @@ def _host_data(data):
     return jax.tree.map(np.asarray, data), n_items
 
 
-def _epoch(trainer, state, data, n_items, batch_size, key):
-    """One pass: a permutation in batches (or one full-data step); returns (state, infos)."""
+def _epoch(trainer, state, data, n_items, batch_size, key, mesh=None):
+    """One pass: a permutation in batches (or one full-data step); returns (state, infos).
+    With a mesh, each batch's leading axis is split over its devices."""
+
+    def placed(batch):
+        return batch if mesh is None else parallel.shard_leading(batch, mesh, "the batch")
+
     order_key, step_key = jax.random.split(key)
     if n_items is None or batch_size is None:
-        state, info = trainer.step(step_key, state, data)
+        state, info = trainer.step(step_key, state, None if data is None else placed(data))
         return state, [info]
     order = np.asarray(jax.random.permutation(order_key, n_items))
     n_batches = n_items // batch_size
@@ -266,7 +284,7 @@ def _epoch(trainer, state, data, n_items, batch_size, key):
     for index, key in enumerate(keys):
         rows = order[index * batch_size : (index + 1) * batch_size]
         batch = jax.tree.map(lambda leaf, rows=rows: leaf[rows], data)
-        state, info = trainer.step(key, state, batch)
+        state, info = trainer.step(key, state, placed(batch))
         infos.append(info)
     return state, infos
 

@@ -73,6 +73,8 @@ def _rates(rate, name: str, shape: tuple[int, ...]):
         raise ValueError(f"{name} of shape {rate.shape} does not broadcast to shape {shape}")
     if _checks.is_concrete(rate) and np.any(np.asarray(rate) < 0):
         raise ValueError(f"{name} must be >= 0 (spikes per second), found {np.min(rate)}")
+    if _checks.is_concrete(rate):  # stays concrete under jit, so "auto" can see its values
+        return np.asarray(rate, np.float32)
     return jnp.asarray(rate, jnp.float32)
 
 
@@ -164,6 +166,9 @@ def _geometric(key, rate, dt, shape, dead, capacity):
     neuron = (train % n_neurons)[:, None]
     size = rate.shape[0] * n_steps
 
+    def saturating_sum(a, b):
+        return jnp.minimum(a + b, n_steps)
+
     def more(state):
         return jnp.any(state[1] < n_steps)
 
@@ -172,7 +177,9 @@ def _geometric(key, rate, dt, shape, dead, capacity):
         key, sub = jax.random.split(key)
         u = jax.random.uniform(sub, (rate.shape[0], capacity), minval=jnp.finfo(jnp.float32).tiny)
         gaps = jnp.minimum(jnp.floor(jnp.log(u) / log_q) + 1, n_steps + 1).astype(jnp.int32)
-        position = jnp.minimum(last, n_steps)[:, None] + jnp.cumsum(gaps + dead, axis=1)
+        steps = (gaps + dead).at[:, 0].add(jnp.minimum(last, n_steps))
+        # a scan of saturating sums: no int32 overflow, and faster than XLA's CPU cumsum
+        position = jax.lax.associative_scan(saturating_sum, steps, axis=1)
         inside = position < n_steps
         flat = (first_bin + jnp.minimum(position, n_steps - 1)) * n_neurons + neuron
         out = out.at[jnp.where(inside, flat, size).ravel()].set(True, mode="drop")
@@ -188,10 +195,21 @@ def _sparse_capacity(rate, dt, shape, dead) -> int | None:
     constant_in_time = rate.ndim < 2 or rate.shape[-2] == 1
     if not (constant_in_time and _checks.is_concrete(rate)):
         return None
-    p_max = float(np.max(spike_probability(rate, dt), initial=0.0))
+    p_max = float(-np.expm1(-np.max(rate, initial=0.0) * dt))
     capacity = min(_default_capacity(n_steps * p_max), n_steps)
-    fits_int32 = capacity * (n_steps + 2 + dead) < 2**31 and math.prod(shape) < 2**31
+    fits_int32 = 2 * n_steps + 2 + dead < 2**31 and math.prod(shape) < 2**31
     return capacity if fits_int32 else None
+
+
+def _one_train(rate, shape, dead) -> tuple[int, int] | None:
+    """The shape ``(size, 1)`` of all bins as one train when every bin has the same rate and
+    there is no dead time (i.i.d. Bernoulli bins in any order), else None."""
+    if dead or not _checks.is_concrete(rate) or math.prod(shape) == 0:
+        return None
+    values = np.asarray(rate)
+    if values.size and not np.all(values == values.flat[0]):
+        return None
+    return (math.prod(shape), 1)
 
 
 def poisson_spikes(key, rate, dt, shape, *, refractory=0.0, method="auto"):
@@ -204,7 +222,9 @@ def poisson_spikes(key, rate, dt, shape, *, refractory=0.0, method="auto"):
     * ``"sparse"``: for rates constant in time, the gaps between spikes are drawn directly,
       K = n_dead + 1 + floor(log U / log(1 − p)) (geometric), so the work grows with the number
       of spikes, not of bins; chunks of gaps are drawn in a ``lax.while_loop`` until every train
-      passes T (nothing is truncated).
+      passes T (nothing is truncated). When every bin has the same rate and there is no dead
+      time, all bins are i.i.d. and are drawn as one train of ``prod(shape)`` bins (row-major),
+      so a short chunk of many neurons costs its spikes, not one capacity per neuron.
     * ``"auto"``: ``"sparse"`` when it applies (rate concrete and constant along time) and the
       expected spikes fill at most 1/8 of the bins, else ``"dense"``.
 
@@ -236,13 +256,16 @@ def poisson_spikes(key, rate, dt, shape, *, refractory=0.0, method="auto"):
     dead = _dead_bins(_nonnegative(refractory, "refractory"), dt)
     rate = _rates(rate, "rate", shape)
     method = _checks.option(method, "method", ("auto", "dense", "sparse"))
-    capacity = None if method == "dense" else _sparse_capacity(rate, dt, shape, dead)
+    trains = shape if method == "dense" else (_one_train(rate, shape, dead) or shape)
+    if trains != shape:
+        rate = np.asarray(rate).reshape(-1)[:1].reshape(1, 1)
+    capacity = None if method == "dense" else _sparse_capacity(rate, dt, trains, dead)
     if method == "sparse" and capacity is None:
         raise ValueError(
             "method='sparse' needs a concrete rate that is constant along time (shape[-2] == 1)"
         )
-    if capacity is not None and (method == "sparse" or capacity <= shape[-2] // 8):
-        return _geometric(key, rate, dt, shape, dead, capacity)
+    if capacity is not None and (method == "sparse" or capacity <= trains[-2] // 8):
+        return _geometric(key, rate, dt, trains, dead, capacity).reshape(shape)
     return _bernoulli(key, rate, dt, shape, dead)
 
 

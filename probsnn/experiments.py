@@ -54,8 +54,11 @@ def song_experiment(
     leak) decay with τ = 5 ms and jump by w_j at a spike of excitatory input j and by
     ``g_inhibitory`` at an inhibitory one. Inputs are Poisson (Bernoulli(1 − e^{−λΔ}) per bin,
     :func:`probsnn.encoding.poisson_spikes`), drawn at most 100 bins at a time inside an outer
-    ``lax.scan``; ``rule`` (e.g. :func:`probsnn.inference.plasticity.stdp.pair_stdp` with bounds
-    [0, w_max]) updates the weights after every bin by its terminal deltas, w ← w + Δw. The
+    ``lax.scan``; with one concrete rate for all inputs, a chunk's bins are drawn as one train
+    of geometric gaps (a random number per spike, not per bin: at 10 Hz and 1 ms bins this
+    was the run's largest cost); ``rule`` (e.g.
+    :func:`probsnn.inference.plasticity.stdp.pair_stdp` with bounds [0, w_max]) updates the
+    weights after every bin by its terminal deltas, w ← w + Δw. The
     initial weights are uniform on [0, w_max]. Forward-Euler integration.
 
     Args:

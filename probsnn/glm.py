@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from probsnn import _checks
+from probsnn import _checks, parallel
 from probsnn.kernels import FILTER_METHODS, _filter_spikes
 from probsnn.network import Network, Params
 from probsnn.sparse import SparseNetwork, synaptic_input
@@ -161,7 +161,7 @@ def contract(spec: Network, params: Params, x: Traces):
     return u
 
 
-def potentials(spec: Network, params: Params, spikes, inputs=None, method: str = "auto"):
+def potentials(spec: Network, params: Params, spikes, inputs=None, method: str = "auto", mesh=None):
     """Membrane potentials u_{i,t} of every neuron in every bin, computed in parallel over time.
 
     Args:
@@ -170,30 +170,51 @@ def potentials(spec: Network, params: Params, spikes, inputs=None, method: str =
         inputs: ``(..., T, M)`` exogenous inputs when ``spec.n_inputs`` > 0, batch dims matching
             (or absent, shared across trials).
         method: filtering method, see :func:`probsnn.kernels.filter_spikes`.
+        mesh: optional :class:`jax.sharding.Mesh` (:func:`probsnn.parallel.trial_mesh`):
+            the leading trial axis of ``spikes`` (and ``inputs``) is split over its devices,
+            a multiple of their number; the result equals the one-device one.
 
     Returns:
-        ``(..., T, N)`` float32 potentials (float64 for float64 spikes).
+        ``(..., T, N)`` float32 potentials (float64 for float64 spikes), sharded like the
+        spikes when a mesh is given.
 
     Raises:
         ValueError, TypeError: on non-binary spikes, empty data (no bins or trials), wrong shapes
             or dtypes (complex refused), non-finite inputs, parameters of the wrong shape or with
-            NaN/inf (naming the field), an unknown method.
+            NaN/inf (naming the field), an unknown method; with a mesh, spikes without a
+            leading trial axis or with trials not a multiple of its devices.
     """
-    spikes, inputs = check_data(spec, spikes, inputs)
-    spec.check_params(params)
+    spikes, inputs = _checked(spec, params, spikes, inputs, mesh)
     method = _checks.option(method, "method", FILTER_METHODS)
     return _potentials(spec, params, spikes, inputs, method)
 
 
-def log_likelihood(spec: Network, params: Params, spikes, inputs=None, method: str = "auto"):
+def log_likelihood(
+    spec: Network, params: Params, spikes, inputs=None, method: str = "auto", mesh=None
+):
     """Total log-likelihood log p(s) = Σ_{trials,t,i} log σ((2 s_{i,t} − 1) u_{i,t}), a scalar.
 
-    Args and raises as :func:`potentials`. Differentiable in ``params``.
+    Args and raises as :func:`potentials`. Differentiable in ``params`` (with a mesh too: the
+    per-device sums are added across devices).
     """
-    spikes, inputs = check_data(spec, spikes, inputs)
-    spec.check_params(params)
+    spikes, inputs = _checked(spec, params, spikes, inputs, mesh)
     method = _checks.option(method, "method", FILTER_METHODS)
     return _log_likelihood(spec, params, spikes, inputs, method)
+
+
+def _checked(spec: Network, params: Params, spikes, inputs, mesh):
+    """Checked data and params; with a mesh, the data split over trials."""
+    spikes, inputs = check_data(spec, spikes, inputs)
+    spec.check_params(params)
+    mesh = parallel.check_mesh(mesh)
+    if mesh is None:
+        return spikes, inputs
+    if spikes.ndim < 3:
+        raise ValueError(
+            "with a mesh, spikes must have a leading trial axis (n_trials, T, N), got shape "
+            f"{spikes.shape}"
+        )
+    return parallel.shard_leading((spikes, inputs), mesh, "spikes (trials)")
 
 
 @partial(jax.jit, static_argnums=(0, 4))

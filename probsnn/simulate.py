@@ -13,12 +13,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from probsnn import _checks
+from probsnn import _checks, parallel
 from probsnn.glm import _init_state, sample_step, step_weights
 from probsnn.network import Network, Params
 from probsnn.propagation import (
     PROPAGATIONS,
     SPARSE_CAPACITY,
+    ModeState,
     default_capacity,
     init_mode_state,
     mode_layout,
@@ -39,6 +40,7 @@ def sample(
     clamp=None,
     propagation: str = "auto",
     capacity: int | None = None,
+    mesh=None,
 ):
     """Sample spike trains s_{i,t} ~ Bernoulli(σ(u_{i,t})) bin by bin, starting from silence.
 
@@ -75,6 +77,12 @@ def sample(
             :func:`probsnn.propagation.default_capacity` (N / (4 √n_trials)). For a sparse
             network, the spikes delivered per scatter (all are delivered; default
             :data:`~probsnn.propagation.SPARSE_CAPACITY`).
+        mesh: optional :class:`jax.sharding.Mesh` (:func:`probsnn.parallel.trial_mesh`): the
+            trials are split over its ``"trials"`` devices (``n_trials`` a multiple of their
+            number) and, on a ``"neurons"`` axis, a dense network by postsynaptic neuron (N
+            a multiple of its size; pass params placed by
+            :func:`probsnn.parallel.shard_params` so that no device holds them whole), with
+            the same spikes as on one device for the same key; the outputs stay sharded.
 
     Returns:
         spikes ``(n_trials, T, N)`` uint8 (``(T, N)`` without trials), and with
@@ -87,13 +95,28 @@ def sample(
             NaN/inf (naming the field), inputs missing, unexpected, non-finite or of the wrong
             shape, non-binary clamped spikes, an unknown propagation, ``"dense"`` or
             ``"event"`` on a network whose bases are not recursive, a capacity below 1, a
-            sparse network with another propagation or array bases.
+            sparse network with another propagation or array bases, a mesh without
+            ``n_trials`` or with ``n_trials`` not a multiple of its devices.
     """
     spec.check_params(params)
+    mesh = parallel.check_mesh(mesh)
+    if mesh is not None:
+        if n_trials is None:
+            raise ValueError("sampling with a mesh needs n_trials (the axis split over devices)")
+        parallel.check_divisible(n_trials, mesh, "n_trials")
+        if parallel.neuron_shards(mesh) > 1:
+            if isinstance(spec, SparseNetwork):
+                raise ValueError(
+                    "a SparseNetwork is not split over a 'neurons' mesh axis (its synapses are "
+                    "stored by presynaptic neuron); use a mesh over trials only"
+                )
+            parallel.check_divisible(spec.n_neurons, mesh, "the number of neurons", "neurons")
     n_batch = 1 if n_trials is None or not isinstance(n_trials, int) else max(n_trials, 1)
     propagation, capacity = check_propagation(spec, propagation, capacity, n_batch)
     targets = spec.synapses.device_targets() if isinstance(spec, SparseNetwork) else None
-    sampler = partial(_sample, propagation=propagation, capacity=capacity, targets=targets)
+    sampler = partial(
+        _sample, propagation=propagation, capacity=capacity, targets=targets, mesh=mesh
+    )
     request = (key, n_steps, n_trials, inputs, clamp, return_potentials)
     return run_sampler(sampler, _clamped_spikes, spec, params, *request)
 
@@ -166,15 +189,31 @@ def run_sampler(sampler, check_clamp, spec, params, key, n_steps, n_trials, inpu
 
 
 @partial(
-    jax.jit, static_argnames=("spec", "n_steps", "n_trials", "full", "propagation", "capacity")
+    jax.jit,
+    static_argnames=("spec", "n_steps", "n_trials", "full", "propagation", "capacity", "mesh"),
 )
 def _sample(
-    spec, params, key, n_steps, n_trials, inputs, clamp, full, propagation, capacity, targets
+    spec,
+    params,
+    key,
+    n_steps,
+    n_trials,
+    inputs,
+    clamp,
+    full,
+    propagation,
+    capacity,
+    targets,
+    mesh=None,
 ):
     visible = None if clamp is None else spec.visible
+    if targets is None:  # a dense network: split by postsynaptic neuron on a "neurons" axis
+        params = parallel.constrain_params(params, mesh)
     step_fn = sampling_step(spec, params, propagation, capacity, visible, targets)
-    state = initial_state(spec, (n_trials,), propagation)
-    return scan_bins(step_fn, state, key, n_steps, inputs, clamp, full)
+    state = _split_trials(initial_state(spec, (n_trials,), propagation), mesh)
+    inputs, clamp = parallel.constrain_leading((inputs, clamp), mesh)
+    spikes, u = scan_bins(step_fn, state, key, n_steps, inputs, clamp, full)
+    return tuple(parallel.constrain_axis(out, mesh, 0, 2) for out in (spikes, u))
 
 
 def sampling_step(spec, params, propagation: str, capacity: int, visible=None, targets=None):
@@ -207,6 +246,21 @@ def initial_state(spec, batch_shape: tuple[int, ...], propagation: str):
     if propagation == "ring":
         return _init_state(spec, batch_shape, jnp.float32)
     return init_mode_state(spec, batch_shape)
+
+
+def _split_trials(state, mesh):
+    """The sampler state with its trial axis split over the mesh (and its neuron axis over a
+    ``"neurons"`` axis): the ring buffers are time-major (L, B, N), the trace states
+    trial-major (B, J, N)."""
+    if mesh is None:
+        return state
+    state = state._replace(inputs=parallel.constrain_axis(state.inputs, mesh, 1))
+    if isinstance(state, ModeState):
+        return state._replace(
+            e=parallel.constrain_axis(state.e, mesh, 0, 2),
+            f=parallel.constrain_axis(state.f, mesh, 0, 2),
+        )
+    return state._replace(spikes=parallel.constrain_axis(state.spikes, mesh, 1, 2))
 
 
 def scan_bins(step_fn, state, key, n_steps: int, inputs=None, clamp=None, potentials=True):

@@ -70,7 +70,7 @@ def fit_mcmc(
     num_warmup: int = 500,
     num_samples: int = 1000,
     num_chains: int = 4,
-    chain_method: str = "sequential",
+    chain_method: str = "auto",
     target_accept: float = 0.8,
     dense_mass: bool = False,
     n_predictive: int = 10,
@@ -87,7 +87,11 @@ def fit_mcmc(
             sparse connectivity, ``.horseshoe``, whose funnel-like geometry needs a higher
             ``target_accept`` and longer trajectories); default ``GLMPrior.normal()``.
         num_warmup, num_samples, num_chains: NUTS sizes (samples per chain).
-        chain_method: ``"sequential"``, ``"parallel"`` or ``"vectorized"`` (NumPyro's).
+        chain_method: ``"auto"`` (default: ``"parallel"``, one chain per device, when there
+            are at least ``num_chains`` local devices, else ``"sequential"``), or NumPyro's
+            ``"sequential"``, ``"parallel"`` or ``"vectorized"``. The method used is recorded
+            in ``idata.sample_stats.attrs["chain_method"]``. On a CPU, ``XLA_FLAGS=
+            --xla_force_host_platform_device_count=4`` (set before JAX starts) gives 4 devices.
         target_accept: NUTS step-size adaptation target in (0, 1).
         dense_mass: adapt a dense mass matrix (fewer leapfrog steps when basis weights are
             strongly correlated, but costlier adaptation); default a diagonal one.
@@ -101,6 +105,7 @@ def fit_mcmc(
         lags, see the module docstring), sample_stats (with ``diverging``),
         log_likelihood (``"spikes"`` ``(chain, draw, trial, time)``: the bin's log-probability
         summed over neurons), observed_data and, if requested, posterior_predictive.
+        ``sample_stats.attrs["chain_method"]`` names how the chains ran.
 
     Raises:
         ValueError, TypeError: on hidden neurons, bad (empty, non-binary, non-finite) data,
@@ -114,7 +119,7 @@ def fit_mcmc(
     num_warmup = _checks.positive_int(num_warmup, "num_warmup", minimum=0)
     num_samples = _checks.positive_int(num_samples, "num_samples")
     num_chains = _checks.positive_int(num_chains, "num_chains")
-    _checks.option(chain_method, "chain_method", ("sequential", "parallel", "vectorized"))
+    chain_method = _chain_method(chain_method, num_chains)
     _check_flags(dense_mass=dense_mass, progress=progress)
     target_accept = _checks.probability(target_accept, "target_accept")
     n_predictive = _checks.positive_int(n_predictive, "n_predictive", minimum=0)
@@ -149,7 +154,20 @@ def fit_mcmc(
         acceptance_rate=np.asarray(extra["accept_prob"]),
         energy=np.asarray(extra["energy"]),
     )
-    return _inference_data(spec, prior, design, shape, samples, stats_, key_pred, n_predictive)
+    idata = _inference_data(spec, prior, design, shape, samples, stats_, key_pred, n_predictive)
+    idata.sample_stats.attrs["chain_method"] = mcmc.chain_method  # NumPyro's, after any fallback
+    return idata
+
+
+CHAIN_METHODS = ("auto", "sequential", "parallel", "vectorized")
+
+
+def _chain_method(chain_method, num_chains: int) -> str:
+    """``"auto"`` resolved: chains in parallel over devices when there are enough of them."""
+    _checks.option(chain_method, "chain_method", CHAIN_METHODS)
+    if chain_method != "auto":
+        return chain_method
+    return "parallel" if jax.local_device_count() >= num_chains > 1 else "sequential"
 
 
 def fit_svi(

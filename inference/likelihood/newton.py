@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from probsnn import _checks
+from probsnn import _checks, parallel
 from probsnn.design import Design, build_design, coef_to_params, params_to_coef
 from probsnn.inference._training import Trainer
 from probsnn.network import Network, Params
@@ -140,6 +140,8 @@ def fit_ml(
     max_iter: int = 50,
     max_cg: int = 200,
     progress: bool | None = None,
+    preconditioner: str = "auto",
+    mesh=None,
 ) -> MLFit:
     """Penalised maximum-likelihood fit of all neurons from observed spikes.
 
@@ -158,6 +160,17 @@ def fit_ml(
         max_iter: Newton iterations, >= 1 (FISTA: 200 × max_iter iterations).
         max_cg: cap on conjugate-gradient iterations per Newton step, >= 1.
         progress: show a progress bar (default: when R × P × N > 5e9).
+        preconditioner: of the conjugate gradients. ``"neuron"``: each neuron's Gram Hessian
+            d̄_i X_iᵀX_i + λ₂ I factored on its own (N Cholesky factors, memory N·P²);
+            ``"shared"``: one eigendecomposition of XᵀX shared by all neurons (memory P²,
+            what makes hundreds of neurons fit; see :func:`gram_preconditioner`); ``"auto"``:
+            ``"shared"`` on a mesh or when N·P² > :data:`SHARED_ABOVE`, else ``"neuron"``.
+            Both reach the same optimum.
+        mesh: optional :class:`jax.sharding.Mesh` (:func:`probsnn.parallel.trial_mesh`): the
+            design's R = trials × T rows are split over its devices (R a multiple of their
+            number), so every product with X — gradients, Hessian-vector products, the Gram
+            matrix, line searches — runs on all of them and is summed across them; the fit
+            equals the one-device fit to float round-off.
 
     Returns:
         :class:`MLFit` with ``params`` and ``info`` (:class:`FitInfo`); ``info.converged`` is True
@@ -166,8 +179,10 @@ def fit_ml(
     Raises:
         ValueError: on hidden neurons, negative penalties, a tolerance or iteration count that
             is not positive, empty, non-binary or non-finite spikes or inputs, a non-finite
-            ``init``, or neurons that never or always spike without a penalty.
-        TypeError: a spec that is not a Network, non-numeric sizes, complex data.
+            ``init``, or neurons that never or always spike without a penalty; a mesh whose
+            devices do not divide the design's rows.
+        TypeError: a spec that is not a Network, non-numeric sizes, complex data, a mesh that
+            is not a jax.sharding.Mesh.
         FloatingPointError: when the iterate turns non-finite (separable data without l2).
 
     Warns:
@@ -184,9 +199,13 @@ def fit_ml(
     max_cg = _checks.positive_int(max_cg, "max_cg")
     if progress is not None and not isinstance(progress, bool | np.bool_):
         raise TypeError(f"progress must be a bool or None, got {progress!r}")
+    mesh = parallel.check_mesh(mesh)
     design = _design(spec, spikes, inputs, penalised=l2 > 0 or l1 > 0, caller="fit_ml")
     rows, n_cols = design.x.shape
-    trainer = _trainer(spec, design, l2, tol, max_cg)
+    kind = check_preconditioner(preconditioner, spec.n_neurons, n_cols, mesh)
+    if mesh is not None:
+        design = shard_rows(design, mesh)
+    trainer = _trainer(spec, design, l2, tol, max_cg, kind)
     if progress is None:
         progress = rows * n_cols * spec.n_neurons > 5e9
     state = trainer.init(init)
@@ -232,7 +251,7 @@ def fit_ml(
         separated = _separated(design, coef, recent[-1] - recent[0])
     if l1 > 0:
         coef, objective, converged, criterion, lasso_iters, lasso_history = _fista(
-            design, coef, l2, l1, tol * rows, 200 * max_iter
+            design, coef, l2, l1, tol * rows, 200 * max_iter, shared=kind == "shared"
         )
         history.extend(lasso_history)
         n_iter += lasso_iters
@@ -333,6 +352,8 @@ def newton_trainer(
     l2: float = 0.0,
     tol: float = 1e-7,
     max_cg: int = 200,
+    preconditioner: str = "auto",
+    mesh=None,
 ) -> Trainer:
     """The truncated Newton solver of maximum likelihood as a trainer (docs/learning.md).
 
@@ -349,6 +370,7 @@ def newton_trainer(
         tol: ``info.converged`` when every neuron's Newton decrement is below ``tol`` > 0 nats
             per bin (see :func:`fit_ml`).
         max_cg: cap on conjugate-gradient iterations per Newton step, >= 1.
+        preconditioner, mesh: as in :func:`fit_ml`.
 
     Returns:
         :class:`~probsnn.inference.Trainer`: ``init(params) -> NewtonState`` (``params`` None:
@@ -365,8 +387,12 @@ def newton_trainer(
     _check_penalties(l2=l2)
     tol = _checks.positive_float(tol, "tol")
     max_cg = _checks.positive_int(max_cg, "max_cg")
+    mesh = parallel.check_mesh(mesh)
     design = _design(spec, spikes, inputs, penalised=l2 > 0, caller="newton_trainer")
-    return _trainer(spec, design, l2, tol, max_cg)
+    kind = check_preconditioner(preconditioner, spec.n_neurons, design.x.shape[1], mesh)
+    if mesh is not None:
+        design = shard_rows(design, mesh)
+    return _trainer(spec, design, l2, tol, max_cg, kind)
 
 
 def _check_penalties(**values) -> None:
@@ -394,10 +420,20 @@ def _design(spec: Network, spikes, inputs, penalised: bool, caller: str) -> Desi
     return design
 
 
-def _trainer(spec: Network, design: Design, l2: float, tol: float, max_cg: int) -> Trainer:
+def shard_rows(design: Design, mesh) -> Design:
+    """The design with its rows (x and targets) split over the mesh's ``"trials"`` axis and
+    its column masks replicated. Raises ValueError unless the devices divide the rows."""
+    rows = parallel.shard_leading((design.x, design.targets), mesh, "the design's rows")
+    columns = parallel.replicate((design.mask, design.penalised), mesh)
+    return Design(*rows, *columns)
+
+
+def _trainer(
+    spec: Network, design: Design, l2: float, tol: float, max_cg: int, preconditioner: str
+) -> Trainer:
     """The Newton trainer on a built design (shared by :func:`newton_trainer` and fit_ml)."""
     start = _initial_coef(spec, design, None)
-    preconditioner = gram_preconditioner(design, start, l2)
+    preconditioner = gram_preconditioner(design, start, l2, preconditioner)
     restart = (start, _objective(design, start, l2, 0.0))
     tol_total = tol * design.x.shape[0]
 
@@ -447,7 +483,8 @@ def newton_step(
 ) -> tuple[NewtonState, NewtonInfo]:
     """One truncated-Newton iteration for every neuron (see the module docstring).
 
-    ``preconditioner`` holds the Cholesky factors ``(N, P, P)`` of :func:`gram_preconditioner`;
+    ``preconditioner`` is :func:`gram_preconditioner`'s (Cholesky factors ``(N, P, P)`` or a
+    :class:`SharedPreconditioner`);
     ``tol_total`` is the decrement (in nats, summed over the design's rows) below which a neuron
     has converged. ``restart``: optional ``(coef (P, N), objective (N,))`` of the default start; a
     neuron whose Hessian has no curvature along its step (fitted probabilities all numerically 0
@@ -503,33 +540,162 @@ def _objective(design: Design, coef, l2, l1):
     return nll + 0.5 * l2 * jnp.sum(pen_coef**2, axis=0) + l1 * jnp.sum(jnp.abs(pen_coef), axis=0)
 
 
-@jax.jit
-def gram_preconditioner(design: Design, coef, l2):
-    """Cholesky factors ``(N, P, P)`` of d̄_i X_iᵀX_i + λ₂ I, neuron i's Hessian when its firing
-    probability is constant at its mean d̄_i-level (identity on the columns it does not use).
+PRECONDITIONERS = ("auto", "neuron", "shared")
 
-    Computed once per fit: PCG needs a fixed SPD preconditioner, not the current Hessian.
+#: "auto" shares one factorisation among the neurons above this many elements (N·P²) of
+#: per-neuron factors (256 MB in float32)
+SHARED_ABOVE = 2**26
+
+
+class SharedPreconditioner(NamedTuple):
+    """One eigendecomposition XᵀX = Q diag(λ) Qᵀ shared by every neuron: neuron i's
+    preconditioner is M_i⁻¹ = m_i ⊙ Q diag(1 / (d̄_i λ + λ₂ + ε_i)) Qᵀ (m_i ⊙ ·), its Gram
+    Hessian d̄_i XᵀX + λ₂ I compressed to the columns m_i it uses.
+
+    Attributes:
+        q: ``(P, P)`` eigenvectors. inverse: ``(P, N)`` the factors 1 / (d̄_i λ_k + λ₂ + ε_i).
+        mask: ``(P, N)`` the columns each neuron uses.
     """
-    x, mask = design.x, design.mask
-    p = jax.nn.sigmoid(x @ coef)
-    scale = jnp.mean(p * (1 - p), axis=0)
-    m = mask.T.astype(x.dtype)  # (N, P)
-    blocks = scale[:, None, None] * (x.T @ x)[None] * m[:, :, None] * m[:, None, :]
-    ridge = l2 * design.penalised[None, :] * m
-    blocks = blocks + jax.vmap(jnp.diag)(ridge + (1 - m))
-    # A relative jitter keeps the factorisation finite for nearly collinear traces.
-    diagonal = jnp.diagonal(blocks, axis1=1, axis2=2)
-    jitter = 100 * jnp.finfo(x.dtype).eps * jnp.mean(diagonal, axis=1)
-    return jnp.linalg.cholesky(blocks + jitter[:, None, None] * jnp.eye(x.shape[1], dtype=x.dtype))
+
+    q: jax.Array
+    inverse: jax.Array
+    mask: jax.Array
 
 
-def _precondition(chol, r):
+def check_preconditioner(preconditioner, n_neurons: int, n_columns: int, mesh) -> str:
+    """Resolve ``preconditioner``: ``"auto"`` is ``"shared"`` on a mesh or when N·P² exceeds
+    :data:`SHARED_ABOVE`, else ``"neuron"``. Raises ValueError for an unknown name and for
+    ``"neuron"`` on a mesh."""
+    _checks.option(preconditioner, "preconditioner", PRECONDITIONERS)
+    if preconditioner == "auto":
+        large = n_neurons * n_columns**2 > SHARED_ABOVE
+        return "shared" if mesh is not None or large else "neuron"
+    if preconditioner == "neuron" and mesh is not None:
+        raise ValueError(
+            "preconditioner='neuron' cannot run on a mesh (XLA's CPU batched Cholesky in a "
+            "program with cross-device sums can deadlock); use 'shared' (or 'auto')"
+        )
+    return preconditioner
+
+
+@jax.jit
+def _gram(x):
+    """XᵀX ``(P, P)``, in a program of its own: on a mesh the rows' sum crosses devices, and
+    the factorisations that follow run in programs without collectives."""
+    return x.T @ x
+
+
+@jax.jit
+def _gram_scale(design: Design, coef):
+    """d̄_i = mean σ'(u_i) ``(N,)``: each neuron's Gram scale at ``coef``."""
+    p = jax.nn.sigmoid(design.x @ coef)
+    return jnp.mean(p * (1 - p), axis=0)
+
+
+def gram_preconditioner(design: Design, coef, l2, kind: str = "neuron"):
+    """The conjugate-gradient preconditioner of :func:`newton_step`, built once per fit at
+    ``coef``: neuron i's Hessian when its firing probability is constant at its mean level,
+    d̄_i X_iᵀX_i + λ₂ I (identity on the columns it does not use).
+
+    ``kind="neuron"``: the Cholesky factors ``(N, P, P)`` of those matrices (memory N·P²).
+    ``kind="shared"``: a :class:`SharedPreconditioner` from one eigendecomposition of XᵀX
+    (memory P² + P·N; the ridge also acts on the bias column, which only changes the
+    preconditioner, not the solution). PCG needs a fixed SPD preconditioner, not the current
+    Hessian.
+    """
+    gram = _gram(design.x)
+    scale = _gram_scale(design, coef)
+    if kind == "shared":
+        return _shared_factors(gram, scale, design.mask, l2)
+    return _neuron_factors(gram, scale, design.mask, design.penalised, l2)
+
+
+def _jitter(gram, scale):
+    """A relative jitter ``(N,)`` that keeps factorisations finite for nearly collinear traces."""
+    return 100 * jnp.finfo(gram.dtype).eps * scale * jnp.mean(jnp.diagonal(gram))
+
+
+@jax.jit
+def _neuron_factors(gram, scale, mask, penalised, l2):
+    m = mask.T.astype(gram.dtype)  # (N, P)
+    blocks = scale[:, None, None] * gram[None] * m[:, :, None] * m[:, None, :]
+    blocks = blocks + jax.vmap(jnp.diag)(l2 * penalised[None, :] * m + (1 - m))
+    eye = jnp.eye(gram.shape[0], dtype=gram.dtype)
+    return jnp.linalg.cholesky(blocks + _jitter(gram, scale)[:, None, None] * eye)
+
+
+@jax.jit
+def _shared_factors(gram, scale, mask, l2):
+    eigenvalues, q = jnp.linalg.eigh(gram)
+    eigenvalues = jnp.maximum(eigenvalues, 0.0)  # round-off below zero
+    inverse = 1.0 / (eigenvalues[:, None] * scale[None, :] + l2 + _jitter(gram, scale)[None])
+    return SharedPreconditioner(q, inverse, mask.astype(gram.dtype))
+
+
+def _precondition(preconditioner, r):
     """Solve M_i z_i = r_i for every neuron; r, z ``(P, N)``."""
-    z = jax.scipy.linalg.cho_solve((chol, True), r.T[:, :, None])
+    if isinstance(preconditioner, SharedPreconditioner):
+        q, inverse, mask = preconditioner
+        return mask * (q @ (inverse * (q.T @ (mask * r))))
+    z = jax.scipy.linalg.cho_solve((preconditioner, True), r.T[:, :, None])
     return z[:, :, 0].T
 
 
-def _pcg(hess_vec, rhs, chol, max_iter, rtol):
+class PCGState(NamedTuple):
+    """Conjugate-gradient iterate of every neuron's system (columns ``(P, N)``): solution x,
+    residual r, preconditioned residual z, direction d, the columns done, those found flat at
+    the first iteration, the iteration count k and the right-hand side's norms ``(N,)``."""
+
+    x: jax.Array
+    r: jax.Array
+    z: jax.Array
+    d: jax.Array
+    done: jax.Array
+    flat: jax.Array
+    k: jax.Array
+    rhs_norm: jax.Array
+
+
+def pcg_start(rhs, preconditioner) -> PCGState:
+    """The conjugate-gradient iterate at x = 0 for the right-hand sides ``rhs`` ``(P, N)``."""
+    z0 = _precondition(preconditioner, rhs)
+    none = jnp.zeros(rhs.shape[1], bool)
+    norm = jnp.linalg.norm(rhs, axis=0)
+    return PCGState(jnp.zeros_like(rhs), rhs, z0, z0, none, none, jnp.int32(0), norm)
+
+
+def pcg_active(state: PCGState, rtol, max_iter):
+    """Whether another iteration is needed: some column not done with its residual above
+    ``rtol`` ``(N,)`` times its right-hand side's norm, and fewer than ``max_iter`` iterations."""
+    return (state.k < max_iter) & jnp.any(_unsolved(state, rtol))
+
+
+def _unsolved(state: PCGState, rtol):
+    return ~state.done & (jnp.linalg.norm(state.r, axis=0) > rtol * state.rhs_norm)
+
+
+def pcg_advance(state: PCGState, hd, preconditioner, rtol) -> PCGState:
+    """One conjugate-gradient iteration given ``hd`` = H d (the Hessian times the direction)."""
+    x, r, z, d, done, flat, k, _ = state
+    tiny, eps = jnp.finfo(r.dtype).tiny, jnp.finfo(r.dtype).eps
+    rz = jnp.sum(r * z, axis=0)
+    curvature = jnp.sum(d * hd, axis=0)
+    active = _unsolved(state, rtol)
+    no_curvature = jnp.where(k == 0, eps**2, eps) * rz
+    blocked = active & ~(curvature > no_curvature)
+    flat = flat | (blocked & (k == 0))
+    x = jnp.where(blocked & (k == 0), d, x)  # d = M⁻¹b at the first iteration
+    done = done | blocked
+    alpha = rz / jnp.maximum(curvature, tiny)
+    alpha = jnp.where(active & ~blocked, alpha, 0.0)
+    x = x + alpha * d
+    r_new = r - alpha * hd
+    z_new = _precondition(preconditioner, r_new)
+    beta = jnp.sum(r_new * z_new, axis=0) / jnp.maximum(rz, tiny)
+    return state._replace(x=x, r=r_new, z=z_new, d=z_new + beta * d, done=done, flat=flat, k=k + 1)
+
+
+def _pcg(hess_vec, rhs, preconditioner, max_iter, rtol):
     """Preconditioned conjugate gradients on every neuron's system at once (``(P, N)`` columns).
 
     Stops when every column's residual is below ``rtol`` ``(N,)`` times its right-hand side's
@@ -542,60 +708,48 @@ def _pcg(hess_vec, rhs, chol, max_iter, rtol):
     Returns:
         ``(x, iterations, flat)``.
     """
-    rhs_norm = jnp.linalg.norm(rhs, axis=0)
-    x0 = jnp.zeros_like(rhs)
-    z0 = _precondition(chol, rhs)
-    tiny = jnp.finfo(rhs.dtype).tiny
-    eps = jnp.finfo(rhs.dtype).eps
-    none = jnp.zeros(rhs.shape[1], bool)
 
-    def unsolved(r, done):
-        return ~done & (jnp.linalg.norm(r, axis=0) > rtol * rhs_norm)
+    def body(state):
+        return pcg_advance(state, hess_vec(state.d), preconditioner, rtol)
 
-    def cond(carry):
-        _, r, _, _, done, _, k = carry
-        return (k < max_iter) & jnp.any(unsolved(r, done))
-
-    def body(carry):
-        x, r, z, d, done, flat, k = carry
-        hd = hess_vec(d)
-        rz = jnp.sum(r * z, axis=0)
-        curvature = jnp.sum(d * hd, axis=0)
-        active = unsolved(r, done)
-        no_curvature = jnp.where(k == 0, eps**2, eps) * rz
-        blocked = active & ~(curvature > no_curvature)
-        flat = flat | (blocked & (k == 0))
-        x = jnp.where(blocked & (k == 0), d, x)  # d = M⁻¹b at the first iteration
-        done = done | blocked
-        alpha = rz / jnp.maximum(curvature, tiny)
-        alpha = jnp.where(active & ~blocked, alpha, 0.0)
-        x = x + alpha * d
-        r_new = r - alpha * hd
-        z_new = _precondition(chol, r_new)
-        beta = jnp.sum(r_new * z_new, axis=0) / jnp.maximum(rz, tiny)
-        return x, r_new, z_new, z_new + beta * d, done, flat, k + 1
-
-    start = (x0, rhs, z0, z0, none, none, jnp.int32(0))
-    x, _, _, _, _, flat, k = jax.lax.while_loop(cond, body, start)
-    return x, k, flat
+    state = jax.lax.while_loop(
+        lambda state: pcg_active(state, rtol, max_iter), body, pcg_start(rhs, preconditioner)
+    )
+    return state.x, state.k, state.flat
 
 
 _STEP_SIZES = 0.5 ** np.arange(20)
 
 
-def _backtrack(design, coef, direction, slope, objective, l2, armijo=1e-4):
+def _backtrack(design, coef, direction, slope, objective, l2):
     """Largest step 2^-k per neuron with f(b + αδ) <= f(b) + c α gᵀδ (α = 0 if none)."""
-    u = design.x @ coef
-    du = design.x @ direction
-    signs = 2 * design.targets - 1
-    pen = design.penalised[:, None] * design.mask
+    nll = step_nll(design.x, design.targets, coef, direction)
+    return accept_step(nll, design, coef, direction, slope, objective, l2)
 
-    def objective_at(alpha):
-        nll = -jnp.sum(jax.nn.log_sigmoid(signs * (u + alpha * du)), axis=0)
-        return nll + 0.5 * l2 * jnp.sum((pen * (coef + alpha * direction)) ** 2, axis=0)
 
+def step_nll(x, targets, coef, direction):
+    """The negative log-likelihood ``(n_alphas, N)`` of the rows ``x``, ``targets`` at
+    coef + α direction for every step α = 2^-k of the line search."""
+    u = x @ coef
+    du = x @ direction
+    signs = 2 * targets - 1
+
+    def nll_at(alpha):
+        return -jnp.sum(jax.nn.log_sigmoid(signs * (u + alpha * du)), axis=0)
+
+    return jax.lax.map(nll_at, jnp.asarray(_STEP_SIZES, coef.dtype))
+
+
+def accept_step(nll, design, coef, direction, slope, objective, l2, armijo=1e-4):
+    """The Armijo line search's step ``(N,)`` and objective from the candidates' negative
+    log-likelihoods ``nll`` ``(n_alphas, N)`` (the penalty is added here)."""
     alphas = jnp.asarray(_STEP_SIZES, coef.dtype)
-    candidates = jax.lax.map(objective_at, alphas)  # (n_alphas, N)
+    pen = design.penalised[:, None] * design.mask
+    b, d = pen * coef, pen * direction  # ‖b + αd‖² = ‖b‖² + 2α b·d + α² ‖d‖², per neuron
+    squares = jnp.sum(b * b, axis=0) + alphas[:, None] * (
+        2 * jnp.sum(b * d, axis=0) + alphas[:, None] * jnp.sum(d * d, axis=0)
+    )
+    candidates = nll + 0.5 * l2 * squares
     accepted = candidates <= objective + armijo * alphas[:, None] * slope
     first = jnp.argmax(accepted, axis=0)
     ok = jnp.any(accepted, axis=0)
@@ -607,14 +761,22 @@ def _backtrack(design, coef, direction, slope, objective, l2, armijo=1e-4):
 # --------------------------------------------------------------------------------------------
 # L1: FISTA with adaptive restart
 # --------------------------------------------------------------------------------------------
-def _fista(design: Design, coef, l2, l1, tol_total, max_iter):
+@partial(jax.jit, static_argnums=3)
+def _lipschitz(gram, mask, l2, shared: bool):
+    """Lipschitz constants ``(N,)`` of each neuron's smooth gradient, ¼ λ_max(X_iᵀX_i) + λ₂;
+    ``shared``: the bound ¼ λ_max(XᵀX) + λ₂ for all (a principal submatrix's largest
+    eigenvalue is at most the matrix's), without the N·P² masked blocks."""
+    if shared:
+        largest = jnp.linalg.eigvalsh(gram)[-1]
+        return jnp.full(mask.shape[1], 0.25 * largest + l2, gram.dtype)
+    m = mask.astype(gram.dtype).T
+    blocks = gram[None] * m[:, :, None] * m[:, None, :]
+    return 0.25 * jnp.linalg.eigvalsh(blocks)[:, -1] + l2
+
+
+def _fista(design: Design, coef, l2, l1, tol_total, max_iter, shared=False):
     x, mask, pen = design.x, design.mask, design.penalised[:, None]
-    m = mask.astype(x.dtype)
-    # Lipschitz constant of the smooth part's gradient per neuron: ¼ λ_max(X_iᵀX_i) + λ₂.
-    gram = x.T @ x
-    blocks = gram[None] * m.T[:, :, None] * m.T[:, None, :]
-    lipschitz = 0.25 * jnp.linalg.eigvalsh(blocks)[:, -1] + l2
-    step = 1.0 / lipschitz
+    step = 1.0 / _lipschitz(_gram(x), mask, l2, shared)
 
     def smooth_grad(b):
         p = jax.nn.sigmoid(x @ b)

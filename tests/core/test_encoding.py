@@ -57,9 +57,46 @@ def test_sparse_sampler_intervals_are_geometric(capacity):
     assert abs(first.mean() - (1 / p - 1)) < 4 * np.sqrt(1 - p) / p / np.sqrt(first.size)
 
 
+@pytest.mark.parametrize("capacity", [None, 50])
+def test_one_rate_draws_all_bins_as_one_train(capacity):
+    """Equal rates: the bins are drawn as one geometric train of prod(shape) bins. Counts per
+    bin, per neuron and of neighbouring pairs (adjacent in that train) are those of i.i.d.
+    Bernoulli(p) bins, also when the gaps come in many small rounds (capacity 50)."""
+    rate, shape = 30.0, (40, 500, 8)
+    p = 1 - np.exp(-rate * DT)
+    if capacity is None:
+        spikes = encoding.poisson_spikes(jax.random.key(5), rate, DT, shape, method="sparse")
+    else:
+        flat = (int(np.prod(shape)), 1)
+        one = jnp.asarray([[rate]], jnp.float32)
+        spikes = encoding._geometric(jax.random.key(5), one, DT, flat, 0, capacity)
+    spikes = np.asarray(spikes).reshape(shape)
+    n = spikes.size
+    assert abs(int(spikes.sum()) - n * p) < binomial_bound(n, p)
+    per_neuron = spikes.sum(axis=(0, 1))  # 8 cells of 20,000 bins: chi-square with 8 dof
+    m = shape[0] * shape[1]
+    assert np.sum((per_neuron - m * p) ** 2 / (m * p * (1 - p))) < scipy.stats.chi2.ppf(0.9999, 8)
+    both = int(np.sum(spikes[..., 1:] & spikes[..., :-1]))  # neighbours in one bin
+    pairs = spikes[..., 1:].size
+    assert abs(both - pairs * p * p) < binomial_bound(pairs, p * p)
+
+
+def test_one_train_longer_than_int32_sums():
+    """2·10⁶ bins and a capacity of ~2·10⁴ gaps: the running positions saturate instead of
+    overflowing int32, and spikes reach the last rows."""
+    rate, shape = 10.0, (2000, 1000)
+    spikes = encoding.poisson_spikes(jax.random.key(8), rate, DT, shape)
+    p = 1 - np.exp(-rate * DT)
+    assert abs(int(spikes.sum()) - spikes.size * p) < binomial_bound(spikes.size, p)
+    rows = np.asarray(spikes.sum(axis=1))
+    assert rows[-100:].sum() > 0.5 * 100 * 1000 * p
+
+
 def test_poisson_spikes_method_choice():
     with pytest.raises(ValueError, match="constant along time"):
-        encoding.poisson_spikes(jax.random.key(0), jnp.ones((10, 2)), DT, (10, 2), method="sparse")
+        encoding.poisson_spikes(
+            jax.random.key(0), jnp.arange(20.0).reshape(10, 2), DT, (10, 2), method="sparse"
+        )
     with pytest.raises(ValueError, match="method must be"):
         encoding.poisson_spikes(jax.random.key(0), 1.0, DT, (10, 2), method="fast")
 

@@ -33,15 +33,16 @@ from probsnn.inference.likelihood.newton import NewtonInfo, NewtonState, newton_
 from probsnn.inference.likelihood.online import MLSignals, local_gradient
 
 
+@pytest.mark.parametrize("preconditioner", ["neuron", "shared"])
 @pytest.mark.parametrize("kind", ["sparse_separate_feedback", "inputs"])
-def test_fit_equals_statsmodels_logit(kind, x64):
+def test_fit_equals_statsmodels_logit(kind, preconditioner, x64):
     spec = make_network(kind)
     params = spec.init_params(jax.random.key(0), rate=60.0)
     inputs = random_inputs(spec, jax.random.key(1), 3000, n_trials=2)
     spikes = ps.sample(spec, params, jax.random.key(2), 3000, n_trials=2, inputs=inputs)
     spikes = jnp.asarray(spikes, jnp.float64)
     inputs = None if inputs is None else jnp.asarray(inputs, jnp.float64)
-    fit = fit_ml(spec, spikes, inputs, tol=1e-13)
+    fit = fit_ml(spec, spikes, inputs, tol=1e-13, preconditioner=preconditioner)
     assert fit.info.converged
     design = build_design(spec, spikes, inputs)
     x, y, mask = np.asarray(design.x), np.asarray(design.targets), np.asarray(design.mask)
@@ -98,12 +99,13 @@ def test_coupling_kernels_recovered_from_1e5_bins():
     assert r_fb > 0.95, r_fb
 
 
-def test_l2_penalty_satisfies_its_stationarity_condition(x64):
+@pytest.mark.parametrize("preconditioner", ["neuron", "shared"])
+def test_l2_penalty_satisfies_its_stationarity_condition(preconditioner, x64):
     spec = make_network("dense")
     params = spec.init_params(jax.random.key(0), rate=50.0)
     spikes = jnp.asarray(ps.sample(spec, params, jax.random.key(1), 2000), jnp.float64)
     l2 = 25.0
-    fit = fit_ml(spec, spikes, l2=l2, tol=1e-13)
+    fit = fit_ml(spec, spikes, l2=l2, tol=1e-13, preconditioner=preconditioner)
     grad = jax.grad(lambda p: ps.log_likelihood(spec, p, spikes))(fit.params)
     # ∇ log-lik = λ θ for every penalised coefficient, 0 for the bias
     np.testing.assert_allclose(np.asarray(grad.w), l2 * np.asarray(fit.params.w), atol=1e-6)
@@ -113,12 +115,13 @@ def test_l2_penalty_satisfies_its_stationarity_condition(x64):
     assert np.sum(np.asarray(fit.params.w) ** 2) < np.sum(np.asarray(unpenalised.params.w) ** 2)
 
 
-def test_l1_penalty_satisfies_its_kkt_conditions(x64):
+@pytest.mark.parametrize("preconditioner", ["neuron", "shared"])
+def test_l1_penalty_satisfies_its_kkt_conditions(preconditioner, x64):
     spec = make_network("dense")
     params = spec.init_params(jax.random.key(0), rate=50.0, weight_scale=0.5)
     spikes = jnp.asarray(ps.sample(spec, params, jax.random.key(1), 2000), jnp.float64)
     l1 = 8.0
-    fit = fit_ml(spec, spikes, l1=l1, tol=1e-14)
+    fit = fit_ml(spec, spikes, l1=l1, tol=1e-14, preconditioner=preconditioner)
     assert fit.info.converged
     grad = jax.grad(lambda p: ps.log_likelihood(spec, p, spikes))(fit.params)
     g = np.concatenate([np.asarray(grad.w)[spec.connectivity].ravel(), np.asarray(grad.v).ravel()])
@@ -130,6 +133,36 @@ def test_l1_penalty_satisfies_its_kkt_conditions(x64):
     np.testing.assert_allclose(g[active], l1 * np.sign(b[active]), atol=1e-4)
     assert np.all(np.abs(g[~active]) <= l1 + 1e-4)
     np.testing.assert_allclose(np.asarray(grad.bias), 0.0, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse_separate_feedback"])
+def test_shared_preconditioner_holds_one_factorisation(kind, monkeypatch, x64):
+    """ "auto" shares one eigendecomposition above SHARED_ABOVE elements of per-neuron factors:
+    P² + 2·P·N numbers instead of N·P². On the columns m_i a neuron uses it applies
+    m_i ⊙ (d̄_i XᵀX + λ₂ I)⁻¹ (m_i ⊙ r): the exact inverse of the Gram Hessian for a neuron
+    that uses every column, zero on the columns it does not use."""
+    spec = make_network(kind)
+    params = spec.init_params(jax.random.key(0), rate=50.0)
+    spikes = jnp.asarray(ps.sample(spec, params, jax.random.key(1), 500), jnp.float64)
+    design = build_design(spec, spikes)
+    n_cols, n = design.mask.shape
+    assert newton.check_preconditioner("auto", n, n_cols, None) == "neuron"
+    monkeypatch.setattr(newton, "SHARED_ABOVE", n * n_cols**2 - 1)
+    assert newton.check_preconditioner("auto", n, n_cols, None) == "shared"
+    start = newton._initial_coef(spec, design, None)
+    shared = newton.gram_preconditioner(design, start, 1.0, "shared")
+    assert shared.q.shape == (n_cols, n_cols) and shared.inverse.shape == (n_cols, n)
+    x, mask = np.asarray(design.x), np.asarray(design.mask)
+    scale = np.asarray(newton._gram_scale(design, start))
+    r = np.random.default_rng(0).normal(size=(n_cols, n)) * mask
+    z = np.asarray(newton._precondition(shared, jnp.asarray(r)))
+    assert np.all(z[~mask] == 0)
+    for i in np.flatnonzero(mask.all(axis=0)):
+        hessian = scale[i] * x.T @ x + np.eye(n_cols)
+        np.testing.assert_allclose(hessian @ z[:, i], r[:, i], rtol=1e-8, atol=1e-8)
+    assert (kind == "dense") == bool(mask.all())  # the dense network checks the inverse
+    with pytest.raises(ValueError, match="preconditioner must be one of"):
+        newton.check_preconditioner("cholesky", n, n_cols, None)
 
 
 def test_fit_rejects_bad_arguments():

@@ -403,21 +403,40 @@ def _check_penalties(**values) -> None:
 def _design(spec: Network, spikes, inputs, penalised: bool, caller: str) -> Design:
     """The checked design: every neuron visible, data not empty, finite maximum-likelihood
     biases."""
-    if not isinstance(spec, Network):
-        raise TypeError(f"spec must be a probsnn.Network, got {type(spec).__name__}")
-    _checks.fully_observed(spec, caller)
+    check_spec(spec, caller)
     _checks.nonempty(spikes, "spikes")
     if inputs is not None:
         _checks.nonempty(inputs, "inputs")
     design = build_design(spec, spikes, inputs)
     counts = np.asarray(jnp.sum(design.targets, axis=0))
-    degenerate = np.flatnonzero((counts == 0) | (counts == design.x.shape[0]))
+    check_counts(counts, design.x.shape[0], penalised, "an l2 or l1 penalty")
+    return design
+
+
+def check_spec(spec, caller: str) -> None:
+    """Raise TypeError for a spec that is not a Network, ValueError for hidden neurons."""
+    if not isinstance(spec, Network):
+        raise TypeError(f"spec must be a probsnn.Network, got {type(spec).__name__}")
+    _checks.fully_observed(spec, caller)
+
+
+def check_counts(counts, rows: int, penalised: bool, remedy: str) -> None:
+    """Raise ValueError naming the neurons whose ``counts`` of spikes in ``rows`` bins are 0
+    or all: without a penalty their maximum-likelihood bias is infinite."""
+    degenerate = np.flatnonzero((counts == 0) | (counts == rows))
     if degenerate.size and not penalised:
         raise ValueError(
             f"spikes of neurons {degenerate.tolist()} are all 0 or all 1, so their maximum-"
-            "likelihood bias is infinite; add an l2 or l1 penalty or drop them"
+            f"likelihood bias is infinite; add {remedy} or drop them"
         )
-    return design
+
+
+def start_at_rates(rate, rows: int, shape, dtype):
+    """Coefficients ``shape`` (P, N) of the uncoupled network at the observed firing
+    probabilities ``rate`` (N,): zero weights, bias logit(rate), the rate clipped to
+    [0.5 / rows, 1 − 1e-6]."""
+    rate = jnp.clip(rate, 0.5 / rows, 1 - 1e-6)
+    return jnp.zeros(shape, dtype).at[-1].set(jnp.log(rate) - jnp.log1p(-rate))
 
 
 def shard_rows(design: Design, mesh) -> Design:
@@ -456,9 +475,8 @@ def _initial_coef(spec: Network, design: Design, init):
     if init is not None:
         _checks.finite_tree(init, "init")  # named as the argument, before the shape checks
         return params_to_coef(spec, spec.check_params(init)).astype(design.x.dtype)
-    rate = jnp.clip(jnp.mean(design.targets, axis=0), 0.5 / design.x.shape[0], 1 - 1e-6)
-    coef = jnp.zeros(design.mask.shape, design.x.dtype)
-    return coef.at[-1].set(jnp.log(rate) - jnp.log1p(-rate))
+    rate = jnp.mean(design.targets, axis=0)
+    return start_at_rates(rate, design.x.shape[0], design.mask.shape, design.x.dtype)
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,10 +31,13 @@ from .newton import (
     _neuron_factors,
     _shared_factors,
     accept_step,
+    check_counts,
     check_preconditioner,
+    check_spec,
     pcg_active,
     pcg_advance,
     pcg_start,
+    start_at_rates,
     step_nll,
 )
 
@@ -83,19 +86,13 @@ def fit_ml_streaming(
     tol = _checks.positive_float(tol, "tol")
     max_iter = _checks.positive_int(max_iter, "max_iter")
     max_cg = _checks.positive_int(max_cg, "max_cg")
-    _checks.fully_observed(spec, "fit_ml_streaming")
+    check_spec(spec, "fit_ml_streaming")
     passes = _Passes(spec, spikes, inputs, chunk_bins)
     rows, counts = passes.counts()
-    if not l2 and np.any((counts == 0) | (counts == rows)):
-        degenerate = np.flatnonzero((counts == 0) | (counts == rows)).tolist()
-        raise ValueError(
-            f"spikes of neurons {degenerate} are all 0 or all 1, so their maximum-likelihood "
-            "bias is infinite; add an l2 penalty or drop them"
-        )
+    check_counts(counts, rows, l2 > 0, "an l2 penalty")
     mask, penalised = passes.columns
     kind = check_preconditioner(preconditioner, spec.n_neurons, mask.shape[0], None)
-    rate = np.clip(counts / rows, 0.5 / rows, 1 - 1e-6)
-    coef = jnp.zeros(mask.shape, passes.dtype).at[-1].set(np.log(rate) - np.log1p(-rate))
+    coef = start_at_rates(counts / rows, rows, mask.shape, passes.dtype)
     gram, curvature = passes.gram(coef)
     scale = curvature / rows
     if kind == "shared":

@@ -104,6 +104,8 @@ def test_streaming_refusals(recording):
         streaming.log_likelihood(SPEC, truth, spikes, inputs[:, :10])
     with pytest.raises(ValueError, match="empty"):
         fit_ml_streaming(SPEC, lambda: iter(()), l2=1.0)
+    with pytest.raises(TypeError, match=r"spec must be a probsnn\.Network"):
+        fit_ml_streaming("network", spikes[0], inputs[0], l2=1.0)
     silent = np.zeros((500, 4))
     silent[::7, :3] = 1
     no_inputs = ps.Network(4, kernels.raised_cosine(3, 1, 10), dt=1e-3)

@@ -228,6 +228,8 @@ def _demo(parser, args) -> int:
 def _compare(parser, args) -> int:
     from probsnn.compare import SelectionError, compare, runner
 
+    if args.workers is None:
+        args.workers = 1 if args.devices else min(2, os.cpu_count() or 1)
     try:
         runner.select(
             args.task,
@@ -236,6 +238,7 @@ def _compare(parser, args) -> int:
             seed=args.seed,
             n_seeds=args.seeds,
             workers=args.workers,
+            devices=args.devices,
         )
     except SelectionError as error:
         parser.error(str(error))
@@ -254,6 +257,7 @@ def _compare(parser, args) -> int:
         out=out,
         fresh=args.fresh,
         workers=args.workers,
+        devices=args.devices,
     )
     print(report.table())
     print()
@@ -333,8 +337,14 @@ def _parser() -> argparse.ArgumentParser:
     comparison.add_argument(
         "--workers",
         type=_integer(1),
-        default=min(2, os.cpu_count() or 1),
-        help="processes running criteria side by side (default: 2, or 1 on one core)",
+        help="processes running criteria side by side (default: 2, or 1 on one core or with "
+        "--devices)",
+    )
+    comparison.add_argument(
+        "--devices",
+        type=_integer(1),
+        help="run criteria side by side on this many of JAX's devices (GPUs of this host), in "
+        "one process instead of --workers",
     )
     return parser
 

@@ -228,16 +228,26 @@ def _log_likelihood(spec, params, spikes, inputs, method):
     return jnp.sum(_bernoulli_log_prob(spikes, u))
 
 
+def check_network(spec) -> None:
+    """Raise TypeError for a spec that is neither a Network nor a SparseNetwork."""
+    if not isinstance(spec, Network | SparseNetwork):
+        raise TypeError(
+            f"spec must be a probsnn.Network or SparseNetwork, got {type(spec).__name__}"
+        )
+
+
 def check_data(spec: Network, spikes, inputs):
     """Validate spikes ``(..., T, N)`` and inputs ``(..., T, M)`` against ``spec``.
 
     Returns ``(spikes, inputs)``, inputs broadcast to the spikes' batch dimensions.
 
     Raises:
-        TypeError: complex or non-numeric spikes or inputs.
+        TypeError: a spec that is not a Network or SparseNetwork; complex or non-numeric spikes
+            or inputs.
         ValueError: non-binary spikes, an empty axis (no bins or trials), inputs that are
             missing, unexpected, non-finite or of the wrong shape.
     """
+    check_network(spec)
     spikes = _checks.spike_array(spikes, "spikes", spec.n_neurons)
     _checks.nonempty(spikes, "spikes")
     if spec.n_inputs == 0:

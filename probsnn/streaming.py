@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from probsnn import _checks
-from probsnn.glm import _bernoulli_log_prob, check_data, contract, traces
+from probsnn.glm import _bernoulli_log_prob, check_data, check_network, contract, traces
 from probsnn.network import Network, Params
 
 #: bins per chunk of an array source unless told (about 40 MB of design per 100 columns)
@@ -62,10 +62,12 @@ def chunks(spec: Network, spikes, inputs=None, chunk_bins: int = CHUNK_BINS) -> 
         start (no halo).
 
     Raises:
-        TypeError: a source that is neither an array nor a callable; inputs beside a callable.
+        TypeError: a spec that is not a network; a source that is neither an array nor a
+            callable; inputs beside a callable.
         ValueError: a chunk_bins below 1; arrays of the wrong rank, or spikes and inputs of
             different lengths.
     """
+    check_network(spec)
     chunk_bins = _checks.positive_int(chunk_bins, "chunk_bins")
     halo = max(spec.n_lags, spec.n_input_lags)
     if callable(spikes) and not hasattr(spikes, "shape"):
@@ -141,6 +143,7 @@ def log_likelihood(
         ValueError, TypeError: as :func:`chunks`, and as :func:`probsnn.log_likelihood` for
             each chunk's data and the params.
     """
+    check_network(spec)
     spec.check_params(params)
     total = 0.0
     for chunk in chunks(spec, spikes, inputs, chunk_bins):

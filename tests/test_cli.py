@@ -69,6 +69,9 @@ BAD_COMPARE = [
     (["--seed", "-2"], r"argument --seed: value must be >= 0, got -2"),
     (["--workers", "0"], r"argument --workers: value must be >= 1, got 0"),
     (["--workers", "two"], r"argument --workers: expected an integer >= 1, got 'two'"),
+    (["--devices", "0"], r"argument --devices: value must be >= 1, got 0"),
+    (["--devices", "2"], r"devices must be between 1 and the 1 devices there are, got 2"),
+    (["--devices", "1", "--workers", "2"], r"devices and workers > 1 are exclusive"),
     (["--out", ""], r"argument --out: expected a folder"),
 ]
 

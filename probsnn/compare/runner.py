@@ -16,6 +16,7 @@ import concurrent.futures
 import hashlib
 import json
 import multiprocessing
+import queue
 import time
 from numbers import Integral
 from pathlib import Path
@@ -200,9 +201,11 @@ def _prepare(task: Task, config: dict, seed: int):
         return error
 
 
-def _execute(plan, out, fresh: bool, done) -> list[dict]:
+def _execute(plan, out, fresh: bool, done, device=None) -> list[dict]:
     """Run (or read from the cache) the cells of ``plan`` in order, calling ``done()`` after
-    each; data are prepared once per (task, seed) run of consecutive cells."""
+    each; data are prepared once per (task, seed) run of consecutive cells. ``device``: the
+    device the caller placed the cells on (None: JAX's default device)."""
+    device_name = str(device if device is not None else jax.devices()[0])
     cells, data = [], {}
     for task, t_config, criterion, c_config, seed in plan:
         digest = cell_hash(task.name, t_config, criterion.name, c_config, seed)
@@ -225,6 +228,7 @@ def _execute(plan, out, fresh: bool, done) -> list[dict]:
             cell = run_cell(task, criterion, t_config, c_config, seed, prepared, workdir)
         cell["hash"] = digest
         cell["config"] = {"task": t_config, "criterion": c_config}
+        cell["device"] = device_name
         if path is not None and cell["status"] == "ok":
             cache.write_cell(path, key, cell)
         cells.append({**cell, "cached": False})
@@ -241,23 +245,88 @@ def _execute_by_name(named_plan, out, fresh) -> list[dict]:
 def _execute_in_workers(plan, out, fresh, workers: int, bar) -> list[dict]:
     """Run the cells of each (task, criterion) in one of ``workers`` processes (spawned): XLA
     compiles on one thread, so on a 2-core machine two processes compile twice as fast."""
-    groups = {}
-    for index, (task, t_config, criterion, c_config, seed) in enumerate(plan):
-        named = (task.name, t_config, criterion.name, c_config, seed)
-        groups.setdefault((task.name, criterion.name), []).append((index, named))
-    ordered = [None] * len(plan)
+
+    def submit(pool, cells):
+        named = [(t.name, tc, c.name, cc, s) for t, tc, c, cc, s in cells]
+        return pool.submit(_execute_by_name, named, out, fresh)
+
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = {
-            pool.submit(_execute_by_name, [named for _, named in group], out, fresh): group
-            for group in groups.values()
-        }
-        for future in concurrent.futures.as_completed(futures):
-            group = futures[future]
-            for (index, _), cell in zip(group, future.result(), strict=True):
-                ordered[index] = cell
-            bar.update(len(group))
+        return _gather(plan, pool, submit, bar)
+
+
+def _gather(plan, pool, submit, bar) -> list[dict]:
+    """The cells of ``plan`` in its order, each (task, criterion) group run by
+    ``submit(pool, cells)`` (a future of the group's cells)."""
+    groups = {}
+    for index, cell in enumerate(plan):
+        groups.setdefault((cell[0].name, cell[2].name), []).append((index, cell))
+    ordered = [None] * len(plan)
+    futures = {submit(pool, [cell for _, cell in group]): group for group in groups.values()}
+    for future in concurrent.futures.as_completed(futures):
+        group = futures[future]
+        for (index, _), cell in zip(group, future.result(), strict=True):
+            ordered[index] = cell
+        bar.update(len(group))
     return ordered
+
+
+def resolve_devices(devices, workers: int = 1) -> list | None:
+    """The devices that run cells side by side: None (the default device, one cell at a
+    time), the first ``devices`` of :func:`jax.devices`, or the given devices.
+
+    Raises:
+        SelectionError: a count below 1 or above the devices there are, a sequence that is
+            empty, repeats a device or holds something else, or devices with workers > 1.
+    """
+    if devices is None:
+        return None
+    available = jax.devices()
+    if isinstance(devices, Integral) and not isinstance(devices, bool):
+        if not 1 <= devices <= len(available):
+            raise SelectionError(
+                f"devices must be between 1 and the {len(available)} devices there are, "
+                f"got {devices}"
+            )
+        chosen = available[: int(devices)]
+    elif isinstance(devices, list | tuple) and devices:
+        if not all(isinstance(device, jax.Device) for device in devices):
+            raise SelectionError(f"devices must be jax.Device objects, got {devices!r}")
+        if len(set(devices)) != len(devices):
+            raise SelectionError(f"devices must be distinct, got {devices!r}")
+        chosen = list(devices)
+    else:
+        raise SelectionError(
+            "devices must be None, a count >= 1 or a non-empty list of jax devices, "
+            f"got {devices!r}"
+        )
+    if workers > 1:
+        raise SelectionError(
+            f"devices and workers > 1 are exclusive: workers split the cells over processes, "
+            f"devices over the devices of this process; got devices={devices!r}, workers={workers}"
+        )
+    return chosen
+
+
+def _execute_on_devices(plan, out, fresh, devices: list, bar) -> list[dict]:
+    """Run the cells of each (task, criterion) on one of ``devices``, side by side: one thread
+    per device, each group under :func:`jax.default_device` of a device no other group holds
+    meanwhile. A cell's numbers do not depend on its device's place (its keys are its own); its
+    record says which device ran it."""
+    free = queue.SimpleQueue()
+    for device in devices:
+        free.put(device)
+
+    def run(cells):
+        device = free.get()
+        try:
+            with jax.default_device(device):
+                return _execute(cells, out, fresh, lambda: None, device)
+        finally:
+            free.put(device)
+
+    with concurrent.futures.ThreadPoolExecutor(len(devices)) as pool:
+        return _gather(plan, pool, lambda pool, cells: pool.submit(run, cells), bar)
 
 
 def select(
@@ -268,6 +337,7 @@ def select(
     seed: int = 0,
     n_seeds: int = DEFAULT_SEEDS,
     workers: int = 1,
+    devices=None,
     task_config: dict | None = None,
     criterion_config: dict | None = None,
 ):
@@ -291,6 +361,7 @@ def select(
     ):
         if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
             raise SelectionError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    resolve_devices(devices, workers)
     unregistered = [c.name for c in criteria if CRITERIA.get(c.name) is not c]
     if workers > 1 and unregistered:
         raise SelectionError(
@@ -320,6 +391,7 @@ def compare(
     fresh: bool = False,
     progress: bool = True,
     workers: int = 1,
+    devices=None,
 ) -> Report:
     """Compare criteria on tasks over seeds ``seed .. seed + n_seeds − 1``.
 
@@ -337,6 +409,10 @@ def compare(
         progress: show a tqdm bar over the cells.
         workers: processes that run (task, criterion) groups side by side (spawned; registered
             criteria only). The numbers do not depend on it.
+        devices: devices that run (task, criterion) groups side by side in threads of this
+            process, one group per device at a time (GPUs of one host, say): a count of
+            :func:`jax.devices` or a list of devices; None runs every cell on the default
+            device. The numbers do not depend on it; each cell's record names its device.
 
     Returns:
         A :class:`probsnn.compare.Report`.
@@ -344,7 +420,9 @@ def compare(
     Raises:
         SelectionError (a ValueError): unknown task or criterion names or settings (listing the
             valid ones), a criterion that applies to none of the tasks, a seed < 0, n_seeds or
-            workers < 1, or workers > 1 with a criterion that is not registered.
+            workers < 1, or workers > 1 with a criterion that is not registered; devices that
+            are not a count of the devices there are nor a list of distinct devices, or
+            devices with workers > 1.
         NotADirectoryError: ``out`` is a file.
     """
     tasks, criteria, seeds = select(
@@ -354,9 +432,11 @@ def compare(
         seed=seed,
         n_seeds=n_seeds,
         workers=workers,
+        devices=devices,
         task_config=task_config,
         criterion_config=criterion_config,
     )
+    devices = resolve_devices(devices, workers)
     out = None if out is None else Path(out)
     plan = []
     for task in tasks:
@@ -371,7 +451,9 @@ def compare(
         raise NotADirectoryError(f"out must be a folder, got the file {str(out)!r}")
     began = time.perf_counter()
     bar = tqdm(total=len(plan), desc="compare", disable=not progress)
-    if workers == 1:
+    if devices is not None:
+        cells = _execute_on_devices(plan, out, fresh, devices, bar)
+    elif workers == 1:
         cells = _execute(plan, out, fresh, lambda: bar.update(1))
     else:
         cells = _execute_in_workers(plan, out, fresh, workers, bar)

@@ -106,6 +106,11 @@ def test_streaming_refusals(recording):
         fit_ml_streaming(SPEC, lambda: iter(()), l2=1.0)
     with pytest.raises(TypeError, match=r"spec must be a probsnn\.Network"):
         fit_ml_streaming("network", spikes[0], inputs[0], l2=1.0)
+    for spec_like in ("network", SPEC.n_neurons):  # neither gets as far as an AttributeError
+        with pytest.raises(TypeError, match=r"spec must be a probsnn\.Network or SparseNetwork"):
+            streaming.log_likelihood(spec_like, truth, spikes, inputs)
+        with pytest.raises(TypeError, match=r"spec must be a probsnn\.Network or SparseNetwork"):
+            ps.log_likelihood(spec_like, truth, spikes, inputs)
     silent = np.zeros((500, 4))
     silent[::7, :3] = 1
     no_inputs = ps.Network(4, kernels.raised_cosine(3, 1, 10), dt=1e-3)

@@ -178,6 +178,55 @@ def check_refusals():
             raise AssertionError(f"no error for {match}")
 
 
+def check_compare():
+    """Comparison cells side by side on the 4 devices: the same numbers as on one, each group
+    on a device of its own; a bad ``devices`` is refused before any cell runs."""
+    from probsnn.compare import SelectionError, compare
+
+    def run(**options):
+        report = compare(
+            ["digits"],
+            ["backprop", "surrogate"],
+            quick=True,
+            n_seeds=2,
+            task_config={"digits": {"n_train": 60, "n_test": 40, "n_steps": 10}},
+            criterion_config={
+                "backprop": {"epochs": 2, "hidden": 8},
+                "surrogate": {"epochs": 2, "hidden": 8},
+            },
+            progress=False,
+            **options,
+        )
+        assert all(cell["status"] == "ok" for cell in report.cells), report.cells
+        return report.cells
+
+    def numbers(cell):
+        times = ("fit_seconds", "seconds_to_target")
+        metrics = {k: v for k, v in cell["metrics"].items() if k not in times}
+        return cell["criterion"], cell["seed"], metrics, cell["curve"]["values"], cell["raster"]
+
+    alone, spread = run(), run(devices=4)
+    assert [numbers(cell) for cell in spread] == [numbers(cell) for cell in alone]
+    assert {cell["device"] for cell in alone} == {str(jax.devices()[0])}
+    by_group = {}
+    for cell in spread:
+        by_group.setdefault(cell["criterion"], set()).add(cell["device"])
+    assert all(len(devices) == 1 for devices in by_group.values()), by_group
+    assert len(set().union(*by_group.values())) == 2, by_group  # the two groups side by side
+    for devices, workers, message in (
+        (5, 1, "between 1 and the 4 devices"),
+        ([jax.devices()[0]] * 2, 1, "distinct"),
+        (["cpu"], 1, "jax.Device"),
+        (2, 2, "exclusive"),
+    ):
+        try:
+            run(devices=devices, workers=workers)
+        except SelectionError as error:
+            assert message in str(error), error
+        else:
+            raise AssertionError(f"devices={devices!r}, workers={workers} was accepted")
+
+
 if __name__ == "__main__":
     globals()[f"check_{sys.argv[1]}"]()
     print("ok")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,12 +33,14 @@ from probsnn.inference._training import fit
 #: Learning-curve checkpoints per run at most (each evaluates on the held-out data).
 MAX_CHECKPOINTS = 20
 
-_COMPILE_SPANS: list[tuple[float, float]] = []
+#: (thread, start, end) of every compilation span: cells run side by side on several devices
+#: (``compare(devices=...)``) run in threads, and each counts its own thread's compilations
+_COMPILE_SPANS: list[tuple[int, float, float]] = []
 
 
 def _record_compile_span(event: str, start: float, end: float, **kwargs) -> None:
     if event.startswith("/jax/core/compile/"):
-        _COMPILE_SPANS.append((start, end))
+        _COMPILE_SPANS.append((threading.get_ident(), start, end))
 
 
 monitoring.register_event_time_span_listener(_record_compile_span)
@@ -45,10 +48,12 @@ monitoring.register_event_time_span_listener(_record_compile_span)
 
 def compile_seconds(since: float, until: float) -> float:
     """Seconds of the wall-clock window [since, until] (``time.time()``) that JAX spent tracing,
-    lowering and compiling, from the spans ``jax.monitoring`` reports under
-    ``/jax/core/compile/``; nested spans (a jitted function traced inside another) count once."""
+    lowering and compiling in the calling thread, from the spans ``jax.monitoring`` reports
+    under ``/jax/core/compile/``; nested spans (a jitted function traced inside another) count
+    once."""
+    thread = threading.get_ident()
     total, reach = 0.0, since
-    for start, end in sorted(_COMPILE_SPANS):
+    for start, end in sorted(span[1:] for span in _COMPILE_SPANS if span[0] == thread):
         start, end = max(start, reach), min(end, until)
         if end > start:
             total += end - start

@@ -25,17 +25,10 @@ from numpyro.contrib.control_flow import scan
 
 from probsnn import _checks
 from probsnn.design import Design, column_mask, params_to_coef
-from probsnn.glm import advance, check_data, contract, init_state, step_potential, step_weights
+from probsnn.glm import check_data, contract
 from probsnn.glm import traces as filter_traces
 from probsnn.network import Network, Params
-from probsnn.propagation import (
-    default_capacity,
-    init_mode_state,
-    mode_advance,
-    mode_layout,
-    mode_potential,
-    mode_weights,
-)
+from probsnn.propagation import step_parts
 from probsnn.simulate import sampler_inputs
 
 from .priors import GLMPrior, prior_params
@@ -119,19 +112,8 @@ def _sample_spikes(spec, theta, inputs, n_steps, n_trials):
     )
     inputs = sampler_inputs(spec, inputs, n_steps, n_trials)
     xs = None if inputs is None else jnp.swapaxes(inputs, 0, 1)  # (T, n_trials, M)
-    if spec.recursive:  # decaying trace states, each bin's spikes delivered event by event
-        layout, weights = mode_layout(spec), mode_weights(spec, theta)
-        state = init_mode_state(spec, (n_trials,))
-        capacity = default_capacity(spec.n_neurons, n_trials)
-        potential = functools.partial(mode_potential, layout, weights)
-        deliver = functools.partial(
-            mode_advance, layout, weights, propagation="event", capacity=capacity
-        )
-    else:  # the ring buffer of the last L bins
-        weights = step_weights(spec, theta)
-        state = init_state(spec, (n_trials,))
-        potential = functools.partial(step_potential, weights)
-        deliver = advance
+    # recursive bases: decaying trace states, spikes delivered event by event; else a ring
+    state, potential, deliver = step_parts(spec, theta, (n_trials,))
 
     def transition(state, input_t):
         u = potential(state)  # (n_trials, N)

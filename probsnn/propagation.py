@@ -27,7 +27,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from probsnn.glm import _flat_product, _ring_traces, emit_spikes
+from probsnn.glm import (
+    _flat_product,
+    _init_state,
+    _ring_traces,
+    advance,
+    emit_spikes,
+    step_potential,
+    step_weights,
+)
 from probsnn.network import Network, Params
 from probsnn.sparse import SparseNetwork
 
@@ -325,3 +333,31 @@ def mode_advance(
     if input_t is not None and inputs.shape[0] > 0:
         inputs = inputs.at[state.t % inputs.shape[0]].set(input_t.astype(inputs.dtype))
     return ModeState(e=e, f=f, inputs=inputs, t=state.t + 1)
+
+
+def step_parts(spec: Network, params: Params, batch_shape: tuple[int, ...], dtype=jnp.float32):
+    """A sampling bin in two halves, for callers that act between them (a NumPyro site, a
+    particle filter's weighting and resampling): ``(state, potential, deliver)``.
+
+    ``potential(state)`` gives u_t ``(*B, N)``; ``deliver(state, spikes_t, input_t)`` pushes the
+    bin's spikes ``(*B, N)`` and inputs ``(*B, M)`` (or None). Recursive bases get trace states
+    (:class:`ModeState`) with event-driven delivery (:func:`default_capacity` for the batch),
+    array bases the ring buffer (:class:`~probsnn.glm.SamplerState`); ``state`` is silence.
+    """
+    if not spec.recursive:
+        weights = step_weights(spec, params, dtype)
+
+        def potential(state):
+            return step_potential(weights, state)
+
+        return _init_state(spec, batch_shape, dtype), potential, advance
+    layout, weights = mode_layout(spec), mode_weights(spec, params, dtype)
+    capacity = default_capacity(spec.n_neurons, math.prod(batch_shape))
+
+    def potential(state):
+        return mode_potential(layout, weights, state)
+
+    def deliver(state, spikes_t, input_t=None):
+        return mode_advance(layout, weights, state, spikes_t, input_t, "event", capacity)
+
+    return init_mode_state(spec, batch_shape, dtype), potential, deliver

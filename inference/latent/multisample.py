@@ -43,15 +43,8 @@ import numpy as np
 import optax
 from jax.scipy.special import logsumexp
 
-from probsnn import _checks
-from probsnn.glm import (
-    advance,
-    bernoulli_log_prob,
-    emit_spikes,
-    init_state,
-    step_potential,
-    step_weights,
-)
+from probsnn import _checks, history
+from probsnn.glm import bernoulli_log_prob, emit_spikes
 from probsnn.glm import traces as filter_traces
 from probsnn.inference._training import stateless_rule
 from probsnn.inference.latent.variational import (
@@ -66,6 +59,7 @@ from probsnn.inference.latent.variational import (
 from probsnn.inference.score import _real_values, iw_bound, vimco_signals
 from probsnn.models.hidden import check_hidden_spec, check_visible
 from probsnn.network import Network, Params
+from probsnn.propagation import step_parts
 
 MAX_ENUMERATED_BITS = 16
 METHODS = ("gem", "vimco")
@@ -286,6 +280,8 @@ def log_marginal_smc(
     p(x_t | u_t) = Π_{i∈X} σ((2x_{i,t} − 1) u_{i,t}); log Ẑ += log Σ_p W_p p(x_t | u_t^p)
     (W the normalised weights); systematic resampling when the effective sample size
     1 / Σ W² falls below ``ess_threshold`` · P; then h_t ~ p(h_t | u_t) for every particle.
+    A particle's past is the sampler's (:func:`probsnn.propagation.step_parts`): J trace
+    states per neuron for recursive bases, whatever the kernels' length, else the last L bins.
     ``n_repeats`` independent filters give log mean_r Ẑ_r and its standard error.
 
     Args:
@@ -321,7 +317,7 @@ def _particle_filter(spec, n_particles, n_repeats, params, key, visible, inputs,
     n_seq = visible.shape[0]
     batch = (n_repeats, n_seq, n_particles)
     dtype = visible.dtype
-    weights = step_weights(spec, params, dtype)
+    silence, potential, deliver = step_parts(spec, params, batch, dtype)
     visible_index = np.flatnonzero(spec.visible)
     xs = (jnp.swapaxes(visible, 0, 1), None if inputs is None else jnp.swapaxes(inputs, 0, 1))
 
@@ -329,7 +325,7 @@ def _particle_filter(spec, n_particles, n_repeats, params, key, visible, inputs,
         state, log_w, log_z = carry
         visible_t, input_t = x_t
         resample_key, draw_key = jax.random.split(jax.random.fold_in(key, state.t))
-        u = step_potential(weights, state)  # (R, B, P, N)
+        u = potential(state)  # (R, B, P, N)
         observed = visible_t[None, :, None, :]
         increment = jnp.sum(bernoulli_log_prob(observed, u[..., visible_index]), axis=-1)
         joint = log_w + increment
@@ -343,9 +339,7 @@ def _particle_filter(spec, n_particles, n_repeats, params, key, visible, inputs,
             jnp.arange(n_particles),
         )
         log_w = jnp.where(resample[..., None], -jnp.log(float(n_particles)), log_w)
-        state = state._replace(
-            spikes=jnp.take_along_axis(state.spikes, ancestors[None, ..., None], axis=3)
-        )
+        state = history.take(state, ancestors)
         u = jnp.take_along_axis(u, ancestors[..., None], axis=2)
         clamp_t = (
             jnp.zeros(u.shape, dtype)
@@ -355,10 +349,10 @@ def _particle_filter(spec, n_particles, n_repeats, params, key, visible, inputs,
         spikes_t = emit_spikes(draw_key, u, clamp_t, spec.visible).astype(dtype)
         if input_t is not None:
             input_t = jnp.broadcast_to(input_t[None, :, None, :], (*batch, input_t.shape[-1]))
-        return (advance(state, spikes_t, input_t), log_w, log_z + step_log_z), None
+        return (deliver(state, spikes_t, input_t), log_w, log_z + step_log_z), None
 
     start = (
-        init_state(spec, batch, dtype),
+        silence,
         jnp.full(batch, -jnp.log(float(n_particles)), dtype),
         jnp.zeros(batch[:2], dtype),
     )

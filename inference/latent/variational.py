@@ -65,16 +65,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from probsnn import _checks
-from probsnn.glm import (
-    advance,
-    bernoulli_log_prob,
-    check_data,
-    contract,
-    emit_spikes,
-    init_state,
-    ring_traces,
-)
+from probsnn import _checks, history
+from probsnn.glm import bernoulli_log_prob, check_data, contract, emit_spikes
 from probsnn.glm import traces as filter_traces
 from probsnn.inference._training import require_params
 from probsnn.inference.likelihood.online import MLSignals, local_gradient
@@ -499,7 +491,7 @@ def online_variational_rule(
     Returns:
         ``optax.GradientTransformation``: ``init(params) -> OnlineVariationalRuleState``;
         ``update(signals: MLSignals, state, params) -> (grads, state)``, the signals holding
-        the bin's traces (syn ``(n_trials, N, K_syn)`` …, see :func:`probsnn.glm.ring_traces`)
+        the bin's traces (syn ``(n_trials, N, K_syn)`` …, see :func:`probsnn.history.traces`)
         and full spikes ``(n_trials, N)`` (visible data, sampled hidden); ``grads`` is g_t.
 
     Raises:
@@ -584,7 +576,9 @@ def fit_variational_online(
     :func:`online_variational_rule`, update the weights — every bin, in one ``lax.scan``.
 
     What it adds to :func:`probsnn.inference.fit`: one update per bin over recordings of any
-    length in constant memory — traces come from ring buffers of the last L bins and each bin's
+    length in constant memory — traces come from :mod:`probsnn.history` (recursive trace states
+    for :class:`~probsnn.kernels.RecursiveBasis` bases, else ring buffers of the last L bins)
+    and each bin's
     PRNG key is folded from ``key`` and the bin index, so neither the data's time axis nor the
     samples are ever materialised beyond one bin.
 
@@ -656,23 +650,23 @@ def _stream(spec, rule_options, optimizer, learning_rate, params, key, visible, 
     is_visible = jnp.asarray(spec.visible)
 
     def body(carry, _):
-        params, opt_state, history = carry
+        params, opt_state, past = carry
         # bin t read in place (no time-major copy of the data: memory stays constant in T)
-        visible_t = jax.lax.dynamic_index_in_dim(visible, history.t, axis=1, keepdims=False)
+        visible_t = jax.lax.dynamic_index_in_dim(visible, past.t, axis=1, keepdims=False)
         input_t = None
         if inputs is not None:
-            input_t = jax.lax.dynamic_index_in_dim(inputs, history.t, axis=1, keepdims=False)
-        traces = ring_traces(spec, history)
+            input_t = jax.lax.dynamic_index_in_dim(inputs, past.t, axis=1, keepdims=False)
+        traces = history.traces(spec, past)
         u = contract(spec, params, traces)  # (n_trials, N)
         clamp_t = jnp.zeros_like(u).at[:, visible_index].set(visible_t)
-        spikes_t = emit_spikes(jax.random.fold_in(key, history.t), u, clamp_t, spec.visible)
+        spikes_t = emit_spikes(jax.random.fold_in(key, past.t), u, clamp_t, spec.visible)
         spikes_t = spikes_t.astype(u.dtype)
         signal = jnp.sum(bernoulli_log_prob(spikes_t, u) * is_visible)
         updates, opt_state = transform.update(MLSignals(traces, spikes_t), opt_state, params)
         params = optax.apply_updates(params, updates)
-        return (params, opt_state, advance(history, spikes_t, input_t)), signal
+        return (params, opt_state, history.push(spec, past, spikes_t, input_t)), signal
 
-    history = init_state(spec, (n_trials,), visible.dtype)
-    carry = (params, transform.init(params), history)
+    past = history.init(spec, (n_trials,), visible.dtype)
+    carry = (params, transform.init(params), past)
     (params, _, _), signal = jax.lax.scan(body, carry, None, length=visible.shape[1])
     return params, signal

@@ -517,8 +517,9 @@ def newton_step(
     ridge = l2 * pen[:, None] * mask
     grad = (x.T @ (p - design.targets) + l2 * pen[:, None] * coef) * mask
 
-    def hess_vec(v):
-        return (x.T @ (curvature * (x @ v)) + ridge * v) * mask
+    def hess_vec(v, columns=None):  # H v on the neurons ``columns`` (all when None)
+        c, r, m = (a if columns is None else a[:, columns] for a in (curvature, ridge, mask))
+        return (x.T @ (c * (x @ v)) + r * v) * m
 
     # Inexact Newton (Eisenstat & Walker 1996): loose CG far from the optimum, tight near it.
     grad_norm = jnp.linalg.norm(grad, axis=0)
@@ -722,18 +723,58 @@ def _pcg(hess_vec, rhs, preconditioner, max_iter, rtol):
     resolution. At the first iteration the test is d'Hd <= ε² r'z (every fitted probability
     numerically 0 or 1, e.g. far from the optimum); such a column's solution is the
     preconditioned right-hand side M⁻¹b, and it is reported in ``flat`` ``(N,)``.
+    ``hess_vec(v, columns)`` is the Hessian product on the neurons ``columns`` (all when None);
+    each iteration computes it on the unsolved columns only (:func:`active_product`).
 
     Returns:
         ``(x, iterations, flat)``.
     """
 
     def body(state):
-        return pcg_advance(state, hess_vec(state.d), preconditioner, rtol)
+        hd = active_product(hess_vec, state.d, _unsolved(state, rtol))
+        return pcg_advance(state, hd, preconditioner, rtol)
 
     state = jax.lax.while_loop(
         lambda state: pcg_active(state, rtol, max_iter), body, pcg_start(rhs, preconditioner)
     )
     return state.x, state.k, state.flat
+
+
+#: the narrowest column bucket of :func:`active_product`
+MIN_BUCKET = 8
+
+
+def column_buckets(n: int) -> tuple[int, ...]:
+    """The widths N, ⌈N/2⌉, ⌈N/4⌉, … down to :data:`MIN_BUCKET` (static)."""
+    widths = [n]
+    while widths[-1] > 2 * MIN_BUCKET:
+        widths.append(-(-widths[-1] // 2))
+    return tuple(widths)
+
+
+def active_product(product, v, active):
+    """``product`` on the ``active`` ``(N,)`` columns of ``v`` ``(P, N)`` only, zeros elsewhere.
+
+    ``product(v_columns, columns)`` maps ``(P, w)`` to ``(P, w)`` (``columns`` None for all).
+    The active columns are gathered first, into the narrowest of :func:`column_buckets` that
+    holds them (a ``lax.switch`` over static widths): the conjugate gradients' cost per
+    iteration follows the neurons still unsolved instead of the slowest one's count times N.
+    """
+    widths = column_buckets(v.shape[1])
+    if len(widths) == 1:
+        return product(v, None)
+    order = jnp.argsort(~active, stable=True)  # the active columns first
+    bucket = jnp.sum(jnp.asarray(widths) >= jnp.sum(active)) - 1
+
+    def gathered(width):
+        def run(v):
+            columns = order[:width]
+            return jnp.zeros_like(v).at[:, columns].set(product(v[:, columns], columns))
+
+        return run
+
+    branches = [lambda v: product(v, None), *(gathered(w) for w in widths[1:])]
+    return jax.lax.switch(bucket, branches, v)
 
 
 _STEP_SIZES = 0.5 ** np.arange(20)

@@ -25,16 +25,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from probsnn import _checks
-from probsnn.glm import (
-    Traces,
-    advance,
-    bernoulli_log_prob,
-    check_data,
-    contract,
-    init_state,
-    ring_traces,
-)
+from probsnn import _checks, history
+from probsnn.glm import Traces, bernoulli_log_prob, check_data, contract
 from probsnn.inference._steps import checked
 from probsnn.inference._training import Trainer, require_params
 from probsnn.inference.score import blend, check_kappa
@@ -80,7 +72,7 @@ def check_signals(spec: Network, signals, name: str = "signals") -> MLSignals:
     traces, spikes = signals
     if not isinstance(traces, Traces):
         raise TypeError(
-            f"{name}.traces must be a probsnn.Traces (e.g. from probsnn.glm.ring_traces), got "
+            f"{name}.traces must be a probsnn.Traces (e.g. from probsnn.history.traces), got "
             f"{type(traces).__name__}"
         )
     spikes = _checks.spike_array(spikes, f"{name}.spikes", spec.n_neurons, min_ndim=1)
@@ -242,7 +234,9 @@ def ml_online_trainer(
     """The online ML rule as a trainer: one optimizer update per bin, streamed over a batch.
 
     ``step(key, state, batch)`` runs through the bins of a batch of trials in parallel, from an
-    empty past, in constant memory in T (traces come from ring buffers of the last L bins): in
+    empty past, in constant memory in T (traces come from :mod:`probsnn.history`: recursive trace
+    states for :class:`~probsnn.kernels.RecursiveBasis` bases, else ring buffers of the last L
+    bins): in
     each bin t it applies ``optax.chain(ml_rule(spec, kappa), optimizer)`` to the bin's signals
     (the gradient of −log p(s_t | u_t) summed over the batch's trials), so a batch of T bins
     makes T updates. The eligibility starts at zero with each batch, like the traces; the
@@ -301,14 +295,15 @@ def ml_online_trainer(
         def body(carry, x_t):
             params, eligibility, opt_state, past = carry
             spikes_t, input_t = x_t
-            signals = MLSignals(ring_traces(spec, past), spikes_t)
+            signals = MLSignals(history.traces(spec, past), spikes_t)
             log_lik = jnp.sum(bernoulli_log_prob(spikes_t, contract(spec, params, signals.traces)))
             grads, eligibility = rule.update(signals, eligibility, params)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
-            return (params, eligibility, opt_state, advance(past, spikes_t, input_t)), log_lik
+            past = history.push(spec, past, spikes_t, input_t)
+            return (params, eligibility, opt_state, past), log_lik
 
-        past = init_state(spec, (spikes.shape[1],), dtype)
+        past = history.init(spec, (spikes.shape[1],), dtype)
         carry = (state.params, rule.init(state.params), state.opt_state, past)
         (params, _, opt_state, _), log_lik = jax.lax.scan(body, carry, (spikes, inputs))
         loss = -jnp.sum(log_lik) / (spikes.shape[0] * spikes.shape[1])

@@ -20,7 +20,8 @@ optimizer state). ``done`` includes reaching the environment's step limit, which
 treats as an end (it does not see the time).
 
 For a :class:`probsnn.rl.SpikingPolicy` the score of a step is local: replaying the step's M
-bins from the network's ring buffers (:func:`probsnn.glm.ring_traces`), it is
+bins through the presynaptic traces of the network's past (:mod:`probsnn.history`, carried
+beside the policy's own state: :func:`score_past`), it is
 
     ∇_w log π(step t) = Σ_{bins of t} (s_i − σ(u_i)) x_{jk},   likewise v, c, and γ (x = 1),
 
@@ -50,8 +51,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from probsnn import _checks
-from probsnn.glm import advance, ring_traces
+from probsnn import _checks, history
 from probsnn.inference.likelihood.online import MLSignals, local_gradient
 from probsnn.rl import episodes as rollouts
 from probsnn.rl.environments import BaseEnvironment
@@ -94,6 +94,7 @@ class _Episode(NamedTuple):
     env_state: Any
     observation: jax.Array
     carry: Any  # the policy's
+    past: Any  # the presynaptic traces' (score_past)
     alive: jax.Array
     z_value: jax.Array  # (F,)
     z_actor: Any  # shaped like the params
@@ -108,29 +109,37 @@ def critic_features(policy, observations, features: str = "receptive_fields"):
     return value_features(policy, observations)
 
 
-def step_score(policy, params, carry, observation, action, record):
-    """∇_θ log π_θ(step t) of one environment step of one episode, and the policy's carry
-    after it.
+def score_past(policy):
+    """The empty past that :func:`step_score` carries through an episode: for a spiking policy
+    the presynaptic trace history of its network (:func:`probsnn.history.init`, trace states
+    for recursive bases), else ``()``."""
+    if hasattr(policy, "network"):
+        return history.init(policy.network)
+    return ()
+
+
+def step_score(policy, params, past, observation, action, record):
+    """∇_θ log π_θ(step t) of one environment step of one episode, and the past after it.
 
     Args:
         policy: :class:`probsnn.rl.SpikingPolicy` or :class:`probsnn.rl.MLPPolicy`.
-        params: its parameters. carry: the policy's carry *before* the step (what ``act`` got).
+        params: its parameters. past: the scoring past *before* the step (from
+            :func:`score_past` at the start of the episode, then what this returned).
         observation: ``(D,)``. action, record: what ``act`` returned.
 
     Returns:
-        ``(carry, score)``: the carry after the step (for a spiking policy the ring buffers
-        advanced through the step's M bins, equal to what ``act`` returned) and the score,
-        shaped like ``params``. Summed over an episode's steps with weights A_t it equals
-        ``jax.grad`` of Σ_t A_t ``policy.log_prob`` (tests/rl).
+        ``(past, score)``: for a spiking policy the past advanced through the step's M bins,
+        and the score, shaped like ``params``. Summed over an episode's steps with weights A_t
+        it equals ``jax.grad`` of Σ_t A_t ``policy.log_prob`` (tests/rl).
     """
     if hasattr(policy, "network"):
         spec = policy.network
         bins = []
         for spikes, inputs in zip(record.spikes, record.inputs, strict=True):
-            bins.append(ring_traces(spec, carry))
-            carry = advance(carry, spikes, inputs)
+            bins.append(history.traces(spec, past))
+            past = history.push(spec, past, spikes, inputs)
         traces = jax.tree.map(lambda *leaves: jnp.stack(leaves), *bins)  # (M, ...) per field
-        return carry, local_gradient(spec, params, MLSignals(traces, record.spikes))
+        return past, local_gradient(spec, params, MLSignals(traces, record.spikes))
     single = Trajectory(
         observation[None, None],
         jnp.asarray(action)[None, None],
@@ -138,7 +147,7 @@ def step_score(policy, params, carry, observation, action, record):
         jnp.ones((1, 1), bool),
         jax.tree.map(lambda leaf: leaf[None, None], record),
     )
-    return carry, jax.grad(lambda p: policy.log_prob(p, single).sum())(params)
+    return past, jax.grad(lambda p: policy.log_prob(p, single).sum())(params)
 
 
 def actor_critic_trainer(
@@ -205,10 +214,10 @@ def actor_critic_trainer(
 
     def act(params, value, episode, key):
         """One step of one episode: act, step the environment, δ, the eligibilities."""
-        env_state, observation, carry, alive, z_value, z_actor = episode
+        env_state, observation, carry, past, alive, z_value, z_actor = episode
         key_act, key_env = jax.random.split(key)
         new_carry, action, record = policy.act(params, carry, observation, key_act)
-        _, score = step_score(policy, params, carry, observation, action, record)
+        past, score = step_score(policy, params, past, observation, action, record)
         next_observation, next_state, reward, done = environment.step(key_env, env_state, action)
         phi = critic_features(policy, observation, features)
         phi_next = critic_features(policy, next_observation, features)
@@ -217,6 +226,7 @@ def actor_critic_trainer(
             next_state,
             next_observation,
             new_carry,
+            past,
             alive & ~done,
             decay * z_value + phi,
             jax.tree.map(lambda z, g: decay * z + g, z_actor, score),
@@ -259,9 +269,14 @@ def actor_critic_trainer(
         def start(key):
             observation, env_state = environment.reset(key)
             z_actor = jax.tree.map(jnp.zeros_like, state.params)
-            carry = policy.initial_carry()
             return _Episode(
-                env_state, observation, carry, jnp.bool_(True), jnp.zeros(n_features), z_actor
+                env_state,
+                observation,
+                policy.initial_carry(),
+                score_past(policy),
+                jnp.bool_(True),
+                jnp.zeros(n_features),
+                z_actor,
             )
 
         episodes = jax.vmap(start)(jax.random.split(key_reset, n_episodes))

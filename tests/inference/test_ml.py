@@ -165,6 +165,31 @@ def test_shared_preconditioner_holds_one_factorisation(kind, monkeypatch, x64):
         newton.check_preconditioner("cholesky", n, n_cols, None)
 
 
+def test_conjugate_gradients_multiply_only_the_unsolved_columns(x64):
+    """active_product gathers the active columns into the narrowest bucket (40, 20, 10) that
+    holds them: the product is exact on every active column, and only that bucket's columns
+    are multiplied (the rest come back zero)."""
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(30, 6)))
+    weights = jnp.asarray(rng.uniform(0.5, 2.0, size=(30, 40)))  # a Hessian per column
+
+    def product(v, columns):
+        w = weights if columns is None else weights[:, columns]
+        return x.T @ (w * (x @ v))
+
+    assert newton.column_buckets(40) == (40, 20, 10)
+    assert newton.column_buckets(16) == (16,) and newton.column_buckets(17) == (17, 9)
+    v = jnp.asarray(rng.normal(size=(6, 40)))
+    full = np.asarray(product(v, None))
+    for n_active in (39, 21, 20, 11, 10, 1):
+        active = np.zeros(40, bool)
+        active[rng.choice(40, n_active, replace=False)] = True
+        got = np.asarray(jax.jit(newton.active_product, static_argnums=0)(product, v, active))
+        np.testing.assert_allclose(got[:, active], full[:, active], rtol=1e-12)
+        width = min(w for w in (40, 20, 10) if w >= n_active)
+        assert np.sum(np.any(got != 0, axis=0)) == width
+
+
 def test_fit_rejects_bad_arguments():
     spec = make_network("dense")
     spikes = jnp.zeros((50, 5))

@@ -14,10 +14,12 @@ import optax
 import pytest
 
 import probsnn.rl as rl
+from probsnn import kernels
 from probsnn.inference import fit
 from probsnn.inference.reinforcement.actor_critic import (
     actor_critic_trainer,
     critic_features,
+    score_past,
     step_score,
 )
 
@@ -104,11 +106,21 @@ def test_critic_of_a_frozen_policy_converges_to_the_dynamic_programming_value():
     assert np.max(np.abs(values[0][:-1] - v_pi)) > 0.1  # it did have something to learn
 
 
-@pytest.mark.parametrize("kind", ["spiking", "mlp"])
+@pytest.mark.parametrize("kind", ["spiking", "recursive", "mlp"])
 def test_step_scores_weighted_and_summed_equal_autodiff_of_the_episode_log_prob(kind):
+    """Also for a policy on recursive (alpha) synapses, whose sampler carries postsynaptic
+    trace states: the score's own past holds the presynaptic traces."""
     env = rl.make("cartpole")
     if kind == "spiking":
         policy = rl.SpikingPolicy.for_environment(env, n_hidden=4, micro_steps=2, recurrent=True)
+    elif kind == "recursive":
+        policy = rl.SpikingPolicy.for_environment(
+            env,
+            n_hidden=4,
+            micro_steps=3,
+            recurrent=True,
+            synapse_basis=kernels.recursive_alpha([2e-3, 6e-3], 1e-3),
+        )
     else:
         policy = rl.MLPPolicy.for_environment(env, n_hidden=8)
     params = policy.init_params(jax.random.key(0))
@@ -116,11 +128,11 @@ def test_step_scores_weighted_and_summed_equal_autodiff_of_the_episode_log_prob(
     weights = jax.random.normal(jax.random.key(2), trajectory.rewards.shape)
 
     def episode_scores(observations, actions, records):
-        def body(carry, step):
-            carry, score = step_score(policy, params, carry, *step)
-            return carry, score
+        def body(past, step):
+            past, score = step_score(policy, params, past, *step)
+            return past, score
 
-        return jax.lax.scan(body, policy.initial_carry(), (observations, actions, records))[1]
+        return jax.lax.scan(body, score_past(policy), (observations, actions, records))[1]
 
     scores = jax.vmap(episode_scores)(
         trajectory.observations, trajectory.actions, trajectory.records
@@ -249,3 +261,28 @@ def test_bad_environment_policy_and_step_arguments_are_refused():
         trainer.step(jax.random.key(0), state, jnp.zeros(3))
     with pytest.raises(TypeError, match="key"):
         trainer.step(0, state)
+
+
+def test_a_policy_on_recursive_bases_trains_with_the_local_score():
+    """The trainer on a policy whose sampler keeps postsynaptic trace states (it raised an
+    AttributeError when the score read the policy's carry as ring buffers): the same key gives
+    the same step, and the parameters move."""
+    env = rl.make("cartpole")
+    policy = rl.SpikingPolicy.for_environment(
+        env, n_hidden=6, synapse_basis=kernels.recursive_exponential([3e-3, 10e-3], 1e-3)
+    )
+    trainer = actor_critic_trainer(policy, env, n_episodes=2, n_steps=30)
+    params = policy.init_params(jax.random.key(0))
+    state = trainer.init(params)
+    first, info = trainer.step(jax.random.key(1), state)
+    again, _ = trainer.step(jax.random.key(1), state)
+    assert np.isfinite(float(info.loss)) and float(info.spikes_per_step) > 0
+    for ours, theirs in zip(
+        jax.tree.leaves(first.params), jax.tree.leaves(again.params), strict=True
+    ):
+        np.testing.assert_array_equal(ours, theirs)
+    moved = [
+        jnp.abs(a - b).max()
+        for a, b in zip(jax.tree.leaves(first.params), jax.tree.leaves(params), strict=True)
+    ]
+    assert max(float(m) for m in moved) > 0

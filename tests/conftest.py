@@ -1,11 +1,27 @@
 """Shared fixtures: small networks and a float64 switch."""
 
+import warnings
+
 import jax
 import numpy as np
 import pytest
 
 import probsnn as ps
 from probsnn import kernels, topology
+
+
+def pytest_configure(config):
+    """Import ArviZ once in the controlling process, before pytest-xdist starts its workers.
+
+    ArviZ 0.23 writes a once-a-day stamp file in the user's cache when it is imported (write a
+    temporary file, then rename it). On a machine whose cache does not have it yet, two workers
+    importing ArviZ at the same moment race on that rename and one fails to collect
+    (FileNotFoundError). After this import the stamp is there and the workers only read it.
+    """
+    if not hasattr(config, "workerinput"):  # the controller (or a run without xdist)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # ArviZ's refactoring notice
+            import arviz  # noqa: F401
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -28,8 +28,7 @@ from probsnn.design import Design, column_mask, params_to_coef
 from probsnn.glm import check_data, contract
 from probsnn.glm import traces as filter_traces
 from probsnn.network import Network, Params
-from probsnn.propagation import step_parts
-from probsnn.simulate import sampler_inputs
+from probsnn.simulate import check_propagation, initial_state, sampler_inputs, step_parts
 
 from .priors import GLMPrior, prior_params
 
@@ -113,7 +112,9 @@ def _sample_spikes(spec, theta, inputs, n_steps, n_trials):
     inputs = sampler_inputs(spec, inputs, n_steps, n_trials)
     xs = None if inputs is None else jnp.swapaxes(inputs, 0, 1)  # (T, n_trials, M)
     # recursive bases: decaying trace states, spikes delivered event by event; else a ring
-    state, potential, deliver = step_parts(spec, theta, (n_trials,))
+    propagation, capacity = check_propagation(spec, "auto", None, n_trials)
+    state = initial_state(spec, (n_trials,), propagation)
+    potential, deliver = step_parts(spec, theta, propagation, capacity)
 
     def transition(state, input_t):
         u = potential(state)  # (n_trials, N)

@@ -31,9 +31,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from probsnn import _checks
-from probsnn.glm import SamplerState, Traces, _init_state, _ring_traces, advance, ring_traces
+from probsnn.glm import (
+    SamplerState,
+    Traces,
+    _batch_shape,
+    _init_state,
+    _ring_traces,
+    advance,
+    ring_traces,
+)
 from probsnn.network import Network
-from probsnn.propagation import ModeState
+from probsnn.propagation import ModeState, recur_modes, zero_modes
 
 #: What :func:`init` accepts as ``method``.
 HISTORY_METHODS = ("auto", "ring", "recursive")
@@ -59,9 +67,7 @@ def init(spec: Network, batch_shape: tuple[int, ...] = (), dtype=jnp.float32, me
         TypeError: a batch shape that is not a tuple of integers, a non-floating dtype.
     """
     method = _checks.option(method, "method", HISTORY_METHODS)
-    if not isinstance(batch_shape, tuple | list):
-        raise TypeError(f"batch_shape must be a tuple of integers, got {batch_shape!r}")
-    batch_shape = tuple(_checks.positive_int(n, "batch_shape[i]") for n in batch_shape)
+    batch_shape = _batch_shape(batch_shape)
     dtype = _checks.float_dtype(dtype, "dtype")
     if method == "recursive" and not spec.recursive:
         raise ValueError(
@@ -79,12 +85,7 @@ def _init(spec: Network, batch_shape: tuple[int, ...], dtype, recursive: bool):
     if not recursive:
         return _init_state(spec, batch_shape, dtype)
     n_modes, order_one = _modes(spec)
-    return ModeState(
-        e=jnp.zeros((*batch_shape, n_modes, spec.n_neurons), dtype),
-        f=jnp.zeros((*batch_shape, order_one.size, spec.n_neurons), dtype),
-        inputs=jnp.zeros((spec.n_input_lags, *batch_shape, spec.n_inputs), dtype),
-        t=jnp.zeros((), jnp.int32),
-    )
+    return zero_modes(spec, batch_shape, n_modes, order_one.size, dtype)
 
 
 def traces(spec: Network, state) -> Traces:
@@ -110,34 +111,26 @@ def push(spec: Network, state, spikes_t, input_t=None):
     """The past after bin t: its spikes ``(*B, N)`` and inputs ``(*B, M)`` pushed in."""
     if isinstance(state, SamplerState):
         return advance(state, spikes_t, input_t)
-    spikes = spikes_t.astype(state.e.dtype)[..., None, :]
-    decays = jnp.asarray(_decays(spec), state.e.dtype)[:, None]
-    e = decays * (state.e + spikes)
-    f = state.f
-    _, order_one = _modes(spec)
-    if order_one.size:
-        f = decays[order_one] * (state.f + state.e[..., order_one, :] + spikes)
-    inputs = state.inputs
-    if input_t is not None and inputs.shape[0] > 0:
-        inputs = inputs.at[state.t % inputs.shape[0]].set(input_t.astype(inputs.dtype))
-    return ModeState(e=e, f=f, inputs=inputs, t=state.t + 1)
+    # every mode of a train is driven by the train itself
+    d = jnp.broadcast_to(spikes_t.astype(state.e.dtype)[..., None, :], state.e.shape)
+    decays = jnp.asarray(_decays(spec), state.e.dtype)
+    return recur_modes(state, d, decays, _modes(spec)[1], input_t)
 
 
 def take(state, index):
     """The past of trials ``index`` ``(*B)`` along the last batch axis (e.g. the ancestors of a
     particle filter's resampling): a ring buffer or trace states (presynaptic, as here, or the
-    sampler's postsynaptic ones of :func:`probsnn.propagation.step_parts`)."""
-    if isinstance(state, SamplerState):
-        # time-major (L, *B, N): the last batch axis is the one before the neurons
-        spikes = jnp.take_along_axis(state.spikes, index[None, ..., None], axis=-2)
-        inputs = jnp.take_along_axis(state.inputs, index[None, ..., None], axis=-2)
-        return state._replace(spikes=spikes, inputs=inputs)
+    sampler's postsynaptic ones of :func:`probsnn.simulate.step_parts`)."""
 
-    def rows(states):  # (*B, J, N)
+    def lags(buffer):  # time-major (L, *B, C): the last batch axis is before the channels
+        return jnp.take_along_axis(buffer, index[None, ..., None], axis=-2)
+
+    def modes(states):  # (*B, J, N)
         return jnp.take_along_axis(states, index[..., None, None], axis=-3)
 
-    inputs = jnp.take_along_axis(state.inputs, index[None, ..., None], axis=-2)
-    return state._replace(e=rows(state.e), f=rows(state.f), inputs=inputs)
+    if isinstance(state, SamplerState):
+        return state._replace(spikes=lags(state.spikes), inputs=lags(state.inputs))
+    return state._replace(e=modes(state.e), f=modes(state.f), inputs=lags(state.inputs))
 
 
 def _recursions(spec: Network):

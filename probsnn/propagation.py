@@ -27,15 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from probsnn.glm import (
-    _flat_product,
-    _init_state,
-    _ring_traces,
-    advance,
-    emit_spikes,
-    step_potential,
-    step_weights,
-)
+from probsnn.glm import _flat_product, _ring_traces, emit_spikes
 from probsnn.network import Network, Params
 from probsnn.sparse import SparseNetwork
 
@@ -198,9 +190,16 @@ def init_mode_state(spec: Network, batch_shape: tuple[int, ...], dtype=jnp.float
     """Silence: zero trace states and inputs for a batch of trials ``batch_shape``."""
     layout = mode_layout(spec)
     n_modes = layout.order_one.size + layout.read_e.size
+    return zero_modes(spec, batch_shape, n_modes, layout.order_one.size, dtype)
+
+
+def zero_modes(spec: Network, batch_shape, n_modes: int, n_order_one: int, dtype):
+    """A :class:`ModeState` of zeros: e ``(*B, n_modes, N)``, f ``(*B, n_order_one, N)`` and
+    the input ring, at bin 0 (the sampler's postsynaptic states and
+    :mod:`probsnn.history`'s presynaptic ones)."""
     return ModeState(
         e=jnp.zeros((*batch_shape, n_modes, spec.n_neurons), dtype),
-        f=jnp.zeros((*batch_shape, layout.order_one.size, spec.n_neurons), dtype),
+        f=jnp.zeros((*batch_shape, n_order_one, spec.n_neurons), dtype),
         inputs=jnp.zeros((spec.n_input_lags, *batch_shape, spec.n_inputs), dtype),
         t=jnp.zeros((), jnp.int32),
     )
@@ -323,41 +322,19 @@ def mode_advance(
     """Deliver the bin's spikes ``(*B, N)``: e ← r(e + D_t), f ← r(f + e + D_t), and store
     ``input_t`` ``(*B, M)`` in the input ring."""
     d = drive(weights, spikes_t, propagation, capacity)
-    decays = weights.decays[:, None]
+    return recur_modes(state, d, weights.decays, layout.order_one, input_t)
+
+
+def recur_modes(state: ModeState, d, decays, order_one: np.ndarray, input_t=None) -> ModeState:
+    """One bin of the mode recursions with drive ``d`` ``(*B, J, N)``:
+    e ← r(e + d), f ← r(f + e + d) for the static ``order_one`` modes, decays r ``(J,)``;
+    ``input_t`` ``(*B, M)`` goes into the input ring."""
+    decays = decays[:, None]
     e = decays * (state.e + d)
     f = state.f
-    if layout.order_one.size:
-        one = layout.order_one
-        f = decays[one] * (state.f + state.e[..., one, :] + d[..., one, :])
+    if order_one.size:
+        f = decays[order_one] * (state.f + state.e[..., order_one, :] + d[..., order_one, :])
     inputs = state.inputs
     if input_t is not None and inputs.shape[0] > 0:
         inputs = inputs.at[state.t % inputs.shape[0]].set(input_t.astype(inputs.dtype))
     return ModeState(e=e, f=f, inputs=inputs, t=state.t + 1)
-
-
-def step_parts(spec: Network, params: Params, batch_shape: tuple[int, ...], dtype=jnp.float32):
-    """A sampling bin in two halves, for callers that act between them (a NumPyro site, a
-    particle filter's weighting and resampling): ``(state, potential, deliver)``.
-
-    ``potential(state)`` gives u_t ``(*B, N)``; ``deliver(state, spikes_t, input_t)`` pushes the
-    bin's spikes ``(*B, N)`` and inputs ``(*B, M)`` (or None). Recursive bases get trace states
-    (:class:`ModeState`) with event-driven delivery (:func:`default_capacity` for the batch),
-    array bases the ring buffer (:class:`~probsnn.glm.SamplerState`); ``state`` is silence.
-    """
-    if not spec.recursive:
-        weights = step_weights(spec, params, dtype)
-
-        def potential(state):
-            return step_potential(weights, state)
-
-        return _init_state(spec, batch_shape, dtype), potential, advance
-    layout, weights = mode_layout(spec), mode_weights(spec, params, dtype)
-    capacity = default_capacity(spec.n_neurons, math.prod(batch_shape))
-
-    def potential(state):
-        return mode_potential(layout, weights, state)
-
-    def deliver(state, spikes_t, input_t=None):
-        return mode_advance(layout, weights, state, spikes_t, input_t, "event", capacity)
-
-    return init_mode_state(spec, batch_shape, dtype), potential, deliver

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from probsnn import _checks, parallel
-from probsnn.glm import _init_state, sample_step, step_weights
+from probsnn.glm import _init_state, advance, emit_spikes, step_potential, step_weights
 from probsnn.network import Network, Params
 from probsnn.propagation import (
     PROPAGATIONS,
@@ -22,8 +22,9 @@ from probsnn.propagation import (
     ModeState,
     default_capacity,
     init_mode_state,
+    mode_advance,
     mode_layout,
-    mode_step,
+    mode_potential,
     mode_weights,
 )
 from probsnn.sparse import SparseNetwork
@@ -216,36 +217,51 @@ def _sample(
     return tuple(parallel.constrain_axis(out, mesh, 0, 2) for out in (spikes, u))
 
 
-def sampling_step(spec, params, propagation: str, capacity: int, visible=None, targets=None):
-    """One bin of the sampler chosen by :func:`check_propagation`, with the weights arranged
-    once: ``step(state, key, input_t=None, clamp_t=None) -> (state, (spikes_t, u_t))`` —
-    :func:`probsnn.glm.sample_step` on the ring buffer (``"ring"``) or
-    :func:`probsnn.propagation.mode_step` on trace states (``"dense"``, ``"event"``).
-    ``visible`` is required with ``clamp_t``; ``targets`` as
-    :func:`~probsnn.propagation.mode_weights`.
+def step_parts(spec, params, propagation: str, capacity: int, targets=None, dtype=jnp.float32):
+    """A sampling bin in two halves, for callers that act between them (the sampler's own
+    draw, a NumPyro site, a particle filter's weighting and resampling), with the weights
+    arranged once: ``(potential, deliver)``.
+
+    ``potential(state)`` gives u_t ``(*B, N)``; ``deliver(state, spikes_t, input_t=None)`` pushes
+    the bin's spikes ``(*B, N)`` and inputs ``(*B, M)``. ``"ring"`` works on the ring buffer
+    (:func:`probsnn.glm.step_potential`, :func:`probsnn.glm.advance`); ``"dense"`` and
+    ``"event"`` on trace states (:func:`probsnn.propagation.mode_potential`,
+    :func:`probsnn.propagation.mode_advance` with ``capacity``). ``propagation`` and
+    ``capacity`` as :func:`check_propagation` resolves them; ``targets`` as
+    :func:`~probsnn.propagation.mode_weights`; the state from :func:`initial_state`.
     """
     if propagation == "ring":
-        weights = step_weights(spec, params)
+        weights = step_weights(spec, params, dtype)
+        return partial(step_potential, weights), advance
+    layout, weights = mode_layout(spec), mode_weights(spec, params, dtype, targets)
 
-        def step(state, key, input_t=None, clamp_t=None):
-            return sample_step(weights, state, key, input_t, clamp_t, visible)
+    def deliver(state, spikes_t, input_t=None):
+        return mode_advance(layout, weights, state, spikes_t, input_t, propagation, capacity)
 
-        return step
-    layout, weights = mode_layout(spec), mode_weights(spec, params, targets=targets)
+    return partial(mode_potential, layout, weights), deliver
+
+
+def sampling_step(spec, params, propagation: str, capacity: int, visible=None, targets=None):
+    """One bin of the sampler chosen by :func:`check_propagation`, with the weights arranged
+    once: ``step(state, key, input_t=None, clamp_t=None) -> (state, (spikes_t, u_t))``:
+    u_t from :func:`step_parts`, s_t ~ Bernoulli(σ(u_t)) (:func:`probsnn.glm.emit_spikes`,
+    clamped where observed: ``visible`` is required with ``clamp_t``), then the delivery.
+    """
+    potential, deliver = step_parts(spec, params, propagation, capacity, targets)
 
     def step(state, key, input_t=None, clamp_t=None):
-        return mode_step(
-            layout, weights, state, key, input_t, clamp_t, visible, propagation, capacity
-        )
+        u = potential(state)
+        spikes_t = emit_spikes(key, u, clamp_t, visible)
+        return deliver(state, spikes_t, input_t), (spikes_t, u)
 
     return step
 
 
-def initial_state(spec, batch_shape: tuple[int, ...], propagation: str):
-    """Silence for :func:`sampling_step`: the empty ring buffer or zero trace states."""
+def initial_state(spec, batch_shape: tuple[int, ...], propagation: str, dtype=jnp.float32):
+    """Silence for :func:`step_parts`: the empty ring buffer or zero trace states."""
     if propagation == "ring":
-        return _init_state(spec, batch_shape, jnp.float32)
-    return init_mode_state(spec, batch_shape)
+        return _init_state(spec, batch_shape, dtype)
+    return init_mode_state(spec, batch_shape, dtype)
 
 
 def _split_trials(state, mesh):

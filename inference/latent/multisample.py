@@ -34,6 +34,7 @@ log mean_r Ẑ_r with the delta-method standard error sd(Ẑ) / (√R mean Ẑ).
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import NamedTuple
 
@@ -59,7 +60,7 @@ from probsnn.inference.latent.variational import (
 from probsnn.inference.score import _real_values, iw_bound, vimco_signals
 from probsnn.models.hidden import check_hidden_spec, check_visible
 from probsnn.network import Network, Params
-from probsnn.propagation import step_parts
+from probsnn.simulate import check_propagation, initial_state, step_parts
 
 MAX_ENUMERATED_BITS = 16
 METHODS = ("gem", "vimco")
@@ -280,7 +281,7 @@ def log_marginal_smc(
     p(x_t | u_t) = Π_{i∈X} σ((2x_{i,t} − 1) u_{i,t}); log Ẑ += log Σ_p W_p p(x_t | u_t^p)
     (W the normalised weights); systematic resampling when the effective sample size
     1 / Σ W² falls below ``ess_threshold`` · P; then h_t ~ p(h_t | u_t) for every particle.
-    A particle's past is the sampler's (:func:`probsnn.propagation.step_parts`): J trace
+    A particle's past is the sampler's (:func:`probsnn.simulate.step_parts`): J trace
     states per neuron for recursive bases, whatever the kernels' length, else the last L bins.
     ``n_repeats`` independent filters give log mean_r Ẑ_r and its standard error.
 
@@ -317,7 +318,8 @@ def _particle_filter(spec, n_particles, n_repeats, params, key, visible, inputs,
     n_seq = visible.shape[0]
     batch = (n_repeats, n_seq, n_particles)
     dtype = visible.dtype
-    silence, potential, deliver = step_parts(spec, params, batch, dtype)
+    propagation, capacity = check_propagation(spec, "auto", None, math.prod(batch))
+    potential, deliver = step_parts(spec, params, propagation, capacity, dtype=dtype)
     visible_index = np.flatnonzero(spec.visible)
     xs = (jnp.swapaxes(visible, 0, 1), None if inputs is None else jnp.swapaxes(inputs, 0, 1))
 
@@ -352,7 +354,7 @@ def _particle_filter(spec, n_particles, n_repeats, params, key, visible, inputs,
         return (deliver(state, spikes_t, input_t), log_w, log_z + step_log_z), None
 
     start = (
-        silence,
+        initial_state(spec, batch, propagation, dtype),
         jnp.full(batch, -jnp.log(float(n_particles)), dtype),
         jnp.zeros(batch[:2], dtype),
     )

@@ -102,7 +102,8 @@ def print_header(title: str, peers: dict[str, str] | None = None, packages=()) -
     print(f"date:     {now}")
     print(
         f"machine:  {cpu_model()}, {cores()}, {platform.system()} {platform.machine()}; "
-        f"jax backend {devices[0].platform} ({len(devices)} device{'s' * (len(devices) > 1)})"
+        f"jax backend {devices[0].platform} ({len(devices)} device{'s' * (len(devices) > 1)}"
+        f"{'' if devices[0].platform == 'cpu' else ': ' + devices[0].device_kind})"
     )
     print(f"versions: {', '.join(versions)} (git {git_commit()})")
     for name, configuration in (peers or {"none": "probsnn timed on its own"}).items():

@@ -16,10 +16,13 @@ log-likelihood per bin (summed over neurons) and the process's peak resident mem
   ``--budget`` seconds; then the ratio of times (a lower bound when the budget ran out).
 
 probsnn's seconds are one call, compilation included (as a user meets it); NeMoS's are its
-solver steps alone, compiled beforehand, so the ratio is conservative.
+solver steps alone, compiled beforehand, so the ratio is conservative. ``--again`` fits twice and
+prints the second, compiled call's time too (on an accelerator compilation is a large share).
+On an accelerator the rows also give the device's peak memory (``Device.memory_stats``).
 
 Run: python benchmarks/ml_fit_scale.py [--neurons 50 200] [--bins 20000] [--bases 6]
      [--last-peak 30] [--l2 1.0] [--kinds neuron shared nemos] [--gap 1e-4] [--budget 1800]
+     [--again]
 (issue 16's setting: --neurons 50 200 1000 --bins 100000 --bases 4 --last-peak 20; NeMoS as in
 ``ml_fit.py``.)
 """
@@ -46,15 +49,23 @@ def network(n_neurons: int, n_bins: int, n_bases: int, last_peak: float):
     return spec, jax.block_until_ready(ps.sample(spec, truth, jax.random.key(1), n_steps=n_bins))
 
 
-def probsnn_worker(spec, spikes, kind: str, l2: float) -> dict:
+def probsnn_worker(spec, spikes, kind: str, l2: float, again: bool) -> dict:
+    """One ``fit_ml`` call, compilation included; with ``again`` a second, compiled call too."""
     import numpy as np
 
     from probsnn.inference import fit_ml
 
     began = time.perf_counter()
     fit = fit_ml(spec, spikes, l2=l2, preconditioner=kind)
+    seconds = time.perf_counter() - began
+    compiled = None
+    if again:
+        began = time.perf_counter()
+        fit_ml(spec, spikes, l2=l2, preconditioner=kind)
+        compiled = time.perf_counter() - began
     return {
-        "seconds": time.perf_counter() - began,
+        "seconds": seconds,
+        "compiled_seconds": compiled,
         "iterations": fit.info.n_iterations,
         "converged": bool(fit.info.converged),
         "objective_per_bin": float(np.sum(fit.info.objective)) / spikes.shape[0],
@@ -101,7 +112,7 @@ def nemos_worker(spec, spikes, l2: float, target: float, gap: float, budget: flo
     @jax.jit
     def objective(params):
         coef = params.coef * mask
-        u = x @ coef + params.intercept
+        u = jnp.matmul(x, coef, precision="highest") + params.intercept  # not TF32 on a GPU
         return (-jnp.sum(jax.nn.log_sigmoid(sign * u)) + 0.5 * l2 * jnp.sum(coef**2)) / rows
 
     jax.block_until_ready(step(params, state, x, y))  # compile (not timed)
@@ -132,14 +143,26 @@ def worker(args) -> dict:
     if kind == "nemos":
         row = nemos_worker(spec, spikes, args.l2, args.target, args.gap, args.budget)
     else:
-        row = probsnn_worker(spec, spikes, kind, args.l2)
+        row = probsnn_worker(spec, spikes, kind, args.l2, args.again)
     return {
         **row,
         "neurons": n_neurons,
         "kind": kind,
         "columns": args.bases * n_neurons + 1,
         "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "device_peak_gb": device_peak_gb(),
     }
+
+
+def device_peak_gb() -> float | None:
+    """Peak memory of JAX's default device in GB, or None where the backend keeps no count
+    (the CPU: there the process's peak RSS is the figure)."""
+    import jax
+
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return None
+    return (device.memory_stats() or {}).get("peak_bytes_in_use", float("nan")) / 2**30
 
 
 def main() -> None:
@@ -161,6 +184,11 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=1e-4, help="nats/bin that count as equal")
     parser.add_argument(
         "--budget", type=float, default=1800.0, help="seconds of NeMoS stepping per N at most"
+    )
+    parser.add_argument(
+        "--again",
+        action="store_true",
+        help="fit twice and report the second (compiled) call too (an accelerator compiles long)",
     )
     parser.add_argument("--target", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
@@ -195,8 +223,10 @@ def main() -> None:
     for n_neurons in args.neurons:
         common = ["--bins", args.bins, "--bases", args.bases, "--last-peak", args.last_peak]
         common += ["--l2", args.l2]
+        again = ["--again"] if args.again else []
         rows = [
-            worker_result(__file__, "--worker", n_neurons, kind, *common) for kind in probsnn_kinds
+            worker_result(__file__, "--worker", n_neurons, kind, *common, *again)
+            for kind in probsnn_kinds
         ]
         for row in rows:
             print_row(row)
@@ -209,15 +239,18 @@ def main() -> None:
             print_row(nemos)
             fastest = min(row["seconds"] for row in rows)
             bound = "" if nemos["converged"] else "more than "
+            compiled = [row["compiled_seconds"] for row in rows if row.get("compiled_seconds")]
+            warm = f", {bound}{nemos['seconds'] / min(compiled):.1f}x compiled" if compiled else ""
             print(
-                f"      NeMoS / probsnn: {bound}{nemos['seconds'] / fastest:.1f}x "
+                f"      NeMoS / probsnn: {bound}{nemos['seconds'] / fastest:.1f}x{warm} "
                 f"(NeMoS {'within' if nemos['converged'] else 'still above'} {args.gap:g} "
                 f"nats/bin of probsnn's objective)",
                 flush=True,
             )
     print(
         "(seconds: probsnn one call, compilation included; NeMoS its steps, compilation "
-        "excluded; iterations: Newton / L-BFGS; peak GB: the process's peak RSS)"
+        "excluded; iterations: Newton / L-BFGS; peak GB: the process's peak RSS; on an "
+        "accelerator also the device's peak memory)"
     )
 
 
@@ -225,9 +258,16 @@ def print_row(row: dict) -> None:
     print(
         f"{row['neurons']:>5} {row['columns']:>6} {row['kind']:>15} "
         f"{row['seconds']:>8.1f} {row['iterations']:>10} {row['converged']!s:>9} "
-        f"{row['objective_per_bin']:>14.6f} {row['peak_gb']:>8.2f}",
+        f"{row['objective_per_bin']:>14.6f} {row['peak_gb']:>8.2f}{extras(row)}",
         flush=True,
     )
+
+
+def extras(row: dict) -> str:
+    """The device's peak memory (accelerators) and the compiled call's time (``--again``)."""
+    device, compiled = row["device_peak_gb"], row.get("compiled_seconds")
+    text = "" if device is None else f"  device peak {device:.2f} GB"
+    return text + ("" if compiled is None else f"  compiled call {compiled:.1f} s")
 
 
 if __name__ == "__main__":

@@ -5,12 +5,13 @@ and 50 ms at 1 ms bins (the ring buffer keeps ``--lags`` = 350 lags of the same 
 a refractory feedback weight on the 5 ms trace, the firing probability per bin set by the bias
 from ``--rates`` (the achieved rate is printed). For each rate and batch size it times
 ``probsnn.sample`` per bin with ``propagation="ring"``, ``"dense"``, ``"event"`` with the
-capacity at N (never falls back: the pure event cost) and ``"event"`` with the default capacity
-(what ``"auto"`` runs: ``probsnn.propagation.default_capacity``). The ring and dense costs should
-not depend on the rate, the event cost should grow with it; the default capacity should follow
-the cheaper of the two.
+capacity at N (never falls back: the pure event cost) and ``"auto"`` (on the CPU the event path
+with the default capacity, ``probsnn.propagation.default_capacity``; on an accelerator the dense
+product). The ring and dense costs should not depend on the rate, the event cost should grow
+with it; the default capacity should follow the cheaper of the two.
 
 Run: python benchmarks/sampler_activity.py [--neurons 1000 --steps 2000 --trials 1 16]
+     [--methods ring dense event auto]
 """
 
 from __future__ import annotations
@@ -49,6 +50,14 @@ def main():
     parser.add_argument("--lags", type=int, default=350)
     parser.add_argument("--rates", type=float, nargs="+", default=[0.01, 0.02, 0.04, 0.1, 0.2])
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=["ring", "dense", "event", "auto"],
+        choices=["ring", "dense", "event", "auto"],
+        help="columns to time (on an accelerator the event loop is slow: leave it out at "
+        "large batches)",
+    )
     args = parser.parse_args()
     n = args.neurons
     print_header(
@@ -65,8 +74,9 @@ def main():
         "ring": (ring, "ring", None),
         "dense": (recursive, "dense", None),
         "event (no fallback)": (recursive, "event", n),
-        "auto": (recursive, "event", None),
+        "auto": (recursive, "auto", None),
     }
+    methods = {name: methods[name] for name in methods if name.split()[0] in args.methods}
     print(f"\n{'trials':>6}  {'target':>6}  {'rate':>6}  " + "  ".join(f"{m:>14}" for m in methods))
     print("  (microseconds per bin; rate = achieved firing probability per bin and neuron)")
     for trials in args.trials:

@@ -76,6 +76,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from _header import gcc_version, print_header, version
+from _networks import DECAYS, DT_S, MASSES, REFRACTORY, TAUS_S
 from _timing import best_time
 
 import probsnn as ps
@@ -93,12 +94,7 @@ except ImportError as error:
         "and run  .venv-brian2/bin/python benchmarks/sampler_brian2.py"
     ) from error
 
-DT_S = 1e-3
-TAUS_S = np.array([0.005, 0.020, 0.050])
-DECAYS = np.exp(-DT_S / TAUS_S)  # r_k
-MASSES = DECAYS / (1 - DECAYS)  # m_k = Σ_{δ≥1} r_k^δ
 WEIGHT_SCALE = 0.5
-REFRACTORY = 2.0
 PROPAGATIONS = ("ring", "dense", "event")
 N_BLOCKS = 10  # time blocks for the standard errors
 TOLERANCE = 4.0  # |difference| below this many combined standard errors: consistent

@@ -90,17 +90,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from _header import gcc_version, print_header
-from _timing import best_time
-from sampler_brian2 import (
+from _networks import (
     DECAYS,
     DT_S,
     MASSES,
+    REFRACTORY,
+    TAUS_S,
+    K,
+    add_sparse_arguments,
+    sparse_weights,
+)
+from _timing import best_time
+from sampler_brian2 import (
     N_BLOCKS,
     NEURON,
     ON_PRE,
-    REFRACTORY,
     SYNAPSE,
-    TAUS_S,
     THRESHOLD,
     TOLERANCE,
     b2,
@@ -111,7 +116,6 @@ from sampler_brian2 import (
 import probsnn as ps
 from probsnn import kernels, topology
 
-K = len(TAUS_S)
 MIB = 1024.0
 STANDALONE_BYTES = 62  # resident bytes a synapse, in cpp_standalone's program and Python side
 TIME_COMMAND = shutil.which("time")  # GNU time: the standalone program's peak resident set
@@ -156,20 +160,6 @@ class Phases:
 
 
 # -- the network ----------------------------------------------------------------------------
-def make_weights(synapses, scale: float, seed: int):
-    """float32 w ``(N, F, K)`` ~ Normal(0, scale² / (K d_target)) (0 in padding slots) and
-    v ``(N, K)`` = (−REFRACTORY, 0, 0)."""
-    rng = np.random.default_rng(seed)
-    n, fan_out = synapses.targets.shape
-    degree = np.maximum(synapses.in_degrees(), 1)
-    per_target = np.append(scale / np.sqrt(K * degree), 0.0).astype(np.float32)
-    w = rng.standard_normal((n, fan_out, K), dtype=np.float32)
-    w *= per_target[synapses.targets][:, :, None]
-    v = np.zeros((n, K), np.float32)
-    v[:, 0] = -REFRACTORY
-    return w, v
-
-
 def numpy_counts(targets, w, v, bias, steps, rng):
     """Float64 NumPy simulation of the recursion, event by event (each bin's spikes add their
     weight rows to their targets' g); returns the number of spikes in each bin."""
@@ -491,7 +481,7 @@ def compare(n, args):
     with phases("probsnn synapses (topology.fixed_fan_out)"):
         synapses = topology.fixed_fan_out(n, fan_out, seed=args.seed)
     with phases("weights (NumPy float32, shared)"):
-        w, v = make_weights(synapses, args.weight_scale, args.seed + 1)
+        w, v = sparse_weights(synapses, args.weight_scale, args.seed + 1)
     with phases("bias calibration (NumPy float64, shared)"):
         bias, note = calibrate(synapses.targets, w, v, args.rate, args.calibration, args.seed)
         gain = coupling_gain(synapses.targets, w, v, args.rate)
@@ -525,7 +515,7 @@ def compare(n, args):
         warm_label = f"brian2 {target} compile (50-neuron copy)"
         with phases(warm_label):
             small = topology.fixed_fan_out(50, min(fan_out, 10), seed=args.seed)
-            warm_w, warm_v = make_weights(small, args.weight_scale, args.seed)
+            warm_w, warm_v = sparse_weights(small, args.weight_scale, args.seed)
             RuntimeBrian2(target, small.targets, warm_w, warm_v, bias).run(5)
         with phases(f"brian2 {target} build (groups, connect, weights)"):
             runtime[target] = RuntimeBrian2(target, synapses.targets, w_view, v, bias)
@@ -598,14 +588,9 @@ def describe_peers(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--neurons", type=int, nargs="+", default=[100_000])
-    parser.add_argument("--fan-out", type=int, default=1000, help="synapses per neuron")
-    parser.add_argument("--steps", type=int, default=1000, help="bins of 1 ms")
-    parser.add_argument("--rate", type=float, default=0.005, help="firing probability per bin")
+    add_sparse_arguments(parser)
     parser.add_argument("--trials", type=int, default=1, help="probsnn's batch of trials")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved timing rounds")
-    parser.add_argument("--weight-scale", type=float, default=1.0, help="g in w's variance")
-    parser.add_argument("--calibration", type=int, default=2, help="bias calibration runs")
     parser.add_argument("--capacity", type=int, default=None, help="probsnn's spikes/scatter")
     parser.add_argument("--seed", type=int, default=0)
     brian2_targets = ("cython", "numpy", "cpp_standalone")

@@ -180,7 +180,7 @@ def check_design(spec: Network, design) -> Design:
 @functools.partial(jax.jit, static_argnums=0)
 def _design_potentials(spec: Network, x, params: Params):
     """u = X B(θ), ``(R, N)`` (one compiled program: NumPyro also runs the model eagerly)."""
-    return x @ params_to_coef(spec, params)
+    return jnp.matmul(x, params_to_coef(spec, params), precision="highest")
 
 
 def design_params(spec: Network, prior: GLMPrior) -> Params:

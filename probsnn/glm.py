@@ -11,7 +11,10 @@ Spikes are Bernoulli(σ(u)) and conditionally independent given the past, so
     log p(s) = Σ_t Σ_i [ s_{i,t} u_{i,t} − softplus(u_{i,t}) ]
              = Σ_t Σ_i log σ((2 s_{i,t} − 1) u_{i,t}),
 
-the second form being exact for potentials of any size.
+the second form being exact for potentials of any size. Every product on the way to u asks for
+``precision="highest"``: JAX's default multiplies float32 in TF32 (a 10-bit mantissa) on recent
+NVIDIA GPUs, which would move u by about 1e-3 of its terms and make the spikes depend on the
+backend.
 """
 
 from __future__ import annotations
@@ -152,12 +155,12 @@ def contract(spec: Network, params: Params, x: Traces):
         x_fb = x.syn if x.fb is None else x.fb
     else:
         w = _synaptic_matrix(spec, params, dtype)  # (N, K_syn, N)
-        u = jnp.einsum("...jk,jki->...i", x.syn, w)
+        u = jnp.einsum("...jk,jki->...i", x.syn, w, precision="highest")
     u = u + params.bias.astype(dtype)
     if x_fb is not None:
-        u = u + jnp.einsum("...ik,ik->...i", x_fb, params.v.astype(dtype))
+        u = u + jnp.einsum("...ik,ik->...i", x_fb, params.v.astype(dtype), precision="highest")
     if x.inputs is not None:
-        u = u + jnp.einsum("...mk,mik->...i", x.inputs, params.c.astype(dtype))
+        u = u + jnp.einsum("...mk,mik->...i", x.inputs, params.c.astype(dtype), precision="highest")
     return u
 
 
@@ -347,7 +350,7 @@ def step_potential(weights: StepWeights, state: SamplerState):
     u = _flat_product(x_syn, weights.w) + weights.bias
     if weights.fb_basis is not None:
         x_fb = _ring_traces(state.spikes, weights.fb_basis, state.t)  # (*B, K_fb, N)
-        u = u + jnp.einsum("...kn,nk->...n", x_fb, weights.v)
+        u = u + jnp.einsum("...kn,nk->...n", x_fb, weights.v, precision="highest")
     if weights.c is not None:
         x_in = _ring_traces(state.inputs, weights.input_basis, state.t)  # (*B, K_in, M)
         u = u + _flat_product(x_in, weights.c)
@@ -499,13 +502,15 @@ def _ring_traces(buffer, basis, t):
     n_lags = buffer.shape[0]
     # Row r holds bin t − δ with δ = ((t − 1 − r) mod L) + 1, i.e. basis column (t − 1 − r) mod L.
     columns = (t - 1 - jnp.arange(n_lags)) % n_lags
-    traces = jnp.tensordot(basis[:, columns], buffer, axes=(1, 0))  # (K, *B, C)
+    traces = jnp.tensordot(
+        basis[:, columns], buffer, axes=(1, 0), precision="highest"
+    )  # (K, *B, C)
     return jnp.moveaxis(traces, 0, -2)
 
 
 def _flat_product(x, matrix):
     """``(*B, K, C)`` traces times a ``(K·C, N)`` matrix with rows ordered (k, c)."""
-    return x.reshape(*x.shape[:-2], -1) @ matrix
+    return jnp.matmul(x.reshape(*x.shape[:-2], -1), matrix, precision="highest")
 
 
 def _padded_basis(spec: Network, basis, dtype):

@@ -165,4 +165,6 @@ def _mode_values(spec: Network, state: ModeState):
 
 def _mix(mixing: np.ndarray, values):
     """x ``(*B, N, K)`` = Σ_m B_{k,m} values ``(*B, J, N)``."""
-    return jnp.einsum("km,...mn->...nk", jnp.asarray(mixing, values.dtype), values)
+    return jnp.einsum(
+        "km,...mn->...nk", jnp.asarray(mixing, values.dtype), values, precision="highest"
+    )

@@ -198,7 +198,7 @@ def combine(weights, basis):
     dtype = jnp.result_type(weights)
     if not jnp.issubdtype(dtype, jnp.floating):
         dtype = jnp.float32
-    return jnp.asarray(weights, dtype) @ basis.astype(dtype)
+    return jnp.matmul(jnp.asarray(weights, dtype), basis.astype(dtype), precision="highest")
 
 
 def filter_spikes(spikes, basis, method: str = "auto"):
@@ -301,7 +301,7 @@ def _filter_recursive(rows, basis):
     if order_one.size:
         f = _linear_recurrence(decays[:, order_one], modes[:, order_one])
         modes = modes.at[:, order_one].set(f)
-    return jnp.einsum("kj,bjt->bkt", jnp.asarray(basis.mixing, dtype), modes)
+    return jnp.einsum("kj,bjt->bkt", jnp.asarray(basis.mixing, dtype), modes, precision="highest")
 
 
 def _linear_recurrence(decays, drive):

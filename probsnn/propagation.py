@@ -136,14 +136,19 @@ def mode_weights(spec: Network, params: Params, dtype=jnp.float32, targets=None)
         w = w.at[jnp.arange(n), jnp.arange(n)].add(params.v.astype(dtype))
         v = jnp.zeros((0, n), dtype)
     else:
-        v = (params.v.astype(dtype) @ jnp.asarray(spec.feedback_recursion.mixing, dtype)).T
+        v = jnp.matmul(
+            params.v.astype(dtype),
+            jnp.asarray(spec.feedback_recursion.mixing, dtype),
+            precision="highest",
+        ).T
         decays.append(spec.feedback_recursion.decays)
     if sparse:
         modes = _mix(w, spec.synapse_recursion.mixing)  # (N_pre, F, J_syn)
         targets = jnp.asarray(spec.synapses.targets) if targets is None else targets
     else:
         targets = None
-        modes = jnp.einsum("jik,km->jmi", w, syn_mixing).reshape(n, -1)  # (N_pre, J_syn·N)
+        modes = jnp.einsum("jik,km->jmi", w, syn_mixing, precision="highest")
+        modes = modes.reshape(n, -1)  # (N_pre, J_syn·N)
     c = None
     if spec.n_inputs:
         c = jnp.transpose(params.c.astype(dtype), (2, 0, 1)).reshape(-1, n)
@@ -231,7 +236,7 @@ def drive(weights: ModeWeights, spikes_t, propagation: str, capacity: int):
         return jnp.concatenate([synaptic, spikes[..., None, :] * weights.v], axis=-2)
 
     def dense(_):
-        return spikes.reshape(flat.shape) @ weights.w
+        return jnp.matmul(spikes.reshape(flat.shape), weights.w, precision="highest")
 
     def event(count):
         # the k-th spike (k < count, row-major over trials then neurons) sits where the running

@@ -68,11 +68,13 @@ def sample(
             :class:`~probsnn.kernels.RecursiveBasis`), the bin's spikes times the (N, J·N)
             mode weights (O(J·N²)). ``"event"``: recursive states plus the weight rows of
             the neurons that spiked (O(spikes·J·N)), the dense product for a bin where a trial
-            has more than ``capacity`` spikes. ``"auto"``: ``"event"`` when the bases are
-            recursive, else ``"ring"``. All give the same distribution; the recursive ones
-            agree with ``"ring"`` to float round-off in u (the basis matrix's dropped tail is
-            below it), so spikes for the same key agree except where a uniform draw falls
-            within round-off of σ(u).
+            has more than ``capacity`` spikes. ``"auto"``: for recursive bases ``"event"`` on
+            the CPU and ``"dense"`` on an accelerator (where the product runs at matrix speed
+            while the event loop's per-spike steps are each a kernel launch: measured on an
+            H200, 12 against 1,030 µs per bin at N = 1,000 and 4 % firing), else ``"ring"``.
+            All give the same distribution; the recursive ones agree with ``"ring"`` to float
+            round-off in u (the basis matrix's dropped tail is below it), so spikes for the same
+            key agree except where a uniform draw falls within round-off of σ(u).
         capacity: the event path's spikes per trial and bin (on average over the trials)
             above which a bin takes the dense product; default
             :func:`probsnn.propagation.default_capacity` (N / (4 √n_trials)). For a sparse
@@ -123,9 +125,9 @@ def sample(
 
 
 def check_propagation(spec: Network, propagation, capacity, n_trials: int = 1):
-    """Resolve ``propagation`` (``"auto"`` → ``"event"`` for recursive bases, else ``"ring"``)
-    and ``capacity`` (default :func:`~probsnn.propagation.default_capacity` for ``n_trials``);
-    returns both.
+    """Resolve ``propagation`` (``"auto"`` → for recursive bases ``"event"`` when JAX's default
+    backend is the CPU and ``"dense"`` on an accelerator, else ``"ring"``) and ``capacity``
+    (default :func:`~probsnn.propagation.default_capacity` for ``n_trials``); returns both.
 
     Raises:
         ValueError: an unknown option, a recursive method on array bases, a capacity below 1.
@@ -134,8 +136,10 @@ def check_propagation(spec: Network, propagation, capacity, n_trials: int = 1):
     propagation = _checks.option(propagation, "propagation", ("auto", "ring", *PROPAGATIONS))
     if isinstance(spec, SparseNetwork):
         return _sparse_propagation(spec, propagation, capacity)
-    if propagation == "auto":
-        propagation = "event" if spec.recursive else "ring"
+    if propagation == "auto" and not spec.recursive:
+        propagation = "ring"
+    elif propagation == "auto":
+        propagation = "event" if jax.default_backend() == "cpu" else "dense"
     if propagation in PROPAGATIONS and not spec.recursive:
         raise ValueError(
             f"propagation={propagation!r} needs recursive synapse and feedback bases "

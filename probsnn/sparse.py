@@ -309,7 +309,7 @@ def synaptic_input(spec: SparseNetwork, x_syn, w):
     blocks = jnp.pad(rows, ((0, padded), (0, 0), (0, 0))).reshape(-1, block, n, k)
 
     def one(x):  # (block, N, K) -> (block, N)
-        per_synapse = jnp.einsum("bjk,jsk->bjs", x, w).reshape(x.shape[0], -1)
+        per_synapse = jnp.einsum("bjk,jsk->bjs", x, w, precision="highest").reshape(x.shape[0], -1)
         return jax.ops.segment_sum(per_synapse.T, targets, num_segments=n).T
 
     out = jax.lax.map(one, blocks).reshape(-1, n)[: rows.shape[0]]

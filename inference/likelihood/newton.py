@@ -31,7 +31,7 @@ line search fails far from the optimum restarts there too.
 from __future__ import annotations
 
 import warnings
-from functools import partial
+from functools import partial, wraps
 from typing import NamedTuple
 
 import jax
@@ -128,6 +128,27 @@ class MLFit(NamedTuple):
     info: FitInfo
 
 
+def full_precision(function):
+    """``function``, run with float32 matrix products at full precision.
+
+    JAX's default precision multiplies float32 matrices in TF32 (a 10-bit mantissa) on recent
+    NVIDIA GPUs, which leaves a fit's gradients and Hessian-vector products too coarse for
+    Newton's stopping rule: on an H200 (10⁵ bins, 4 bases) N = 1,000 neurons stalled after 18
+    iterations 1.4e-4 nats per bin above the optimum that full precision reached in 13, and
+    N = 200 stopped unconverged after 27. The fits trace their products under
+    ``jax.default_matmul_precision("highest")`` (part of the compilation key, so the user's own
+    functions keep their setting); on the CPU float32 products are full float32 either way.
+    """
+
+    @wraps(function)
+    def at_full_precision(*args, **kwargs):
+        with jax.default_matmul_precision("highest"):
+            return function(*args, **kwargs)
+
+    return at_full_precision
+
+
+@full_precision
 def fit_ml(
     spec: Network,
     spikes,
@@ -268,13 +289,13 @@ def fit_ml(
             "separable by the covariates (a direction improves the fit of every bin), so the MLE "
             "is at infinity; add an l2 (or l1) penalty. FitInfo.converged is False",
             SeparationWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     elif not converged:
         warnings.warn(
             f"fit_ml did not converge: {stop}. FitInfo.converged is False",
             ConvergenceWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     objective = _objective(design, coef, l2, l1)
     u = design.x @ coef
@@ -447,6 +468,7 @@ def shard_rows(design: Design, mesh) -> Design:
     return Design(*rows, *columns)
 
 
+@full_precision
 def _trainer(
     spec: Network, design: Design, l2: float, tol: float, max_cg: int, preconditioner: str
 ) -> Trainer:
@@ -456,10 +478,12 @@ def _trainer(
     restart = (start, _objective(design, start, l2, 0.0))
     tol_total = tol * design.x.shape[0]
 
+    @full_precision
     def init(params=None) -> NewtonState:
         coef = start if params is None else _initial_coef(spec, design, params)
         return newton_init(spec, design, coef, l2)
 
+    @full_precision
     def step(key, state: NewtonState, batch=None):
         del key
         if batch is not None:

@@ -34,6 +34,7 @@ from .newton import (
     check_counts,
     check_preconditioner,
     check_spec,
+    full_precision,
     pcg_active,
     pcg_advance,
     pcg_start,
@@ -42,6 +43,7 @@ from .newton import (
 )
 
 
+@full_precision
 def fit_ml_streaming(
     spec: Network,
     spikes,
@@ -133,7 +135,7 @@ def fit_ml_streaming(
             f"decrement {criterion / rows:.3g} nats per bin > tol={tol:g}); FitInfo.converged "
             "is False",
             ConvergenceWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     penalty = 0.5 * l2 * jnp.sum((pen * coef) ** 2, axis=0)
     info = FitInfo(

@@ -143,3 +143,55 @@ def test_bad_spikes_and_shapes_raise_naming_the_argument():
         ps.log_likelihood(with_inputs, p_in, good, jnp.zeros((9, 2)))
     with pytest.raises(ValueError, match="inputs must be finite"):
         ps.log_likelihood(with_inputs, p_in, good, jnp.full((10, 2), jnp.nan))
+
+
+def _dot_precisions(lowered) -> set[str]:
+    """The precision of every dot_general in a lowered program's text."""
+    text = lowered.as_text()
+    dots = [line for line in text.splitlines() if "dot_general" in line]
+    assert dots, "no matrix product in the program"
+    return {line.split("precision = [", 1)[1].split(",")[0] for line in dots}
+
+
+@pytest.mark.parametrize("kind", ["ring", "dense", "event", "sparse"])
+def test_potentials_and_sampler_multiply_at_full_float32_precision(kind):
+    """Every product on the path to u asks for precision HIGHEST, whatever JAX's default: GPUs
+    otherwise multiply float32 in TF32 (a 10-bit mantissa), which moves u by ~1e-3 of its
+    terms and makes the spikes depend on the backend."""
+    from probsnn.glm import _potentials
+    from probsnn.simulate import _sample
+
+    n = 8
+    dt = 1e-3
+    recursive = kernels.recursive_exponential([5e-3, 20e-3], dt)
+    inputs_basis = kernels.raised_cosine(2, 1, 5)
+    if kind == "ring":
+        spec = ps.Network(n, kernels.raised_cosine(3, 1, 10), n_inputs=2, input_basis=inputs_basis)
+    elif kind == "sparse":
+        synapses = ps.topology.fixed_fan_out(n, 3, seed=0)
+        spec = ps.SparseNetwork(n, synapses, recursive, dt=dt)
+    else:
+        spec = ps.Network(n, recursive, n_inputs=2, input_basis=inputs_basis, dt=dt)
+    params = spec.init_params(jax.random.key(0), rate=40.0)
+    spikes = jnp.zeros((2, 50, n))
+    inputs = None if kind == "sparse" else jnp.ones((2, 50, 2))
+    propagation = {"ring": "ring", "sparse": "event"}.get(kind, kind)
+    targets = getattr(getattr(spec, "synapses", None), "targets", None)
+    sampler = _sample.lower(
+        spec,
+        params,
+        jax.random.key(1),
+        50,
+        2,
+        inputs,
+        None,
+        True,
+        propagation,
+        4,
+        None if targets is None else jnp.asarray(targets),
+    )
+    assert _dot_precisions(sampler) == {"HIGHEST"}
+    if kind != "event":
+        method = "recursive" if kind in ("dense", "sparse") else "direct"
+        lowered = _potentials.lower(spec, params, spikes, inputs, method)
+        assert _dot_precisions(lowered) == {"HIGHEST"}

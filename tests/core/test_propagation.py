@@ -9,7 +9,7 @@ import probsnn as ps
 from probsnn import kernels
 from probsnn.design import build_design
 from probsnn.propagation import init_mode_state, mode_layout, mode_step, mode_weights
-from probsnn.simulate import _sample
+from probsnn.simulate import _sample, check_propagation
 
 DT = 1e-3
 BASES = {
@@ -296,3 +296,21 @@ def test_networks_with_recursive_and_array_bases_are_distinct_static_specs():
     assert _network(basis).recursive and not _network(basis.matrix).recursive
     mixed = ps.Network(4, basis, feedback_basis=kernels.exponential([5e-3], 10, DT), dt=DT)
     assert not mixed.recursive
+
+
+def test_auto_propagation_is_event_driven_on_the_cpu_and_dense_on_an_accelerator(monkeypatch):
+    """ "auto" resolves by JAX's default backend: the event path on the CPU, the dense product
+    on an accelerator (whose per-spike loop steps are kernel launches); array bases keep the
+    ring either way, and a sampler run with "auto" is the resolved method's, key for key."""
+    spec = _network(BASES["exponential"], n=12)
+    plain = _network(np.asarray(BASES["exponential"]), n=12)
+    params = _params(spec, rate=60.0)
+    assert check_propagation(spec, "auto", None)[0] == "event"
+    assert check_propagation(plain, "auto", None)[0] == "ring"
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert check_propagation(spec, "auto", None, n_trials=4)[0] == "dense"
+    assert check_propagation(plain, "auto", None)[0] == "ring"
+    assert check_propagation(spec, "event", None)[0] == "event"  # an explicit choice stands
+    auto = ps.sample(spec, params, jax.random.key(3), 300, n_trials=2)
+    dense = ps.sample(spec, params, jax.random.key(3), 300, n_trials=2, propagation="dense")
+    np.testing.assert_array_equal(np.asarray(auto), np.asarray(dense))

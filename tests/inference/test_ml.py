@@ -24,6 +24,7 @@ from probsnn.inference import (
     SeparationWarning,
     fit,
     fit_ml,
+    fit_ml_streaming,
     ml_online_trainer,
     ml_rule,
     newton_trainer,
@@ -188,6 +189,40 @@ def test_conjugate_gradients_multiply_only_the_unsolved_columns(x64):
         np.testing.assert_allclose(got[:, active], full[:, active], rtol=1e-12)
         width = min(w for w in (40, 20, 10) if w >= n_active)
         assert np.sum(np.any(got != 0, axis=0)) == width
+
+
+def test_fits_multiply_at_full_float32_precision(monkeypatch):
+    """fit_ml, the Newton trainer and the streamed fit trace their products under
+    jax.default_matmul_precision("highest") (GPUs multiply float32 in TF32 by default, too
+    coarse for Newton's stopping rule), leave the caller's setting as it was, and still warn at
+    the caller's line."""
+    from probsnn.inference.likelihood import streaming
+
+    seen = []
+
+    def spy(module, name):
+        original = getattr(module, name)
+
+        def recorded(*args, **kwargs):
+            seen.append((name, jax.config.jax_default_matmul_precision))
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, recorded)
+
+    spy(newton, "newton_step")
+    spy(streaming, "_chunk_gradient")
+    spec = make_network("dense")
+    params = spec.init_params(jax.random.key(0), rate=50.0)
+    spikes = ps.sample(spec, params, jax.random.key(1), 400)
+    with pytest.warns(ConvergenceWarning) as caught:  # max_iter=2: stopped early
+        fit_ml(spec, spikes, l2=1.0, max_iter=2)
+        fit_ml_streaming(spec, spikes, l2=1.0, max_iter=2, chunk_bins=200)
+    assert [warning.filename for warning in caught] == [__file__] * 2  # the caller's line
+    trainer = newton_trainer(spec, spikes, l2=1.0)
+    trainer.step(None, trainer.init())
+    assert {name for name, _ in seen} == {"newton_step", "_chunk_gradient"}
+    assert {precision for _, precision in seen} == {"highest"}
+    assert jax.config.jax_default_matmul_precision is None
 
 
 def test_fit_rejects_bad_arguments():

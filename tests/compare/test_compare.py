@@ -401,10 +401,14 @@ def test_curve_clock_excludes_evaluation_and_compilation():
         curve.checkpoint(updates, None)
     began = time.time()
     jax.jit(lambda x: jnp.sin(jnp.cos(x)) * 3.0)(np.ones(3)).block_until_ready()
-    compiling = compile_seconds(began, time.time())
+    ended = time.time()
+    compiling = compile_seconds(began, ended)
     seconds = curve.finish()
-    assert 0 < compiling <= time.time() - began
-    assert 0.1 <= seconds < 0.35  # the 0.6 s of evaluation and the compilation are left out
+    assert 0 < compiling <= ended - began
+    # the 0.6 s of evaluation and the compilation are left out; what the jitted call spent
+    # outside JAX's compile spans (dispatch, running, the persistent cache's write, all slow on
+    # a loaded machine with a fresh cache) is training time and counts
+    assert 0.1 <= seconds < 0.35 + (ended - began - compiling)
     assert curve.updates == [1, 2] and curve.values == [0.5, 0.5]
     assert curve.first_reaching(0.5) == (1, curve.seconds[0])
     assert curve.first_reaching(0.6) is None

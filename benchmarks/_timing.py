@@ -31,3 +31,12 @@ def worker_result(script: str, *arguments, env=None) -> dict:
     command = [sys.executable, script, *map(str, arguments)]
     done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def device_peak_bytes() -> int | None:
+    """Peak memory of JAX's default device in bytes since the process started, or None where
+    its backend keeps no count (the CPU: there the process's peak RSS is the figure)."""
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return None
+    return (device.memory_stats() or {}).get("peak_bytes_in_use")

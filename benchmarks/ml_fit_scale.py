@@ -155,14 +155,11 @@ def worker(args) -> dict:
 
 
 def device_peak_gb() -> float | None:
-    """Peak memory of JAX's default device in GB, or None where the backend keeps no count
-    (the CPU: there the process's peak RSS is the figure)."""
-    import jax
+    """The default device's peak memory in GB, or None where its backend keeps no count."""
+    from _timing import device_peak_bytes
 
-    device = jax.devices()[0]
-    if device.platform == "cpu":
-        return None
-    return (device.memory_stats() or {}).get("peak_bytes_in_use", float("nan")) / 2**30
+    peak = device_peak_bytes()
+    return None if peak is None else peak / 2**30
 
 
 def main() -> None:

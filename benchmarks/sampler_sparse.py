@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from _header import print_header
 from _networks import DT_S, MASSES, REFRACTORY, TAUS_S, add_sparse_arguments, sparse_weights
-from _timing import best_time
+from _timing import best_time, device_peak_bytes
 
 import probsnn as ps
 from probsnn import kernels, topology
@@ -39,8 +39,7 @@ SKIP = 200  # bins before the rate is measured: 4 time constants of the slowest 
 
 def device_peak_gib() -> str:
     """The default device's peak memory in GiB, or a note when its backend keeps no count."""
-    stats = jax.devices()[0].memory_stats() or {}
-    peak = stats.get("peak_bytes_in_use")
+    peak = device_peak_bytes()
     return "not reported by this backend" if peak is None else f"{peak / 2**30:.2f} GiB"
 
 
@@ -53,17 +52,20 @@ def build(n: int, args):
     logit = np.log(args.rate / (1 - args.rate))
     bias = logit - REFRACTORY * MASSES[0] * args.rate  # mean field: the coupling has mean 0
     params = ps.Params(
-        w=jnp.asarray(w), v=jnp.asarray(v), c=jnp.zeros((0, n, 0), jnp.float32), bias=None
+        w=jnp.asarray(w),
+        v=jnp.asarray(v),
+        c=jnp.zeros((0, n, 0), jnp.float32),
+        bias=jnp.full((n,), bias, jnp.float32),
     )
     del w
     print(f"build (synapses, weights, network): {time.perf_counter() - began:.1f} s")
     for round_ in range(args.calibration):
-        params = params._replace(bias=jnp.full((n,), bias, jnp.float32))
         spikes = ps.sample(spec, params, jax.random.key(100 + round_), args.steps)
         measured = float(jnp.mean(spikes[SKIP:], dtype=jnp.float32))
         bias += logit - np.log(measured / (1 - measured))
+        params = params._replace(bias=jnp.full((n,), bias, jnp.float32))
         print(f"calibration run {round_ + 1}: rate {measured:.5f} -> bias {bias:.4f}")
-    return spec, params._replace(bias=jnp.full((n,), bias, jnp.float32))
+    return spec, params
 
 
 def time_batches(spec, params, args) -> None:

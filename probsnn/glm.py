@@ -502,9 +502,8 @@ def _ring_traces(buffer, basis, t):
     n_lags = buffer.shape[0]
     # Row r holds bin t − δ with δ = ((t − 1 − r) mod L) + 1, i.e. basis column (t − 1 − r) mod L.
     columns = (t - 1 - jnp.arange(n_lags)) % n_lags
-    traces = jnp.tensordot(
-        basis[:, columns], buffer, axes=(1, 0), precision="highest"
-    )  # (K, *B, C)
+    # (K, *B, C)
+    traces = jnp.tensordot(basis[:, columns], buffer, axes=(1, 0), precision="highest")
     return jnp.moveaxis(traces, 0, -2)
 
 

@@ -114,7 +114,7 @@ from sampler_brian2 import (
 )
 
 import probsnn as ps
-from probsnn import kernels, topology
+from probsnn import kernels, sparse, topology
 
 MIB = 1024.0
 STANDALONE_BYTES = 62  # resident bytes a synapse, in cpp_standalone's program and Python side
@@ -578,9 +578,14 @@ def describe_peers(args):
         "synapses from probsnn's target table plus the diagonal, scalar delay 0, SpikeMonitor"
         for target in args.targets
     }
+    delivery = (
+        "probsnn's compiled CPU kernel (C, -O3, one thread)"
+        if sparse.compiled_kernel()
+        else f"XLA gather and scatter, capacity {args.capacity or 'default'}"
+    )
     described["probsnn"] = (
-        f"ps.sample on a ps.SparseNetwork (event-driven, capacity {args.capacity or 'default'}"
-        f"), n_trials={args.trials}, float32, XLA CPU (may use every core); timed: the call, "
+        f"ps.sample on a ps.SparseNetwork (event-driven delivery: {delivery}), "
+        f"n_trials={args.trials}, float32, XLA CPU (may use every core); timed: the call, "
         "compilation excluded"
     )
     return described

@@ -21,12 +21,14 @@ uniform draw falls within round-off of σ(u).
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from probsnn import _native
 from probsnn.glm import _flat_product, _ring_traces, emit_spikes
 from probsnn.network import Network, Params
 from probsnn.sparse import SparseNetwork
@@ -268,11 +270,47 @@ def drive(weights: ModeWeights, spikes_t, propagation: str, capacity: int):
 
 
 def _sparse_drive(weights: ModeWeights, flat, capacity: int):
-    """``(B, J, N)`` drive of a sparse network: the bin's spikes ``(B, N)`` are taken
-    ``capacity`` at a time (their ranks found as in :func:`drive`), and each adds its F synapses'
-    J mode weights to its targets in one scatter; the loop runs ceil(spikes / capacity) times."""
+    """``(B, J, N)`` drive of a sparse network from the bin's spikes ``(B, N)``.
+
+    On the CPU with float32 weights, the compiled kernel of :mod:`probsnn._native` adds each
+    spike's F synapse rows in one pass; elsewhere (or without the kernel) XLA does
+    (:func:`_scatter_drive`). Both add the same updates in the same order: bit-identical drives.
+    """
+    if weights.w.dtype == jnp.float32 and _native.available():
+        total = _kernel_drive(flat, weights.targets, weights.w, capacity)
+    else:
+        total = _scatter_drive(flat, weights.targets, weights.w, capacity)
+    return jnp.swapaxes(total, -1, -2)
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(3,))
+def _kernel_drive(flat, targets, w, capacity: int):
+    """The compiled kernel in a CPU lowering, :func:`_scatter_drive` on other platforms."""
+    return jax.lax.platform_dependent(
+        flat,
+        targets,
+        w,
+        cpu=_native.sparse_drive,
+        default=partial(_scatter_drive, capacity=capacity),
+    )
+
+
+@_kernel_drive.defjvp
+def _kernel_drive_jvp(capacity, primals, tangents):
+    """The drive is linear in w: its tangent is the drive of w's tangent (by XLA's scatter, so
+    forward-mode derivatives work as they do without the kernel)."""
+    flat, targets, w = primals
+    tangent = _scatter_drive(flat, targets, tangents[2], capacity)
+    return _kernel_drive(flat, targets, w, capacity), tangent
+
+
+def _scatter_drive(flat, targets, w, capacity: int):
+    """``(B, N, J)`` drive by XLA: the spikes of ``flat`` ``(B, N)`` are taken ``capacity`` at
+    a time (their ranks found as in :func:`drive`), and each adds its F synapses' J mode
+    weights ``w`` ``(N, F, J)`` at its ``targets`` ``(N, F)`` in one scatter; the loop runs
+    ceil(spikes / capacity) times."""
     n_trials, n = flat.shape
-    n_modes = weights.w.shape[-1]
+    n_modes = w.shape[-1]
     running = _running_count(flat)
     count = running[-1]
     offsets = jnp.arange(1, capacity + 1, dtype=jnp.int32)
@@ -282,15 +320,15 @@ def _sparse_drive(weights: ModeWeights, flat, capacity: int):
         ranks = start + offsets
         index = jnp.searchsorted(running, ranks, side="left")
         trials, pres = jnp.divmod(jnp.minimum(index, n_trials * n - 1), n)
-        targets = weights.targets[pres]  # (C, F)
-        keep = (ranks <= count)[:, None] & (targets < n)
-        rows = jnp.where(keep, trials[:, None] * n + targets, n_trials * n)  # past the end: drop
-        total = total.at[rows.ravel()].add(weights.w[pres].reshape(-1, n_modes), mode="drop")
+        chunk_targets = targets[pres]  # (C, F)
+        keep = (ranks <= count)[:, None] & (chunk_targets < n)
+        rows = jnp.where(keep, trials[:, None] * n + chunk_targets, n_trials * n)  # drop
+        total = total.at[rows.ravel()].add(w[pres].reshape(-1, n_modes), mode="drop")
         return start + capacity, total
 
-    start = (jnp.zeros((), jnp.int32), jnp.zeros((n_trials * n, n_modes), weights.w.dtype))
+    start = (jnp.zeros((), jnp.int32), jnp.zeros((n_trials * n, n_modes), w.dtype))
     _, total = jax.lax.while_loop(lambda carry: carry[0] < count, add_chunk, start)
-    return jnp.swapaxes(total.reshape(n_trials, n, n_modes), -1, -2)
+    return total.reshape(n_trials, n, n_modes)
 
 
 def mode_step(

@@ -1,5 +1,6 @@
 """Sparse synapses: a SparseNetwork equals the dense Network with the same mask."""
 
+import shutil
 from collections import Counter
 
 import jax
@@ -8,8 +9,9 @@ import numpy as np
 import pytest
 
 import probsnn as ps
-from probsnn import kernels, topology
-from probsnn.sparse import Synapses
+from probsnn import _native, kernels, sparse, topology
+from probsnn.propagation import _kernel_drive, _scatter_drive
+from probsnn.sparse import Synapses, random_targets
 
 DT = 1e-3
 EXPONENTIAL = kernels.recursive_exponential([5e-3, 20e-3, 50e-3], DT)
@@ -156,3 +158,70 @@ def test_sparse_networks_refuse_what_they_cannot_do():
         topology.random_sparse(5, 0.1, sparse="yes")
     assert spec == ps.SparseNetwork(5, topology.fixed_fan_out(5, 2), EXPONENTIAL)
     assert spec != ps.SparseNetwork(5, topology.fixed_fan_out(5, 2, seed=1), EXPONENTIAL)
+
+
+def _drive_inputs(n=60, trials=3, n_modes=3, rate=0.5, seed=0):
+    """A padded table (random fan-outs, some empty rows), weights (N, F, J) and spikes."""
+    counts = np.random.default_rng(seed).integers(0, 9, n)
+    synapses = random_targets(n, counts, np.random.default_rng(seed + 1))
+    w = jax.random.normal(jax.random.key(seed), (*synapses.targets.shape, n_modes))
+    flat = jax.random.bernoulli(jax.random.key(seed + 1), rate, (trials, n)).astype(jnp.uint8)
+    return flat, jnp.asarray(synapses.targets), w
+
+
+@pytest.mark.parametrize(("n_modes", "rate"), [(3, 0.5), (1, 0.9), (5, 0.05), (3, 0.0)])
+def test_compiled_kernel_drive_equals_the_xla_scatter_bit_for_bit(n_modes, rate):
+    """The C kernel adds the XLA path's updates in its order: equal drives to the last bit
+    (padding skipped, every trial, no spike at all), and equal forward-mode tangents."""
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler on this machine: sparse sampling uses XLA's scatter")
+    assert sparse.compiled_kernel(), "the compiled sparse kernel should build where cc exists"
+    flat, targets, w = _drive_inputs(n_modes=n_modes, rate=rate)
+    kernel = jax.jit(_kernel_drive, static_argnums=3)(flat, targets, w, 4)
+    expected = jax.jit(_scatter_drive, static_argnums=3)(flat, targets, w, 4)
+    assert kernel.shape == (3, 60, n_modes)
+    np.testing.assert_array_equal(kernel, expected)
+    assert (float(jnp.abs(kernel).sum()) > 0) == (rate > 0)
+    tangent = jax.random.normal(jax.random.key(9), w.shape)
+    _, kernel_tangent = jax.jvp(lambda w: _kernel_drive(flat, targets, w, 4), (w,), (tangent,))
+    _, scatter_tangent = jax.jvp(lambda w: _scatter_drive(flat, targets, w, 4), (w,), (tangent,))
+    np.testing.assert_array_equal(kernel_tangent, scatter_tangent)
+
+
+def test_sparse_sampling_gives_the_same_spikes_with_and_without_the_kernel(monkeypatch):
+    spec, params, *_ = _pair(n=50, density=0.2, seed=4)
+    key = jax.random.key(8)
+    spikes, u = ps.sample(spec, params, key, 400, n_trials=2, return_potentials=True)
+    monkeypatch.setattr(_native, "available", lambda: False)
+    jax.clear_caches()  # the path is chosen when the sampler is traced
+    expected, expected_u = ps.sample(spec, params, key, 400, n_trials=2, return_potentials=True)
+    assert float(spikes.mean()) > 0.05
+    np.testing.assert_array_equal(spikes, expected)
+    np.testing.assert_array_equal(u, expected_u)
+
+
+def test_the_kernel_lowers_only_for_the_cpu():
+    """Nothing CPU-only: an accelerator's lowering of the same drive is XLA's scatter."""
+    flat, targets, w = _drive_inputs()
+    _native.available()
+    traced = jax.jit(_kernel_drive, static_argnums=3).trace(flat, targets, w, 4)
+    on_gpu = traced.lower(lowering_platforms=("cuda",)).as_text()
+    assert _native.TARGET not in on_gpu and "scatter" in on_gpu
+    if sparse.compiled_kernel():
+        assert _native.TARGET in traced.lower(lowering_platforms=("cpu",)).as_text()
+
+
+def test_a_missing_compiler_or_the_switch_falls_back_to_xla(monkeypatch, tmp_path):
+    monkeypatch.setattr(_native, "_registered", None)
+    monkeypatch.setenv(_native.ENV_SWITCH, "off")
+    assert not sparse.compiled_kernel() and _native._registered is None  # nothing compiled
+    monkeypatch.delenv(_native.ENV_SWITCH)
+    monkeypatch.setenv("PROBSNN_CACHE_DIR", str(tmp_path / "jax"))  # no library built yet
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    with pytest.warns(RuntimeWarning, match="compiled sparse-network kernel is unavailable"):
+        assert not sparse.compiled_kernel()
+    assert not list(tmp_path.rglob("*.so"))
+    monkeypatch.setenv("CC", shutil.which("false") or "false")  # a compiler that fails
+    monkeypatch.setattr(_native, "_registered", None)
+    with pytest.warns(RuntimeWarning, match="failed"):
+        assert not sparse.compiled_kernel()

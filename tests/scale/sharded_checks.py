@@ -55,6 +55,14 @@ def check_sample():
         np.testing.assert_array_equal(np.asarray(many), np.asarray(one), err_msg=propagation)
         np.testing.assert_allclose(np.asarray(u_many), np.asarray(u_one), rtol=1e-5, atol=1e-5)
         assert np.asarray(one).any()
+    # a sparse network, its spikes delivered by the compiled CPU kernel on each device
+    spec = ps.SparseNetwork(40, ps.topology.fixed_fan_out(40, 6, seed=1), EXPONENTIAL, dt=1e-3)
+    params = spec.init_params(jax.random.key(0), rate=40.0, weight_scale=3.0)
+    one = ps.sample(spec, params, jax.random.key(3), 300, 8)
+    many = ps.sample(spec, params, jax.random.key(3), 300, 8, mesh=MESH)
+    split_over_trials(many)
+    np.testing.assert_array_equal(np.asarray(many), np.asarray(one), err_msg="sparse")
+    assert np.asarray(one).mean() > 0.01
 
 
 def check_neurons():

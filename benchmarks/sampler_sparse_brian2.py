@@ -579,7 +579,8 @@ def describe_peers(args):
         for target in args.targets
     }
     delivery = (
-        "probsnn's compiled CPU kernel (C, -O3, one thread)"
+        "probsnn's compiled CPU kernel (C, -O3; a busy bin split by target ranges over "
+        "XLA's CPU threads)"
         if sparse.compiled_kernel()
         else f"XLA gather and scatter, capacity {args.capacity or 'default'}"
     )

@@ -97,6 +97,7 @@ class ModeLayout(NamedTuple):
     n_synapse_modes: int
     order_one: np.ndarray  # indices of the order-1 modes among all J
     read_e: np.ndarray  # indices of the order-0 modes (their e enters u)
+    ascending_targets: bool = False  # a sparse network whose every target row ascends
 
 
 def mode_layout(spec: Network) -> ModeLayout:
@@ -110,6 +111,7 @@ def mode_layout(spec: Network) -> ModeLayout:
         n_synapse_modes=spec.synapse_recursion.n_modes,
         order_one=np.flatnonzero(orders == 1),
         read_e=np.flatnonzero(orders == 0),
+        ascending_targets=isinstance(spec, SparseNetwork) and spec.synapses.ascending,
     )
 
 
@@ -223,18 +225,19 @@ def mode_potential(layout: ModeLayout, weights: ModeWeights, state: ModeState):
     return u
 
 
-def drive(weights: ModeWeights, spikes_t, propagation: str, capacity: int):
+def drive(weights: ModeWeights, spikes_t, propagation: str, capacity: int, ascending=False):
     """D_t ``(*B, J, N)``: the bin's spikes ``(*B, N)`` through W' (and the feedback modes).
 
     ``"event"`` adds the row of W' of each spike in turn (a loop whose length is the bin's
     spike count) and takes the dense product instead when the bin has more than ``capacity``
-    spikes per trial on average.
+    spikes per trial on average. ``ascending``: a sparse network's target rows all ascend.
     """
     n = spikes_t.shape[-1]
     spikes = spikes_t.astype(weights.w.dtype)
     flat = spikes_t.reshape(-1, n)
     if weights.targets is not None:
-        synaptic = _sparse_drive(weights, flat, capacity).reshape(*spikes.shape[:-1], -1, n)
+        synaptic = _sparse_drive(weights, flat, capacity, ascending)
+        synaptic = synaptic.reshape(*spikes.shape[:-1], -1, n)
         return jnp.concatenate([synaptic, spikes[..., None, :] * weights.v], axis=-2)
 
     def dense(_):
@@ -269,39 +272,41 @@ def drive(weights: ModeWeights, spikes_t, propagation: str, capacity: int):
     return jnp.concatenate([synaptic, feedback], axis=-2)
 
 
-def _sparse_drive(weights: ModeWeights, flat, capacity: int):
+def _sparse_drive(weights: ModeWeights, flat, capacity: int, ascending: bool = False):
     """``(B, J, N)`` drive of a sparse network from the bin's spikes ``(B, N)``.
 
     On the CPU with float32 weights, the compiled kernel of :mod:`probsnn._native` adds each
     spike's F synapse rows in one pass; elsewhere (or without the kernel) XLA does
     (:func:`_scatter_drive`). Both add the same updates in the same order: bit-identical drives.
+    ``ascending``: every row of the target table ascends (the kernel may then split a bin over
+    threads by ranges of targets).
     """
     if weights.w.dtype == jnp.float32 and _native.available():
-        total = _kernel_drive(flat, weights.targets, weights.w, capacity)
+        total = _kernel_drive(flat, weights.targets, weights.w, capacity, ascending)
     else:
         total = _scatter_drive(flat, weights.targets, weights.w, capacity)
     return jnp.swapaxes(total, -1, -2)
 
 
-@partial(jax.custom_jvp, nondiff_argnums=(3,))
-def _kernel_drive(flat, targets, w, capacity: int):
+@partial(jax.custom_jvp, nondiff_argnums=(3, 4))
+def _kernel_drive(flat, targets, w, capacity: int, ascending: bool = False):
     """The compiled kernel in a CPU lowering, :func:`_scatter_drive` on other platforms."""
     return jax.lax.platform_dependent(
         flat,
         targets,
         w,
-        cpu=_native.sparse_drive,
+        cpu=partial(_native.sparse_drive, ascending=ascending),
         default=partial(_scatter_drive, capacity=capacity),
     )
 
 
 @_kernel_drive.defjvp
-def _kernel_drive_jvp(capacity, primals, tangents):
+def _kernel_drive_jvp(capacity, ascending, primals, tangents):
     """The drive is linear in w: its tangent is the drive of w's tangent (by XLA's scatter, so
     forward-mode derivatives work as they do without the kernel)."""
     flat, targets, w = primals
     tangent = _scatter_drive(flat, targets, tangents[2], capacity)
-    return _kernel_drive(flat, targets, w, capacity), tangent
+    return _kernel_drive(flat, targets, w, capacity, ascending), tangent
 
 
 def _scatter_drive(flat, targets, w, capacity: int):
@@ -364,7 +369,7 @@ def mode_advance(
 ) -> ModeState:
     """Deliver the bin's spikes ``(*B, N)``: e ← r(e + D_t), f ← r(f + e + D_t), and store
     ``input_t`` ``(*B, M)`` in the input ring."""
-    d = drive(weights, spikes_t, propagation, capacity)
+    d = drive(weights, spikes_t, propagation, capacity, layout.ascending_targets)
     return recur_modes(state, d, weights.decays, layout.order_one, input_t)
 
 

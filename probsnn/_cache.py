@@ -51,13 +51,23 @@ def default_cache_dir() -> Path | None:
     """The folder the environment asks for: ``PROBSNN_CACHE_DIR``, else
     ``$XDG_CACHE_HOME/probsnn/jax`` (``~/.cache/probsnn/jax``); None when ``PROBSNN_CACHE`` is
     "off" or ``PROBSNN_CACHE_DIR`` is set to the empty string."""
-    if os.environ.get(ENV_SWITCH, "").strip().lower() in _OFF:
+    if switched_off(ENV_SWITCH):
         return None
     if ENV_DIR in os.environ:
         folder = os.environ[ENV_DIR].strip()
         return Path(folder).expanduser() if folder else None
+    return user_cache_root() / "jax"
+
+
+def switched_off(variable: str) -> bool:
+    """Whether the environment variable ``variable`` says "off" (or 0, false, no, ...)."""
+    return os.environ.get(variable, "").strip().lower() in _OFF
+
+
+def user_cache_root() -> Path:
+    """``$XDG_CACHE_HOME/probsnn`` (``~/.cache/probsnn``): where probsnn keeps what it builds."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "probsnn" / "jax"
+    return Path(base) / "probsnn"
 
 
 def compilation_cache_dir() -> Path | None:

@@ -2,7 +2,7 @@
 
 XLA's CPU backend delivers a sparse network's spikes as a gather of the spiking neurons' synapse
 rows followed by a scatter-add, each materialising its (spikes × F) operands in memory: about
-5 ns per synapse event, twice what the same loop costs as plain C (measured on a 2-core EPYC,
+5 ns per synapse event, twice what the same loop costs as plain C (profiled on a 2-core EPYC,
 10⁸ synapses). This module holds that loop as a small C function, compiled the first time it is
 needed with the system's C compiler against the XLA FFI header that ships with jaxlib, kept in
 ``$XDG_CACHE_HOME/probsnn/native`` (``~/.cache/probsnn/native``; ``PROBSNN_CACHE_DIR``'s parent
@@ -29,11 +29,12 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
+from probsnn import _cache
+
 #: The custom-call target's name.
 TARGET = "probsnn_sparse_drive"
 #: Environment switch: "off" (or 0, false, no) keeps the XLA path.
 ENV_SWITCH = "PROBSNN_NATIVE"
-_OFF = {"off", "0", "false", "no", "none", "disable", "disabled"}
 
 SOURCE = r"""
 #include <stdatomic.h>
@@ -211,17 +212,13 @@ _registered: bool | None = None  # None: not tried in this process
 
 def enabled() -> bool:
     """False when ``PROBSNN_NATIVE`` switches the kernel off."""
-    return os.environ.get(ENV_SWITCH, "").strip().lower() not in _OFF
+    return not _cache.switched_off(ENV_SWITCH)
 
 
 def _cache_dir() -> Path:
-    from probsnn import _cache  # the compilation cache's folder decides where ours goes
-
+    """Beside the compilation cache's folder when there is one, else in probsnn's user cache."""
     folder = _cache.default_cache_dir()
-    if folder is not None:
-        return folder.parent / "native"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "probsnn" / "native"
+    return (folder.parent if folder is not None else _cache.user_cache_root()) / "native"
 
 
 def _library_path(compiler: str, include: str) -> Path:

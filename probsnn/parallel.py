@@ -14,7 +14,11 @@ The mesh axis is of type ``Auto`` on purpose: under ``Explicit`` axes (the defau
 of a sharded likelihood raise ``ShardingTypeError`` where a sum crosses devices.
 
 Several devices on one CPU: set ``XLA_FLAGS=--xla_force_host_platform_device_count=4`` before
-JAX starts. Many processes (hosts): call :func:`jax.distributed.initialize` first; the mesh then
+JAX starts. XLA's CPU client runs each device's part of a program on a thread of one pool of
+max(cores, devices) threads, so a machine with no more cores than forced devices has no thread
+to spare while the devices meet in a cross-device sum; ``PJRT_NPROC=8`` (read by XLA in place of
+the core count) gives it spare threads, as probsnn's own tests do.
+Many processes (hosts): call :func:`jax.distributed.initialize` first; the mesh then
 spans every process's devices, and each process feeds the same global arrays.
 
 Reference: Xu et al. (2021), "GSPMD: General and scalable parallelization for ML computation

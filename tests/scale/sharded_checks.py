@@ -9,6 +9,7 @@ import os
 import sys
 
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+os.environ["PJRT_NPROC"] = "8"  # XLA's CPU pool: spare threads over the 4 devices
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 
 import jax

@@ -8,11 +8,12 @@ and the refusals of a bad mesh. Sharded outputs must be split over the 4 devices
 
 XLA's CPU client runs each device's part of a program with collectives on a thread of its own
 pool, which has max(cores, devices) threads (``PJRT_NPROC`` stands for the core count): with 4
-devices on a machine of 4 or fewer cores, a thread busy elsewhere leaves a device unlaunched
-while the others wait in a cross-device sum. The checks run with ``PJRT_NPROC=8`` so the pool
-always has spare threads. A check that XLA aborts in a rendezvous that one device never
-reached (seen once in CI, on a faster machine, with the other three waiting in the same sum)
-is run once more, with a warning; a second abort fails.
+devices on a machine of 4 or fewer cores, a thread busy elsewhere could leave a device
+unlaunched while the others wait in a cross-device sum. ``sharded_checks.py`` sets
+``PJRT_NPROC=8`` beside the device count, so the pool always has spare threads (a precaution:
+the cause of the abort below is not established). A check that XLA aborts in a rendezvous
+that one device never reached (seen once in CI, on a faster machine, with the other three
+waiting in the same sum) is run once more, with a warning; a second abort fails.
 """
 
 import os
@@ -30,7 +31,6 @@ RENDEZVOUS_ABORT = "Termination timeout for `all reduce"
 def run_check(check: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "JAX_ENABLE_X64": "1", "PYTHONWARNINGS": "ignore::RuntimeWarning"}
     env.pop("XLA_FLAGS", None)
-    env["PJRT_NPROC"] = "8"
     return subprocess.run(
         [sys.executable, str(CHECKS), check],
         capture_output=True,

@@ -18,11 +18,16 @@ log-likelihood per bin (summed over neurons) and the process's peak resident mem
 probsnn's seconds are one call, compilation included (as a user meets it); NeMoS's are its
 solver steps alone, compiled beforehand, so the ratio is conservative. ``--again`` fits twice and
 prints the second, compiled call's time too (on an accelerator compilation is a large share).
-On an accelerator the rows also give the device's peak memory (``Device.memory_stats``).
+``--trajectory`` runs fit_ml's Newton loop through ``newton_trainer`` and times each iteration;
+where NeMoS stops short of probsnn's objective it then also compares the times both took to
+reach NeMoS's last objective (time to equal penalised log-likelihood: NeMoS's stepping against
+probsnn from the call's start, design, preconditioner and compilation included), and prints
+both trajectories. On an accelerator the rows also give the device's peak memory
+(``Device.memory_stats``).
 
 Run: python benchmarks/ml_fit_scale.py [--neurons 50 200] [--bins 20000] [--bases 6]
      [--last-peak 30] [--l2 1.0] [--kinds neuron shared nemos] [--gap 1e-4] [--budget 1800]
-     [--again]
+     [--again] [--trajectory]
 (issue 16's setting: --neurons 50 200 1000 --bins 100000 --bases 4 --last-peak 20; NeMoS as in
 ``ml_fit.py``.)
 """
@@ -49,12 +54,16 @@ def network(n_neurons: int, n_bins: int, n_bases: int, last_peak: float):
     return spec, jax.block_until_ready(ps.sample(spec, truth, jax.random.key(1), n_steps=n_bins))
 
 
-def probsnn_worker(spec, spikes, kind: str, l2: float, again: bool) -> dict:
-    """One ``fit_ml`` call, compilation included; with ``again`` a second, compiled call too."""
+def probsnn_worker(spec, spikes, kind: str, l2: float, again: bool, trajectory: bool) -> dict:
+    """One ``fit_ml`` call, compilation included; with ``again`` a second, compiled call too;
+    with ``trajectory`` fit_ml's Newton loop run through :func:`newton_trainer` instead, timing
+    each iteration (:func:`newton_trajectory`)."""
     import numpy as np
 
     from probsnn.inference import fit_ml
 
+    if trajectory:
+        return newton_trajectory(spec, spikes, kind, l2)
     began = time.perf_counter()
     fit = fit_ml(spec, spikes, l2=l2, preconditioner=kind)
     seconds = time.perf_counter() - began
@@ -69,6 +78,40 @@ def probsnn_worker(spec, spikes, kind: str, l2: float, again: bool) -> dict:
         "iterations": fit.info.n_iterations,
         "converged": bool(fit.info.converged),
         "objective_per_bin": float(np.sum(fit.info.objective)) / spikes.shape[0],
+    }
+
+
+def newton_trajectory(spec, spikes, kind: str, l2: float) -> dict:
+    """``fit_ml``'s Newton iterations, stepped one by one through ``newton_trainer`` (the same
+    design, preconditioner, steps and stopping rule, without ``fit_ml``'s final summary), with
+    the seconds since the call began (building the design and the preconditioner and compiling
+    included) and the penalised objective per bin after each: ``trajectory`` is a list of
+    ``[seconds, objective_per_bin]``, the start first."""
+    import jax
+    import jax.numpy as jnp
+
+    from probsnn.inference import newton_trainer
+
+    rows = spikes.shape[0]
+    began = time.perf_counter()
+    trainer = newton_trainer(spec, spikes, l2=l2, preconditioner=kind)
+    state = jax.block_until_ready(trainer.init(None))
+    trajectory = [[time.perf_counter() - began, float(jnp.sum(state.objective)) / rows]]
+    converged, iterations = False, 0
+    while not converged and iterations < 50:  # fit_ml's max_iter
+        state, info = jax.block_until_ready(trainer.step(None, state))
+        iterations += 1
+        trajectory.append([time.perf_counter() - began, float(info.loss) / rows])
+        converged = bool(info.converged)
+        if bool(info.stalled):
+            break
+    return {
+        "seconds": trajectory[-1][0],
+        "compiled_seconds": None,
+        "iterations": iterations,
+        "converged": converged,
+        "objective_per_bin": trajectory[-1][1],
+        "trajectory": trajectory,
     }
 
 
@@ -117,6 +160,7 @@ def nemos_worker(spec, spikes, l2: float, target: float, gap: float, budget: flo
 
     jax.block_until_ready(step(params, state, x, y))  # compile (not timed)
     steps, stepping, excess = 0, 0.0, float(objective(params)) - target
+    trajectory = [[stepping, target + excess]]
     while excess > gap and stepping < budget:
         began = time.perf_counter()
         for _ in range(CHECK_EVERY):
@@ -125,11 +169,13 @@ def nemos_worker(spec, spikes, l2: float, target: float, gap: float, budget: flo
         stepping += time.perf_counter() - began
         steps += CHECK_EVERY
         excess = float(objective(params)) - target
+        trajectory.append([stepping, target + excess])
     return {
         "seconds": stepping,
         "iterations": steps,
         "converged": excess <= gap,
         "objective_per_bin": target + excess,
+        "trajectory": trajectory,
     }
 
 
@@ -143,7 +189,7 @@ def worker(args) -> dict:
     if kind == "nemos":
         row = nemos_worker(spec, spikes, args.l2, args.target, args.gap, args.budget)
     else:
-        row = probsnn_worker(spec, spikes, kind, args.l2, args.again)
+        row = probsnn_worker(spec, spikes, kind, args.l2, args.again, args.trajectory)
     return {
         **row,
         "neurons": n_neurons,
@@ -187,6 +233,13 @@ def main() -> None:
         action="store_true",
         help="fit twice and report the second (compiled) call too (an accelerator compiles long)",
     )
+    parser.add_argument(
+        "--trajectory",
+        action="store_true",
+        help="time each Newton iteration (newton_trainer, not one fit_ml call) and, where NeMoS "
+        "stops short of probsnn's objective, compare the times both took to reach NeMoS's last "
+        "objective",
+    )
     parser.add_argument("--target", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -221,6 +274,7 @@ def main() -> None:
         common = ["--bins", args.bins, "--bases", args.bases, "--last-peak", args.last_peak]
         common += ["--l2", args.l2]
         again = ["--again"] if args.again else []
+        again += ["--trajectory"] if args.trajectory else []
         rows = [
             worker_result(__file__, "--worker", n_neurons, kind, *common, *again)
             for kind in probsnn_kinds
@@ -244,11 +298,47 @@ def main() -> None:
                 f"nats/bin of probsnn's objective)",
                 flush=True,
             )
+            if args.trajectory and not nemos["converged"]:
+                print_equal_objective(nemos, rows)
     print(
         "(seconds: probsnn one call, compilation included; NeMoS its steps, compilation "
         "excluded; iterations: Newton / L-BFGS; peak GB: the process's peak RSS; on an "
         "accelerator also the device's peak memory)"
     )
+
+
+def reached(trajectory, level: float) -> tuple[int, float] | None:
+    """The first ``(index, seconds)`` of ``trajectory`` (``[seconds, objective]`` pairs) whose
+    objective is at most ``level``, or None."""
+    for index, (seconds, objective) in enumerate(trajectory):
+        if objective <= level:
+            return index, seconds
+    return None
+
+
+def print_equal_objective(nemos: dict, rows: list[dict]) -> None:
+    """Time to equal penalised log-likelihood where NeMoS stopped short of probsnn's optimum:
+    the level is NeMoS's last objective; NeMoS's time is its first check at that level (its
+    stepping, compilation excluded), probsnn's the first Newton iterate at or below it (from the
+    call's start: design, preconditioner and compilation included)."""
+    level = nemos["objective_per_bin"]
+    _, nemos_seconds = reached(nemos["trajectory"], level)
+    for row in rows:
+        first = reached(row["trajectory"], level)
+        if first is None:
+            print(f"      {row['kind']}: never reached NeMoS's last objective {level:.6f}")
+            continue
+        index, seconds = first
+        print(
+            f"      equal objective {level:.6f} nats/bin (NeMoS's last, "
+            f"{level - row['objective_per_bin']:.2e} above probsnn's optimum): NeMoS "
+            f"{nemos_seconds:.1f} s, probsnn {row['kind']} {seconds:.1f} s (Newton iteration "
+            f"{index}): {nemos_seconds / seconds:.1f}x",
+            flush=True,
+        )
+    for row in [*rows, nemos]:
+        points = ", ".join(f"{s:.1f} s {o:.6f}" for s, o in row["trajectory"])
+        print(f"      trajectory {row['kind']}: {points}", flush=True)
 
 
 def print_row(row: dict) -> None:

@@ -18,12 +18,12 @@ log-likelihood per bin (summed over neurons) and the process's peak resident mem
 probsnn's seconds are one call, compilation included (as a user meets it); NeMoS's are its
 solver steps alone, compiled beforehand, so the ratio is conservative. ``--again`` fits twice and
 prints the second, compiled call's time too (on an accelerator compilation is a large share).
-``--trajectory`` runs fit_ml's Newton loop through ``newton_trainer`` and times each iteration;
-where NeMoS stops short of probsnn's objective it then also compares the times both took to
-reach NeMoS's last objective (time to equal penalised log-likelihood: NeMoS's stepping against
-probsnn from the call's start, design, preconditioner and compilation included), and prints
-both trajectories. On an accelerator the rows also give the device's peak memory
-(``Device.memory_stats``).
+``--trajectory`` runs fit_ml's Newton iterations through ``newton_trainer`` and the shared
+``fit`` loop and times each; where NeMoS stops short of probsnn's objective it then also
+compares the times both took to reach NeMoS's last objective (time to equal penalised
+log-likelihood: NeMoS's stepping against probsnn from the call's start, design, preconditioner
+and compilation included), and prints both trajectories. On an accelerator the rows also give
+the device's peak memory (``Device.memory_stats``).
 
 Run: python benchmarks/ml_fit_scale.py [--neurons 50 200] [--bins 20000] [--bases 6]
      [--last-peak 30] [--l2 1.0] [--kinds neuron shared nemos] [--gap 1e-4] [--budget 1800]
@@ -82,34 +82,45 @@ def probsnn_worker(spec, spikes, kind: str, l2: float, again: bool, trajectory: 
 
 
 def newton_trajectory(spec, spikes, kind: str, l2: float) -> dict:
-    """``fit_ml``'s Newton iterations, stepped one by one through ``newton_trainer`` (the same
-    design, preconditioner, steps and stopping rule, without ``fit_ml``'s final summary), with
-    the seconds since the call began (building the design and the preconditioner and compiling
-    included) and the penalised objective per bin after each: ``trajectory`` is a list of
+    """``fit_ml``'s Newton iterations through ``newton_trainer``, driven by the shared ``fit``
+    loop with fit_ml's stopping rule (converged or stalled, at most its ``max_iter``; the same
+    design, preconditioner and steps, without fit_ml's final summary), with the seconds since
+    the call began (building the design and the preconditioner and compiling included) and the
+    penalised objective per bin after each: ``trajectory`` is a list of
     ``[seconds, objective_per_bin]``, the start first."""
+    import inspect
+
     import jax
     import jax.numpy as jnp
 
-    from probsnn.inference import newton_trainer
+    from probsnn.inference import fit, fit_ml, newton_trainer
 
     rows = spikes.shape[0]
+    max_iter = inspect.signature(fit_ml).parameters["max_iter"].default
     began = time.perf_counter()
     trainer = newton_trainer(spec, spikes, l2=l2, preconditioner=kind)
     state = jax.block_until_ready(trainer.init(None))
     trajectory = [[time.perf_counter() - began, float(jnp.sum(state.objective)) / rows]]
-    converged, iterations = False, 0
-    while not converged and iterations < 50:  # fit_ml's max_iter
-        state, info = jax.block_until_ready(trainer.step(None, state))
-        iterations += 1
-        trajectory.append([time.perf_counter() - began, float(info.loss) / rows])
-        converged = bool(info.converged)
-        if bool(info.stalled):
-            break
+
+    def record(epoch, state, info) -> bool:
+        trajectory.append([time.perf_counter() - began, info["loss"] / rows])
+        return bool(info["converged"] or info["stalled"])
+
+    history = fit(
+        trainer,
+        None,
+        None,
+        key=jax.random.key(0),  # unused: the Newton solver is deterministic
+        epochs=max_iter,
+        callback=record,
+        progress=False,
+        state=state,
+    ).history
     return {
         "seconds": trajectory[-1][0],
         "compiled_seconds": None,
-        "iterations": iterations,
-        "converged": converged,
+        "iterations": len(history["loss"]),
+        "converged": bool(history["converged"][-1]),
         "objective_per_bin": trajectory[-1][1],
         "trajectory": trajectory,
     }
@@ -273,10 +284,10 @@ def main() -> None:
     for n_neurons in args.neurons:
         common = ["--bins", args.bins, "--bases", args.bases, "--last-peak", args.last_peak]
         common += ["--l2", args.l2]
-        again = ["--again"] if args.again else []
-        again += ["--trajectory"] if args.trajectory else []
+        flags = ["--again"] if args.again else []
+        flags += ["--trajectory"] if args.trajectory else []
         rows = [
-            worker_result(__file__, "--worker", n_neurons, kind, *common, *again)
+            worker_result(__file__, "--worker", n_neurons, kind, *common, *flags)
             for kind in probsnn_kinds
         ]
         for row in rows:
